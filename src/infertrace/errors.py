@@ -1,0 +1,62 @@
+"""The InferTrace error hierarchy.
+
+::
+
+    InferTraceError
+    ├── InvalidRecord (ValueError)      a record in a write is malformed; nothing stored
+    ├── InvalidFilter (ValueError)      a query filter has a bad value
+    ├── TraceNotFound (KeyError)        get_trace on an unknown trace id
+    ├── StoreOverloaded (RuntimeError)  the store cannot take a write now; retry later
+    └── StoreClosed (RuntimeError)      the store was closed
+
+Every message says what was wrong and with which value.
+"""
+
+from __future__ import annotations
+
+
+class InferTraceError(Exception):
+    """Root of every error InferTrace raises on purpose."""
+
+
+class InvalidRecord(InferTraceError, ValueError):
+    """A record in a write is malformed; the whole batch was rejected.
+
+    ``index`` is the position of the first bad record in the batch.
+    """
+
+    def __init__(self, index: int, reason: str) -> None:
+        self.index = index
+        self.reason = reason
+        super().__init__(f"record {index} rejected: {reason}")
+
+
+class InvalidFilter(InferTraceError, ValueError):
+    """A query filter holds a value the store cannot use."""
+
+
+class TraceNotFound(InferTraceError, KeyError):
+    """No stored span has the requested trace id."""
+
+    def __init__(self, trace_id_hex: str) -> None:
+        self.trace_id = trace_id_hex
+        super().__init__(f"trace {trace_id_hex} not found")
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return f"trace {self.trace_id} not found"
+
+
+class StoreOverloaded(InferTraceError, RuntimeError):
+    """The store cannot accept this write now (queue full, database down).
+
+    Nothing of the write was accepted; the receivers answer 503 / UNAVAILABLE
+    with ``Retry-After: retry_after`` seconds.
+    """
+
+    def __init__(self, reason: str, retry_after: float = 1.0) -> None:
+        self.retry_after = retry_after
+        super().__init__(reason)
+
+
+class StoreClosed(InferTraceError, RuntimeError):
+    """The store was used after close()."""

@@ -1,0 +1,108 @@
+"""The store protocols the collector and the API depend on.
+
+Every backend (memory, PostgreSQL) implements all of them; the collector and the
+query layer only ever see these names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Protocol, runtime_checkable
+
+from infertrace.model import LogRecord, MetricPoint, Span
+from infertrace.telemetry.filters import LogFilter, MetricFilter, SpanFilter
+
+
+@dataclass(frozen=True, slots=True)
+class SignalStats:
+    """Measured size of one signal's storage."""
+
+    capacity: int
+    count: int
+    evicted: int
+    index_entries: int
+    data_bytes: int
+    index_bytes: int
+    distinct_traces: int = 0
+
+    @property
+    def total_bytes(self) -> int:
+        return self.data_bytes + self.index_bytes
+
+
+@dataclass(frozen=True, slots=True)
+class StoreStats:
+    """Per-signal stats of a whole store."""
+
+    spans: SignalStats
+    logs: SignalStats
+    metrics: SignalStats
+
+    @property
+    def total_bytes(self) -> int:
+        return self.spans.total_bytes + self.logs.total_bytes + self.metrics.total_bytes
+
+
+@runtime_checkable
+class SpanWriter(Protocol):
+    """Accepts spans; a batch is all stored or, on InvalidRecord, none of it."""
+
+    def write(self, span: Span) -> None: ...
+
+    def write_batch(self, spans: Sequence[Span]) -> None: ...
+
+
+@runtime_checkable
+class SpanReader(Protocol):
+    """Trace lookup and span search."""
+
+    def get_trace(self, trace_id: str | bytes) -> list[Span]: ...
+
+    def list_spans(self, flt: SpanFilter) -> list[Span]: ...
+
+    def services(self) -> list[str]: ...
+
+    def operations(self, service: str) -> list[str]: ...
+
+    def models(self) -> list[str]: ...
+
+
+@runtime_checkable
+class LogStore(Protocol):
+    """Log records: atomic batch writes and filtered reads."""
+
+    def write_logs(self, records: Sequence[LogRecord]) -> None: ...
+
+    def list_logs(self, flt: LogFilter) -> list[LogRecord]: ...
+
+
+@runtime_checkable
+class MetricStore(Protocol):
+    """Metric points: atomic batch writes and filtered reads."""
+
+    def write_metrics(self, points: Sequence[MetricPoint]) -> None: ...
+
+    def list_metric_points(self, flt: MetricFilter) -> list[MetricPoint]: ...
+
+    def metric_names(self) -> list[str]: ...
+
+
+@runtime_checkable
+class Maintenance(Protocol):
+    """Retention, measurement and shutdown."""
+
+    def purge_older_than(self, max_age: timedelta | float) -> int: ...
+
+    def start_purge(self, interval: timedelta | float, max_age: timedelta | float) -> None: ...
+
+    def stats(self) -> StoreStats: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class TelemetryStore(SpanWriter, SpanReader, LogStore, MetricStore, Maintenance, Protocol):
+    """Everything a backend offers: what ``--store`` selects."""
+
