@@ -17,7 +17,6 @@ AttributeValue: TypeAlias = Primitive | tuple[Primitive, ...]
 Attributes: TypeAlias = Mapping[str, AttributeValue]
 
 
-
 class _NoAttributes(Mapping[str, AttributeValue]):
     """The shared, hashable, empty attribute map used as the default."""
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import TypeAlias
 
@@ -30,15 +30,16 @@ def to_unix_nano(value: datetime | int, what: str) -> int:
         raise InvalidFilter(f"{what} must be a datetime or unix nanoseconds, got {value!r}")
     if isinstance(value, datetime):
         if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
-        delta = value - datetime(1970, 1, 1, tzinfo=timezone.utc)
+            value = value.replace(tzinfo=UTC)
+        delta = value - datetime(1970, 1, 1, tzinfo=UTC)
         return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
     if isinstance(value, int):
         return value
     raise InvalidFilter(f"{what} must be a datetime or unix nanoseconds, got {value!r}")
 
 
-def _window(since: TimeBound, until: TimeBound) -> tuple[int, int]:
+def window(since: TimeBound, until: TimeBound) -> tuple[int, int]:
+    """The half-open window [since, until) in unix nanoseconds; None means unbounded."""
     lo = NO_LOWER if since is None else to_unix_nano(since, "since")
     hi = NO_UPPER if until is None else to_unix_nano(until, "until")
     return lo, hi
@@ -96,7 +97,7 @@ class SpanFilter:
     limit: int = DEFAULT_LIMIT
 
     def resolve(self) -> ResolvedSpanFilter:
-        lo, hi = _window(self.since, self.until)
+        lo, hi = window(self.since, self.until)
         for name in ("min_duration_ns", "max_duration_ns"):
             v = getattr(self, name)
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
@@ -106,7 +107,9 @@ class SpanFilter:
             try:
                 status = StatusCode(self.status)
             except ValueError:
-                raise InvalidFilter(f"status must be unset, ok or error, got {self.status!r}") from None
+                raise InvalidFilter(
+                    f"status must be unset, ok or error, got {self.status!r}"
+                ) from None
         return ResolvedSpanFilter(
             service_name=self.service_name,
             model_name=self.model_name,
@@ -152,7 +155,7 @@ class LogFilter:
     def resolve(self) -> ResolvedLogFilter:
         from infertrace.model import parse_id
 
-        lo, hi = _window(self.since, self.until)
+        lo, hi = window(self.since, self.until)
         trace_id = None
         if self.trace_id is not None:
             try:
@@ -160,7 +163,9 @@ class LogFilter:
             except ValueError as exc:
                 raise InvalidFilter(str(exc)) from None
         sev = self.min_severity
-        if sev is not None and (isinstance(sev, bool) or not isinstance(sev, int) or not 0 <= sev <= 24):
+        if sev is not None and (
+            isinstance(sev, bool) or not isinstance(sev, int) or not 0 <= sev <= 24
+        ):
             raise InvalidFilter(f"min_severity must be an integer from 0 to 24, got {sev!r}")
         return ResolvedLogFilter(
             service_name=self.service_name,
@@ -202,7 +207,7 @@ class MetricFilter:
     limit: int = DEFAULT_LIMIT
 
     def resolve(self) -> ResolvedMetricFilter:
-        lo, hi = _window(self.since, self.until)
+        lo, hi = window(self.since, self.until)
         mtype = None
         if self.type is not None:
             try:

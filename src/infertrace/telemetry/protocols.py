@@ -105,4 +105,3 @@ class Maintenance(Protocol):
 @runtime_checkable
 class TelemetryStore(SpanWriter, SpanReader, LogStore, MetricStore, Maintenance, Protocol):
     """Everything a backend offers: what ``--store`` selects."""
-

@@ -1,0 +1,152 @@
+"""Analytics over a list of spans, in plain Python and NumPy.
+
+The definition every backend must agree with (see :mod:`analytics`); the
+reference store uses it directly and the tests use it as the oracle.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+
+import numpy as np
+
+from infertrace.model import Span, StatusCode
+from infertrace.telemetry.analytics import (
+    POD_ATTRIBUTES,
+    GroupBy,
+    GroupStats,
+    LeaderboardEntry,
+    SeriesMetric,
+    SeriesPoint,
+)
+
+UNKNOWN = "unknown"
+
+
+def pod_of(span: Span) -> str:
+    """The pod a span came from, from its resource attributes."""
+    res = span.resource_attributes
+    for key in POD_ATTRIBUTES:
+        v = res.get(key)
+        if isinstance(v, str) and v:
+            return v
+    return UNKNOWN
+
+
+_KEYS: dict[GroupBy, Callable[[Span], str]] = {
+    GroupBy.MODEL: lambda s: s.model_name or UNKNOWN,
+    GroupBy.SERVICE: lambda s: s.service_name,
+    GroupBy.OPERATION: lambda s: s.operation_name,
+    GroupBy.POD: pod_of,
+}
+
+
+def decode_nanos(span: Span) -> int:
+    """Time spent producing output: duration less TTFT when TTFT is known."""
+    ttft = span.time_to_first_token_nanos
+    return span.duration_nanos if ttft is None else max(0, span.duration_nanos - ttft)
+
+
+def tokens_per_second(spans: list[Span]) -> float | None:
+    with_out = [s for s in spans if s.output_tokens is not None]
+    decode = sum(decode_nanos(s) for s in with_out)
+    if not with_out or decode == 0:
+        return None
+    return sum(s.output_tokens or 0 for s in with_out) / (decode / 1e9)
+
+
+def _mean(values: list[float]) -> float | None:
+    return float(np.mean(values)) if values else None
+
+
+def group_stats(key: str, spans: list[Span]) -> GroupStats:
+    """Aggregates of one non-empty group of model spans."""
+    durations = np.array([s.duration_nanos for s in spans], dtype=np.float64)
+    p50, p90, p95, p99 = np.percentile(durations, [50, 90, 95, 99])
+    errors = sum(1 for s in spans if s.status_code == StatusCode.ERROR)
+    return GroupStats(
+        key=key,
+        requests=len(spans),
+        errors=errors,
+        error_rate=errors / len(spans),
+        latency_p50_ns=float(p50),
+        latency_p90_ns=float(p90),
+        latency_p95_ns=float(p95),
+        latency_p99_ns=float(p99),
+        latency_max_ns=max(s.duration_nanos for s in spans),
+        input_tokens=sum(s.input_tokens or 0 for s in spans),
+        output_tokens=sum(s.output_tokens or 0 for s in spans),
+        output_tokens_per_second=tokens_per_second(spans),
+        mean_batch_size=_mean([s.batch_size for s in spans if s.batch_size is not None]),
+        mean_gpu_utilization=_mean(
+            [s.gpu_utilization for s in spans if s.gpu_utilization is not None]
+        ),
+    )
+
+
+def model_spans(spans: Iterable[Span], since: int, until: int) -> list[Span]:
+    return [
+        s for s in spans if s.model_name is not None and since <= s.start_time_unix_nano < until
+    ]
+
+
+def model_analytics(
+    spans: Iterable[Span], since: int, until: int, group_by: GroupBy
+) -> list[GroupStats]:
+    """One row per group, sorted by key."""
+    groups: dict[str, list[Span]] = defaultdict(list)
+    key = _KEYS[GroupBy(group_by)]
+    for s in model_spans(spans, since, until):
+        groups[key(s)].append(s)
+    return [group_stats(k, groups[k]) for k in sorted(groups)]
+
+
+def series_value(metric: SeriesMetric, spans: list[Span]) -> float | None:
+    """The value of ``metric`` over a non-empty list of model spans."""
+    m = SeriesMetric(metric)
+    if m is SeriesMetric.REQUESTS:
+        return float(len(spans))
+    if m is SeriesMetric.ERRORS:
+        return float(sum(1 for s in spans if s.status_code == StatusCode.ERROR))
+    if m is SeriesMetric.TOKENS_OUT:
+        return float(sum(s.output_tokens or 0 for s in spans))
+    if m is SeriesMetric.TOKENS_PER_SECOND:
+        return tokens_per_second(spans)
+    q = {SeriesMetric.LATENCY_P50: 50, SeriesMetric.LATENCY_P95: 95, SeriesMetric.LATENCY_P99: 99}[
+        m
+    ]
+    return float(np.percentile(np.array([s.duration_nanos for s in spans], dtype=np.float64), q))
+
+
+def timeseries(
+    spans: Iterable[Span],
+    metric: SeriesMetric,
+    step: int,
+    since: int,
+    until: int,
+    model: str | None,
+) -> list[SeriesPoint]:
+    """Buckets aligned to multiples of ``step`` that hold at least one model span."""
+    buckets: dict[int, list[Span]] = defaultdict(list)
+    for s in model_spans(spans, since, until):
+        if model is None or s.model_name == model:
+            t = s.start_time_unix_nano
+            buckets[t - t % step].append(s)
+    return [SeriesPoint(b, series_value(metric, buckets[b])) for b in sorted(buckets)]
+
+
+def leaderboard(
+    spans: Iterable[Span], by: SeriesMetric, since: int, until: int, limit: int
+) -> list[LeaderboardEntry]:
+    """Models ranked by ``by``, highest first, ties by name; models without a value left out."""
+    groups: dict[str, list[Span]] = defaultdict(list)
+    for s in model_spans(spans, since, until):
+        groups[s.model_name or UNKNOWN].append(s)
+    rows = []
+    for name, group in groups.items():
+        v = series_value(by, group)
+        if v is not None:
+            rows.append(LeaderboardEntry(name, v))
+    rows.sort(key=lambda e: (-e.value, e.model_name))
+    return rows[:limit]

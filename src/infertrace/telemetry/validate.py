@@ -1,0 +1,179 @@
+"""Per-record validation: the one definition of a well-formed record.
+
+Stores may check faster in bulk, but when they find a problem they call these
+functions so that every backend rejects the same records with the same words.
+Each ``*_problem`` returns None for a good record, or the reason it is bad.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+from infertrace.errors import InvalidRecord
+from infertrace.model import HistogramData, LogRecord, MetricPoint, MetricType, Span
+
+INT32_LIMIT = 2**31
+INT64_LIMIT = 2**63
+_PRIMITIVES = (str, bool, int, float, bytes)
+
+
+def _id_problem(value: object, size: int, what: str, optional: bool = False) -> str | None:
+    if not isinstance(value, bytes):
+        return f"{what} must be bytes, got {type(value).__name__}"
+    if optional and not value:
+        return None
+    if len(value) != size:
+        return f"{what} {value.hex()!r} must be {size} bytes, got {len(value)}"
+    if value == bytes(size):
+        return f"{what} must not be all zeros"
+    return None
+
+
+def _time_problem(value: object, what: str) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        return f"{what} must be an int of nanoseconds, got {value!r}"
+    if not 0 <= value < INT64_LIMIT:
+        return f"{what} must be between 0 and 2**63-1, got {value}"
+    return None
+
+
+def _text_problem(value: object, what: str, required: bool) -> str | None:
+    if not isinstance(value, str):
+        return f"{what} must be a string, got {type(value).__name__}"
+    if required and not value:
+        return f"{what} must not be empty"
+    return None
+
+
+def _optional_int_problem(value: object, what: str, limit: int = INT32_LIMIT) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < limit:
+        return f"{what} must be an integer from 0 to {limit - 1} or None, got {value!r}"
+    return None
+
+
+def attributes_problem(attrs: object, what: str = "attributes") -> str | None:
+    """Why an attribute map is malformed, or None."""
+    if not isinstance(attrs, Mapping):
+        return f"{what} must be a mapping, got {type(attrs).__name__}"
+    for key, value in attrs.items():
+        if not isinstance(key, str) or not key:
+            return f"{what} key {key!r} must be a non-empty string"
+        if isinstance(value, _PRIMITIVES):
+            continue
+        if isinstance(value, tuple) and all(isinstance(v, _PRIMITIVES) for v in value):
+            continue
+        return f"{what}[{key!r}] has unsupported value {value!r}"
+    return None
+
+
+def span_problem(span: object) -> str | None:
+    """Why a span cannot be stored, or None."""
+    if not isinstance(span, Span):
+        return f"expected a Span, got {type(span).__name__}"
+    return (
+        _id_problem(span.trace_id, 16, "trace_id")
+        or _id_problem(span.span_id, 8, "span_id")
+        or _id_problem(span.parent_span_id, 8, "parent_span_id", optional=True)
+        or _text_problem(span.service_name, "service_name", True)
+        or _text_problem(span.operation_name, "operation_name", True)
+        or _time_problem(span.start_time_unix_nano, "start_time_unix_nano")
+        or _time_problem(span.duration_nanos, "duration_nanos")
+        or _text_problem(span.status_message, "status_message", False)
+        or (None if span.model_name is None else _text_problem(span.model_name, "model_name", True))
+        or (
+            None
+            if span.model_version is None
+            else _text_problem(span.model_version, "model_version", True)
+        )
+        or _optional_int_problem(span.batch_size, "batch_size")
+        or _optional_int_problem(span.input_tokens, "input_tokens")
+        or _optional_int_problem(span.output_tokens, "output_tokens")
+        or _optional_int_problem(
+            span.time_to_first_token_nanos, "time_to_first_token_nanos", INT64_LIMIT
+        )
+        or _gpu_problem(span.gpu_utilization)
+        or (None if span.kind in range(6) else f"kind must be 0..5, got {span.kind!r}")
+        or (
+            None
+            if span.status_code in range(3)
+            else f"status_code must be 0..2, got {span.status_code!r}"
+        )
+        or attributes_problem(span.attributes)
+        or attributes_problem(span.resource_attributes, "resource_attributes")
+        or (None if isinstance(span.events, tuple) else "events must be a tuple")
+        or (None if isinstance(span.links, tuple) else "links must be a tuple")
+    )
+
+
+def _gpu_problem(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        return f"gpu_utilization must be a number or None, got {value!r}"
+    return None
+
+
+def log_problem(record: object) -> str | None:
+    """Why a log record cannot be stored, or None."""
+    if not isinstance(record, LogRecord):
+        return f"expected a LogRecord, got {type(record).__name__}"
+    return (
+        _time_problem(record.time_unix_nano, "time_unix_nano")
+        or _time_problem(record.observed_time_unix_nano, "observed_time_unix_nano")
+        or _text_problem(record.service_name, "service_name", True)
+        or _text_problem(record.body, "body", False)
+        or _text_problem(record.severity_text, "severity_text", False)
+        or (
+            None
+            if isinstance(record.severity_number, int)
+            and not isinstance(record.severity_number, bool)
+            and 0 <= record.severity_number <= 24
+            else f"severity_number must be 0..24, got {record.severity_number!r}"
+        )
+        or _id_problem(record.trace_id, 16, "trace_id", optional=True)
+        or _id_problem(record.span_id, 8, "span_id", optional=True)
+        or attributes_problem(record.attributes)
+        or attributes_problem(record.resource_attributes, "resource_attributes")
+    )
+
+
+def metric_problem(point: object) -> str | None:
+    """Why a metric point cannot be stored, or None."""
+    if not isinstance(point, MetricPoint):
+        return f"expected a MetricPoint, got {type(point).__name__}"
+    problem = (
+        _text_problem(point.name, "name", True)
+        or _text_problem(point.service_name, "service_name", True)
+        or _text_problem(point.unit, "unit", False)
+        or _text_problem(point.description, "description", False)
+        or _time_problem(point.time_unix_nano, "time_unix_nano")
+        or _time_problem(point.start_time_unix_nano, "start_time_unix_nano")
+        or attributes_problem(point.attributes)
+        or attributes_problem(point.resource_attributes, "resource_attributes")
+    )
+    if problem:
+        return problem
+    if point.type not in (1, 2, 3, 4, 5):
+        return f"type must be a MetricType, got {point.type!r}"
+    if point.type in (MetricType.GAUGE, MetricType.SUM):
+        v = point.value
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            return f"{MetricType(point.type).name.lower()} point needs a numeric value, got {v!r}"
+        if point.histogram is not None:
+            return "a gauge or sum point must not carry histogram data"
+    else:
+        if not isinstance(point.histogram, HistogramData):
+            return f"{MetricType(point.type).name.lower()} point needs histogram data"
+        if point.value is not None:
+            return "a distribution point must not carry a scalar value"
+    return None
+
+
+def check_batch(records: Sequence[object], problem: Callable[[object], str | None]) -> None:
+    """Raise InvalidRecord for the first bad record of ``records``. O(n)."""
+    for i, rec in enumerate(records):
+        reason = problem(rec)
+        if reason is not None:
+            raise InvalidRecord(i, reason)
