@@ -1,0 +1,117 @@
+"""A reference-counted dictionary of hashable values (strings, mostly).
+
+Columns store small integer codes instead of Python objects. Each code counts
+the live rows that use it; when the count drops to zero the value leaves the
+dictionary and its code is reused, so the dictionary can never outgrow the
+data (seed 001's leak cannot happen here).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Hashable, Iterable
+
+import numpy as np
+import numpy.typing as npt
+
+Codes = npt.NDArray[np.int32]
+
+
+class ValueDict:
+    """Hashable value <-> int32 code, with a live-row count per code.
+
+    ``codes()`` creates entries with a count of zero; ``retain()`` and
+    ``release()`` move counts in bulk. Not thread-safe: the owning table's lock
+    guards it.
+    """
+
+    def __init__(self) -> None:
+        self._code: dict[Hashable, int] = {}
+        self.values: list[Hashable] = []
+        self._refs = np.zeros(64, dtype=np.int64)
+        self._free: list[int] = []
+        self._bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._code)
+
+    def __contains__(self, value: Hashable) -> bool:
+        return value in self._code
+
+    def get(self, value: Hashable) -> int | None:
+        """The code of ``value``, or None if no live row uses it. O(1)."""
+        return self._code.get(value)
+
+    def codes(self, values: Iterable[Hashable]) -> list[int]:
+        """Codes for ``values``, adding unseen ones (count 0 until retained). O(n)."""
+        get = self._code.get
+        out = []
+        append = out.append
+        for v in values:
+            c = get(v)
+            if c is None:
+                c = self._add(v)
+            append(c)
+        return out
+
+    def code(self, value: Hashable) -> int:
+        c = self._code.get(value)
+        return self._add(value) if c is None else c
+
+    def _add(self, value: Hashable) -> int:
+        if self._free:
+            c = self._free.pop()
+            self.values[c] = value
+        else:
+            c = len(self.values)
+            self.values.append(value)
+            if c >= len(self._refs):
+                self._refs = np.concatenate([self._refs, np.zeros(len(self._refs), np.int64)])
+        self._code[value] = c
+        self._bytes += sys.getsizeof(value)
+        return c
+
+    def retain(self, codes: npt.NDArray[np.integer]) -> None:
+        """Count one more live row for each code in ``codes``. O(n log n)."""
+        if len(codes):
+            u, n = np.unique(codes, return_counts=True)
+            self._refs[u] += n
+
+    def release(self, codes: npt.NDArray[np.integer]) -> None:
+        """Count one row less for each code; drop values no row uses any more."""
+        if not len(codes):
+            return
+        u, n = np.unique(codes, return_counts=True)
+        refs = self._refs
+        refs[u] -= n
+        dead = u[refs[u] == 0]
+        for c in dead.tolist():
+            v = self.values[c]
+            del self._code[v]
+            self._bytes -= sys.getsizeof(v)
+            self.values[c] = None
+            self._free.append(c)
+
+    def refcount(self, code: int) -> int:
+        return int(self._refs[code])
+
+    def live_codes(self) -> list[int]:
+        return list(self._code.values())
+
+    def nbytes(self) -> int:
+        """Bytes held: the values, the hash table, the reverse list and the counts."""
+        return (
+            self._bytes
+            + sys.getsizeof(self._code)
+            + sys.getsizeof(self.values)
+            + self._refs.nbytes
+            + sys.getsizeof(self._free)
+        )
+
+    def _check(self) -> None:
+        assert len(self._code) + len(self._free) == len(self.values)
+        for v, c in self._code.items():
+            assert self.values[c] == v or self.values[c] is v, (v, c)
+            assert self._refs[c] > 0, f"code {c} ({v!r}) is in the dictionary with no live row"
+        for c in self._free:
+            assert self._refs[c] == 0 and self.values[c] is None

@@ -1,0 +1,178 @@
+"""Vectorised per-model analytics over the span table's columns.
+
+Same definitions as :mod:`infertrace.telemetry.analytics_ref` (the oracle),
+computed with NumPy over the model spans of a window: one mask over the
+columns, one grouping by code, then per-group reductions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from infertrace.telemetry.analytics import (
+    POD_ATTRIBUTES,
+    GroupBy,
+    GroupStats,
+    LeaderboardEntry,
+    SeriesMetric,
+    SeriesPoint,
+)
+from infertrace.telemetry.analytics_ref import UNKNOWN
+from infertrace.telemetry.memory.spans import SpanTable
+
+I64 = npt.NDArray[np.int64]
+
+
+def _model_slots(t: SpanTable, since: int, until: int) -> I64:
+    cap = t.ring.capacity
+    n = len(t.ring)
+    if not n:
+        return np.zeros(0, np.int64)
+    mask = (t.model >= 0) & (t.start >= since) & (t.start < until)
+    if n < cap:
+        mask &= t.live_slots(0, cap)
+    return np.flatnonzero(mask)
+
+
+def _pod_names(t: SpanTable, res_codes: I64) -> list[str]:
+    names = []
+    for code in res_codes.tolist():
+        m = t.resource_map(code)
+        name = UNKNOWN
+        for key in POD_ATTRIBUTES:
+            v = m.get(key)
+            if isinstance(v, str) and v:
+                name = v
+                break
+        names.append(name)
+    return names
+
+
+def _group_keys(t: SpanTable, slots: I64, group_by: GroupBy) -> tuple[list[str], I64]:
+    """Distinct group names and each row's group number."""
+    col = {
+        GroupBy.MODEL: t.model,
+        GroupBy.SERVICE: t.svc,
+        GroupBy.OPERATION: t.op,
+        GroupBy.POD: t.res,
+    }[group_by]
+    codes, inverse = np.unique(col[slots], return_inverse=True)
+    if group_by is GroupBy.POD:
+        names = _pod_names(t, codes)
+    else:
+        vals = t.strings.values
+        names = [vals[c] for c in codes.tolist()]  # type: ignore[misc]
+    # several codes may share a name (pods without a pod attribute): merge them
+    uniq, remap = np.unique(np.array(names, dtype=object), return_inverse=True)
+    return [str(u) for u in uniq], remap[inverse]
+
+
+def _tokens_per_second(t: SpanTable, slots: I64) -> float | None:
+    out = t.otok[slots]
+    has = out >= 0
+    if not has.any():
+        return None
+    s = slots[has]
+    ttft = t.ttft[s]
+    dur = t.dur[s]
+    decode = np.where(ttft >= 0, np.maximum(dur - ttft, 0), dur)
+    total = int(decode.sum())
+    if total == 0:
+        return None
+    return int(out[has].sum()) / (total / 1e9)
+
+
+def _mean(values: npt.NDArray[np.float64]) -> float | None:
+    return float(np.mean(values)) if len(values) else None
+
+
+def _stats(t: SpanTable, key: str, slots: I64) -> GroupStats:
+    dur = t.dur[slots]
+    p50, p90, p95, p99 = np.percentile(dur.astype(np.float64), [50, 90, 95, 99])
+    errors = int((t.status[slots] == 2).sum())
+    itok, otok, batch, gpu = t.itok[slots], t.otok[slots], t.batch[slots], t.gpu[slots]
+    return GroupStats(
+        key=key,
+        requests=len(slots),
+        errors=errors,
+        error_rate=errors / len(slots),
+        latency_p50_ns=float(p50),
+        latency_p90_ns=float(p90),
+        latency_p95_ns=float(p95),
+        latency_p99_ns=float(p99),
+        latency_max_ns=int(dur.max()),
+        input_tokens=int(itok[itok >= 0].sum()),
+        output_tokens=int(otok[otok >= 0].sum()),
+        output_tokens_per_second=_tokens_per_second(t, slots),
+        mean_batch_size=_mean(batch[batch >= 0].astype(np.float64)),
+        mean_gpu_utilization=_mean(gpu[~np.isnan(gpu)]),
+    )
+
+
+def _groups(slots: I64, inverse: I64, n: int) -> list[I64]:
+    order = np.argsort(inverse, kind="stable")
+    bounds = np.searchsorted(inverse[order], np.arange(n + 1))
+    return [slots[order[bounds[i] : bounds[i + 1]]] for i in range(n)]
+
+
+def model_analytics(t: SpanTable, since: int, until: int, group_by: GroupBy) -> list[GroupStats]:
+    slots = _model_slots(t, since, until)
+    if not len(slots):
+        return []
+    names, inverse = _group_keys(t, slots, group_by)
+    return [
+        _stats(t, k, g) for k, g in zip(names, _groups(slots, inverse, len(names)), strict=True)
+    ]
+
+
+def _value(t: SpanTable, metric: SeriesMetric, slots: I64) -> float | None:
+    if metric is SeriesMetric.REQUESTS:
+        return float(len(slots))
+    if metric is SeriesMetric.ERRORS:
+        return float((t.status[slots] == 2).sum())
+    if metric is SeriesMetric.TOKENS_OUT:
+        o = t.otok[slots]
+        return float(o[o >= 0].sum())
+    if metric is SeriesMetric.TOKENS_PER_SECOND:
+        return _tokens_per_second(t, slots)
+    q = {SeriesMetric.LATENCY_P50: 50, SeriesMetric.LATENCY_P95: 95, SeriesMetric.LATENCY_P99: 99}[
+        metric
+    ]
+    return float(np.percentile(t.dur[slots].astype(np.float64), q))
+
+
+def timeseries(
+    t: SpanTable, metric: SeriesMetric, step: int, since: int, until: int, model: str | None
+) -> list[SeriesPoint]:
+    if step <= 0:
+        raise ValueError(f"step must be positive, got {step}")
+    slots = _model_slots(t, since, until)
+    if model is not None:
+        code = t.strings.get(model)
+        slots = slots[t.model[slots] == code] if code is not None else slots[:0]
+    if not len(slots):
+        return []
+    start = t.start[slots]
+    buckets, inverse = np.unique(start - start % step, return_inverse=True)
+    groups = _groups(slots, inverse, len(buckets))
+    return [
+        SeriesPoint(int(b), _value(t, metric, g))
+        for b, g in zip(buckets.tolist(), groups, strict=True)
+    ]
+
+
+def leaderboard(
+    t: SpanTable, by: SeriesMetric, since: int, until: int, limit: int
+) -> list[LeaderboardEntry]:
+    slots = _model_slots(t, since, until)
+    if not len(slots):
+        return []
+    names, inverse = _group_keys(t, slots, GroupBy.MODEL)
+    rows = []
+    for name, g in zip(names, _groups(slots, inverse, len(names)), strict=True):
+        v = _value(t, by, g)
+        if v is not None:
+            rows.append(LeaderboardEntry(name, v))
+    rows.sort(key=lambda e: (-e.value, e.model_name))
+    return rows[:limit]

@@ -1,0 +1,186 @@
+"""Compact columnar encoding of per-row attribute maps.
+
+A map is split into its *shape* — the tuple of keys and one type tag per
+value, a handful of distinct shapes per workload, dictionary-encoded — and its
+values, appended as float64 to a :class:`ValueArena`. Strings and other
+non-numeric values go through a reference-counted :class:`ValueDict` and are
+stored as their code. A row then costs one int32 shape code, one int64 offset
+and 8 bytes per value, instead of a Python dict of boxed objects.
+
+Tags: ``s`` str, ``f`` float, ``i`` int (exact in a float64), ``b`` bool,
+``o`` anything else (bytes, tuples, huge ints), kept as a typed key in the
+value dictionary so that ``1``, ``1.0`` and ``True`` never collide.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping, Sequence
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from infertrace.engine.arena import ValueArena
+from infertrace.engine.strings import ValueDict
+from infertrace.model import EMPTY_ATTRIBUTES, AttributeValue, Attributes
+
+EXACT_INT = 2**53
+Shape = tuple[tuple[str, ...], str]
+EMPTY_SHAPE: Shape = ((), "")
+
+
+def _other_key(v: object) -> Hashable:
+    if isinstance(v, tuple):
+        return ("t", tuple(type(x).__name__ for x in v), v)
+    return ("o", type(v).__name__, v)
+
+
+class AttributeCodec:
+    """Encodes attribute maps of appended rows; decodes them for output.
+
+    ``values`` is shared with the owning table's string columns. Not
+    thread-safe: the table's lock guards it.
+    """
+
+    def __init__(self, values: ValueDict) -> None:
+        self.values = values
+        self.shapes = ValueDict()
+        self.arena = ValueArena()
+        empty = self.shapes.code(EMPTY_SHAPE)
+        assert empty == 0
+        self.shapes.retain(np.zeros(1, dtype=np.int32))  # the empty shape never dies
+
+    def encode(
+        self, maps: Sequence[Mapping[str, AttributeValue]]
+    ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int64]] | None:
+        """(shape codes, arena offsets) for ``maps``; None if a value has an unknown type.
+
+        Nothing is retained when None is returned, so the caller can reject the
+        batch without undoing anything. O(total values).
+        """
+        flat: list[Any] = []
+        strs: list[Hashable] = []
+        str_pos: list[int] = []
+        shape_keys: list[Hashable] = []
+        starts: list[int] = []
+        seen: dict[int, tuple[Shape, int, int, int, int]] = {}
+        append, s_append, p_append = flat.append, strs.append, str_pos.append
+        for m in maps:
+            base = len(flat)
+            starts.append(base)
+            if not m:
+                shape_keys.append(EMPTY_SHAPE)
+                continue
+            prior = seen.get(id(m))
+            if prior is not None:  # the same map object again (shared resource / static attrs)
+                shape, lo, hi, s_lo, s_hi = prior
+                flat.extend(flat[lo:hi])
+                for j in range(s_lo, s_hi):
+                    s_append(strs[j])
+                    p_append(str_pos[j] - lo + base)
+                shape_keys.append(shape)
+                continue
+            s_lo = len(strs)
+            tags = []
+            t_append = tags.append
+            for v in m.values():
+                t = type(v)
+                if t is str:
+                    s_append(v)
+                    p_append(len(flat))
+                    append(0)
+                    t_append("s")
+                elif t is float:
+                    append(v)
+                    t_append("f")
+                elif t is int and -EXACT_INT <= v <= EXACT_INT:
+                    append(v)
+                    t_append("i")
+                elif t is bool:
+                    append(1.0 if v else 0.0)
+                    t_append("b")
+                elif t is bytes or t is int or (t is tuple and _primitive_tuple(v)):
+                    s_append(_other_key(v))
+                    p_append(len(flat))
+                    append(0)
+                    t_append("o")
+                else:
+                    return None
+            for k in m:
+                if type(k) is not str or not k:
+                    return None
+            shape = (tuple(m), "".join(tags))
+            seen[id(m)] = (shape, base, len(flat), s_lo, len(strs))
+            shape_keys.append(shape)
+        codes = self.values.codes(strs)
+        for pos, code in zip(str_pos, codes, strict=True):
+            flat[pos] = code
+        shape_codes = np.array(self.shapes.codes(shape_keys), dtype=np.int32)
+        self.shapes.retain(shape_codes)
+        self.values.retain(np.array(codes, dtype=np.int32))
+        base = self.arena.append(np.array(flat, dtype=np.float64))
+        offsets = np.array(starts, dtype=np.int64)
+        offsets += base
+        return shape_codes, offsets
+
+    def release(self, shape_codes: npt.NDArray[np.int32], offsets: npt.NDArray[np.int64]) -> None:
+        """Drop the rows encoded as (shape_codes, offsets), oldest rows first."""
+        if not len(shape_codes):
+            return
+        idx, tags = self._string_positions(shape_codes, offsets)
+        if len(idx):
+            self.values.release(self.arena.take(idx)[tags].astype(np.int32))
+        self.shapes.release(shape_codes)
+
+    def release_arena_to(self, offset: int) -> None:
+        self.arena.release_to(offset)
+
+    def _string_positions(
+        self, shape_codes: npt.NDArray[np.int32], offsets: npt.NDArray[np.int64]
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+        """Arena offsets of every value of the rows, and which are dictionary codes."""
+        parts: list[npt.NDArray[np.int64]] = []
+        marks: list[npt.NDArray[np.bool_]] = []
+        for code in np.unique(shape_codes).tolist():
+            keys, tags = self.shapes.values[code]  # type: ignore[misc]
+            if not tags:
+                continue
+            rows = offsets[shape_codes == code]
+            width = len(tags)
+            parts.append((rows[:, None] + np.arange(width)).ravel())
+            is_code = np.array([t in "so" for t in tags])
+            marks.append(np.tile(is_code, len(rows)))
+        if not parts:
+            return np.zeros(0, np.int64), np.zeros(0, np.bool_)
+        return np.concatenate(parts), np.concatenate(marks)
+
+    def decode(self, shape: int, offset: int, buf_view: memoryview, cap: int) -> Attributes:
+        """The attribute map of one row, as a fresh read-only mapping."""
+        if shape == 0:
+            return EMPTY_ATTRIBUTES
+        keys, tags = self.shapes.values[shape]  # type: ignore[misc]
+        vals = self.values.values
+        out: dict[str, AttributeValue] = {}
+        pos = offset
+        for k, t in zip(keys, tags, strict=True):
+            raw = buf_view[pos % cap]
+            pos += 1
+            if t == "s":
+                out[k] = vals[int(raw)]  # type: ignore[assignment]
+            elif t == "f":
+                out[k] = raw
+            elif t == "i":
+                out[k] = int(raw)
+            elif t == "b":
+                out[k] = raw != 0.0
+            else:
+                out[k] = vals[int(raw)][2]  # type: ignore[index]
+        return MappingProxyType(out)
+
+    def nbytes(self) -> int:
+        return self.shapes.nbytes() + self.arena.nbytes()
+
+
+def _primitive_tuple(v: tuple[object, ...]) -> bool:
+    return all(isinstance(x, str | bool | int | float | bytes) for x in v)

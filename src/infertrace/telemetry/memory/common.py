@@ -1,0 +1,80 @@
+"""Helpers shared by the log and metric tables."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from infertrace.engine.ring import RingBuffer
+from infertrace.engine.strings import ValueDict
+from infertrace.model import EMPTY_ATTRIBUTES
+from infertrace.telemetry.validate import attributes_problem
+
+I64 = npt.NDArray[np.int64]
+
+
+class BadMap(Exception):
+    """An attribute map failed validation."""
+
+
+class MapDict:
+    """Interns whole attribute maps (low-cardinality: resources, metric series labels).
+
+    Each distinct map becomes one code; decoding hands out one shared read-only
+    mapping per code.
+    """
+
+    def __init__(self) -> None:
+        self.dict = ValueDict()
+        self._maps: dict[int, tuple[object, Mapping[str, Any]]] = {}
+
+    def codes(self, maps: Sequence[Mapping[str, Any]]) -> list[int]:
+        """Codes for ``maps`` (not yet retained); raise BadMap for a malformed map."""
+        cache: dict[int, int] = {}
+        out = []
+        for m in maps:
+            c = cache.get(id(m))
+            if c is None:
+                if attributes_problem(m) is not None:
+                    raise BadMap
+                c = self.dict.code(canonical(m))
+                cache[id(m)] = c
+            out.append(c)
+        return out
+
+    def map(self, code: int) -> Mapping[str, Any]:
+        canon = self.dict.values[code]
+        hit = self._maps.get(code)
+        if hit is not None and hit[0] is canon:
+            return hit[1]
+        m: Mapping[str, Any] = (
+            MappingProxyType({k: v for k, _, v in canon}) if canon else EMPTY_ATTRIBUTES  # type: ignore[union-attr]
+        )
+        self._maps[code] = (canon, m)
+        return m
+
+
+def canonical(m: Mapping[str, Any]) -> tuple[tuple[str, str, Any], ...]:
+    """A hashable form of a map that keeps insertion order and value types apart."""
+    return tuple((k, type(v).__name__, v) for k, v in m.items())
+
+
+def live_mask(ring: RingBuffer, lo_slot: int, hi_slot: int) -> npt.NDArray[np.bool_]:
+    """Which slots in [lo_slot, hi_slot) hold live rows."""
+    if len(ring) == ring.capacity:
+        return np.ones(hi_slot - lo_slot, dtype=np.bool_)
+    slots = np.arange(lo_slot, hi_slot, dtype=np.int64)
+    return seq_of(ring, slots) >= ring.tail
+
+
+def seq_of(ring: RingBuffer, slots: I64) -> I64:
+    """The sequence number of the newest row written at each slot."""
+    return ring.head - 1 - ((ring.head - 1 - slots) % ring.capacity)
+
+
+def live_seqs(ring: RingBuffer) -> I64:
+    return np.arange(ring.tail, ring.head, dtype=np.int64)

@@ -1,0 +1,261 @@
+"""The metric table: points of series, with delta-of-delta encoded timestamps.
+
+A series is everything a point shares with its neighbours — name, type, unit,
+service, attributes, resource — interned once as a series code. Per point the
+table keeps the series code, the value (float64), the start time, any
+histogram payload, and the time as a *delta of deltas* in an int32: periodic
+exporters produce near-constant intervals, so this is 0 or small, and rare
+outliers go to a side table. Times are decoded with a segmented cumulative
+sum. Each series keeps the (time, delta) of the point just before its oldest
+live one, so evicting a point moves that base forward in O(1).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import deque
+from collections.abc import Hashable, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from infertrace.engine.ring import RingBuffer
+from infertrace.engine.strings import ValueDict
+from infertrace.errors import InvalidRecord
+from infertrace.model import MetricPoint, MetricType
+from infertrace.telemetry.filters import ResolvedMetricFilter, attribute_equal
+from infertrace.telemetry.memory.common import canonical, seq_of
+from infertrace.telemetry.validate import check_batch, metric_problem
+
+I64 = npt.NDArray[np.int64]
+ESCAPE = np.iinfo(np.int32).min
+_TYPES = {int(t): t for t in MetricType}
+
+
+class MetricTable:
+    """Metric points in a ring of ``capacity`` slots; see the module doc."""
+
+    def __init__(self, capacity: int) -> None:
+        cap = capacity
+        self.ring = RingBuffer(cap, self._on_evict)
+        self.series_col = np.zeros(cap, np.int32)
+        self.dod = np.zeros(cap, np.int32)
+        self.start = np.zeros(cap, np.int64)
+        self.value = np.zeros(cap, np.float64)
+        self.hist: list[Any] = [None] * cap
+        self.escapes: dict[int, int] = {}
+        self.series = ValueDict()
+        self._maps: dict[int, tuple[object, Any, Any]] = {}
+        n = 64
+        self.last_t = np.zeros(n, np.int64)
+        self.last_d = np.zeros(n, np.int64)
+        self.base_t = np.zeros(n, np.int64)
+        self.base_d = np.zeros(n, np.int64)
+        self.received: deque[tuple[int, int]] = deque()
+
+    def _grow(self, code: int) -> None:
+        while code >= len(self.last_t):
+            for name in ("last_t", "last_d", "base_t", "base_d"):
+                arr = getattr(self, name)
+                setattr(self, name, np.concatenate([arr, np.zeros(len(arr), np.int64)]))
+
+    def append(self, points: Sequence[MetricPoint], now: int) -> None:
+        """Validate and store ``points`` atomically; the caller holds the write lock."""
+        check_batch(points, metric_problem)
+        n = len(points)
+        if not n:
+            return
+        canon: dict[int, Hashable] = {}
+
+        def c(m: Any) -> Hashable:
+            k = canon.get(id(m))
+            if k is None:
+                k = canon[id(m)] = canonical(m)
+            return k
+
+        keys = [
+            (p.name, int(p.type), p.unit, p.description, p.is_monotonic, p.service_name,
+             c(p.attributes), c(p.resource_attributes))
+            for p in points
+        ]  # fmt: skip
+        series = self.series
+        fresh = [series.get(k) is None for k in keys]
+        codes = series.codes(keys)
+        code_arr = np.array(codes, np.int32)
+        self._grow(max(codes))
+        dods = np.zeros(n, np.int64)
+        started: set[int] = set()
+        last_t, last_d = self.last_t, self.last_d
+        for i, (code, p) in enumerate(zip(codes, points, strict=True)):
+            t = p.time_unix_nano
+            if fresh[i] and code not in started:
+                started.add(code)
+                self.base_t[code] = t
+                self.base_d[code] = 0
+                last_t[code], last_d[code] = t, 0
+                continue
+            d = t - int(last_t[code])
+            dods[i] = d - int(last_d[code])
+            last_t[code], last_d[code] = t, d
+        series.retain(code_arr)
+        keep = min(n, self.ring.capacity)
+        cut = n - keep
+        first = self.ring.reserve(keep) if not cut else self._reserve_cut(code_arr, dods, cut)
+        small = (dods >= -(2**31) + 1) & (dods < 2**31)
+        stored = np.where(small, dods, ESCAPE).astype(np.int32)
+        for i in np.flatnonzero(~small[cut:]).tolist():
+            self.escapes[first + i] = int(dods[cut + i])
+        values = np.array([np.nan if p.value is None else p.value for p in points], np.float64)
+        starts = np.array([p.start_time_unix_nano for p in points], np.int64)
+        hists = [p.histogram for p in points]
+        for s, e, off in self.ring.spans(first, first + keep):
+            lo, hi = cut + off, cut + off + e - s
+            self.series_col[s:e] = code_arr[lo:hi]
+            self.dod[s:e] = stored[lo:hi]
+            self.value[s:e] = values[lo:hi]
+            self.start[s:e] = starts[lo:hi]
+            self.hist[s:e] = hists[lo:hi]
+        self.received.append((first + keep, now))
+
+    def _reserve_cut(self, codes: npt.NDArray[np.int32], dods: I64, cut: int) -> int:
+        """A batch larger than the ring: its first ``cut`` points are evicted at once."""
+        self.ring.evict_to(self.ring.head)
+        for code, dod in zip(codes[:cut].tolist(), dods[:cut].tolist(), strict=True):
+            self.base_d[code] += dod
+            self.base_t[code] += self.base_d[code]
+        self.series.release(codes[:cut])
+        self.ring.evicted += cut
+        return self.ring.reserve(len(codes) - cut)
+
+    def _on_evict(self, lo: int, hi: int) -> None:
+        esc = self.escapes
+        base_t, base_d = self.base_t, self.base_d
+        for s, e, off in self.ring.spans(lo, hi):
+            codes = self.series_col[s:e]
+            dods = self.dod[s:e].tolist()
+            seq = lo + off
+            for code, dod in zip(codes.tolist(), dods, strict=True):
+                if dod == ESCAPE:
+                    dod = esc.pop(seq)
+                base_d[code] += dod
+                base_t[code] += base_d[code]
+                seq += 1
+            self.series.release(codes)
+            self.hist[s:e] = [None] * (e - s)
+
+    def purge(self, cutoff: int) -> int:
+        end = self.ring.tail
+        while self.received and self.received[0][1] < cutoff:
+            end = max(end, self.received.popleft()[0])
+        return self.ring.evict_to(end)
+
+    def times(self, seqs: I64) -> I64:
+        """Decoded times of live points ``seqs`` (ascending, whole series only)."""
+        if not len(seqs):
+            return np.zeros(0, np.int64)
+        slots = seqs % self.ring.capacity
+        ser = self.series_col[slots].astype(np.int64)
+        dd = self.dod[slots].astype(np.int64)
+        for i in np.flatnonzero(dd == ESCAPE).tolist():
+            dd[i] = self.escapes[int(seqs[i])]
+        order = np.argsort(ser, kind="stable")
+        s_ser, s_dd = ser[order], dd[order]
+        starts = np.flatnonzero(np.r_[True, s_ser[1:] != s_ser[:-1]])
+        lengths = np.diff(np.r_[starts, len(s_ser)])
+        delta = _segmented_cumsum(s_dd, starts, lengths) + self.base_d[s_ser]
+        t = _segmented_cumsum(delta, starts, lengths) + self.base_t[s_ser]
+        out = np.empty_like(t)
+        out[order] = t
+        return out
+
+    def matching_series(self, r: ResolvedMetricFilter) -> list[int]:
+        out = []
+        for key, code in self.series._code.items():
+            name, mtype, _, _, _, svc, attrs, _ = key  # type: ignore[misc]
+            if r.name is not None and name != r.name:
+                continue
+            if r.service_name is not None and svc != r.service_name:
+                continue
+            if r.type is not None and mtype != int(r.type):
+                continue
+            if r.attributes:
+                d = {k: v for k, _, v in attrs}
+                if not all(k in d and attribute_equal(d[k], v) for k, v in r.attributes.items()):
+                    continue
+            out.append(code)
+        return out
+
+    def search(self, r: ResolvedMetricFilter) -> list[MetricPoint]:
+        ring = self.ring
+        codes = self.matching_series(r)
+        if not codes or not len(ring):
+            return []
+        seqs = np.arange(ring.tail, ring.head, dtype=np.int64)
+        seqs = seqs[np.isin(self.series_col[seqs % ring.capacity], codes)]
+        t = self.times(seqs)
+        keep = (t >= r.since) & (t < r.until)
+        seqs, t = seqs[keep], t[keep]
+        order = np.lexsort((-seqs, -t))[: r.limit]
+        return [self._row(int(seqs[i]), int(t[i])) for i in order.tolist()]
+
+    def names(self) -> list[str]:
+        return sorted({k[0] for k in self.series._code})  # type: ignore[index]
+
+    def _row(self, seq: int, time: int) -> MetricPoint:
+        s = seq % self.ring.capacity
+        code = int(self.series_col[s])
+        key = self.series.values[code]
+        hit = self._maps.get(code)
+        if hit is None or hit[0] is not key:
+            from types import MappingProxyType
+
+            from infertrace.model import EMPTY_ATTRIBUTES
+
+            a, r = key[6], key[7]  # type: ignore[index]
+            hit = (
+                key,
+                MappingProxyType({k: v for k, _, v in a}) if a else EMPTY_ATTRIBUTES,
+                MappingProxyType({k: v for k, _, v in r}) if r else EMPTY_ATTRIBUTES,
+            )
+            self._maps[code] = hit
+        name, mtype, unit, desc, mono, svc = key[:6]  # type: ignore[index]
+        v = float(self.value[s])
+        return MetricPoint(
+            name=name,
+            type=_TYPES[mtype],
+            service_name=svc,
+            time_unix_nano=time,
+            value=None if mtype >= MetricType.HISTOGRAM else v,
+            unit=unit,
+            start_time_unix_nano=int(self.start[s]),
+            attributes=hit[1],
+            resource_attributes=hit[2],
+            histogram=self.hist[s],
+            is_monotonic=mono,
+            description=desc,
+        )
+
+    def data_bytes(self) -> int:
+        cols = self.series_col.nbytes + self.dod.nbytes + self.start.nbytes + self.value.nbytes
+        hists = sys.getsizeof(self.hist) + sum(sys.getsizeof(h) for h in self.hist if h is not None)
+        state = self.last_t.nbytes * 4
+        return int(cols) + hists + int(state) + self.series.nbytes()
+
+    def index_bytes(self) -> int:
+        return sys.getsizeof(self.escapes) + 64 * len(self.escapes)
+
+    def _check(self) -> None:
+        self.ring._check()
+        self.series._check()
+        for seq in self.escapes:
+            assert self.ring.is_live(seq)
+
+
+def _segmented_cumsum(x: I64, starts: I64, lengths: I64) -> I64:
+    cs = np.cumsum(x)
+    before = np.r_[0, cs][starts]
+    return cs - np.repeat(before, lengths)  # type: ignore[no-any-return]
+
+
+__all__ = ["MetricTable", "seq_of"]

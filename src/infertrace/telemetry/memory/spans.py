@@ -1,0 +1,373 @@
+"""The span table: columnar span storage in a ring, with its indexes.
+
+Columns are NumPy arrays of ``capacity`` slots (ids as fixed-width bytes,
+strings as dictionary codes, optional numbers with sentinels), attributes go
+through :class:`AttributeCodec`, and rare variable-size parts (status message,
+events, links) sit in one Python list. Indexes: trace id -> rows
+(:class:`ChainIndex`); live counts per service, (service, operation) and model.
+Service, operation and model *filters* are vectorised scans over int32 codes
+rather than per-value row lists: at 1M rows a scan of one 64K-slot chunk takes
+~0.1 ms and a zone map of start times picks the few chunks worth scanning,
+which measured faster than intersecting per-key index lists.
+
+Not thread-safe by itself: :class:`MemoryStore` holds the reader–writer lock.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import deque
+from collections.abc import Mapping, Sequence
+from operator import attrgetter
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from infertrace.engine.chain import ChainIndex
+from infertrace.engine.ring import RingBuffer
+from infertrace.engine.strings import ValueDict
+from infertrace.engine.zonemap import ZoneMap
+from infertrace.errors import InvalidRecord
+from infertrace.model import EMPTY_ATTRIBUTES, Span, SpanEvent, SpanKind, SpanLink, StatusCode
+from infertrace.telemetry.memory.attrs import AttributeCodec
+from infertrace.telemetry.memory.counts import LiveCounts, pair
+from infertrace.telemetry.validate import attributes_problem, check_batch, span_problem
+
+_FIELDS = attrgetter(
+    "trace_id", "span_id", "parent_span_id", "service_name", "operation_name",
+    "start_time_unix_nano", "duration_nanos", "kind", "status_code", "status_message",
+    "model_name", "model_version", "batch_size", "input_tokens", "output_tokens",
+    "gpu_utilization", "time_to_first_token_nanos", "attributes", "resource_attributes",
+    "events", "links",
+)  # fmt: skip
+_KINDS = tuple(SpanKind)
+_STATUSES = tuple(StatusCode)
+_Z8 = bytes(8)
+_NONE = type(None)
+_INT32 = 2**31
+I64 = npt.NDArray[np.int64]
+
+
+class _Rejected(Exception):
+    """The fast checks found a problem; the per-record check will name it."""
+
+
+def _ids(values: Sequence[Any], width: int) -> npt.NDArray[np.uint8]:
+    try:
+        raw = b"".join(values)
+    except TypeError:
+        raise _Rejected from None
+    if len(raw) != width * len(values):
+        raise _Rejected
+    arr = np.frombuffer(raw, dtype=np.uint8).reshape(-1, width)
+    if not arr.view(f"V{width}").astype(bool).all():  # an all-zero id is invalid
+        raise _Rejected
+    return arr
+
+
+def _ints(values: Sequence[Any], allowed: set[type], lo: int, hi: int, none: int = 0) -> I64:
+    """int64 array of ``values``; None (when allowed) becomes the ``none`` sentinel."""
+    if not set(map(type, values)) <= allowed:
+        raise _Rejected
+    nones = values.count(None) if _NONE in allowed else 0
+    if nones:
+        values = [none if v is None else v for v in values]
+    try:
+        arr = np.array(values, dtype=np.int64)
+    except OverflowError:
+        raise _Rejected from None
+    bad = (arr < lo) | (arr >= hi)
+    if bad.any() and (int(bad.sum()) != nones or int((arr == none).sum()) != nones):
+        raise _Rejected
+    return arr
+
+
+def _strings(values: Sequence[Any], optional: bool) -> None:
+    kinds = set(map(type, values))
+    if not kinds <= ({str, _NONE} if optional else {str}) or "" in set(values):
+        raise _Rejected
+
+
+def _frozen_attrs(a: Mapping[str, Any]) -> Mapping[str, Any]:
+    return a if not a or isinstance(a, MappingProxyType) else MappingProxyType(dict(a))
+
+
+def _freeze_extras(msg: str, events: tuple[SpanEvent, ...], links: tuple[SpanLink, ...]) -> Any:
+    if not (msg or events or links):
+        return None
+    if type(events) is not tuple or type(links) is not tuple:
+        raise _Rejected
+    ev = tuple(
+        e if not e.attributes or isinstance(e.attributes, MappingProxyType)
+        else SpanEvent(e.name, e.time_unix_nano, _frozen_attrs(e.attributes))
+        for e in events
+    )  # fmt: skip
+    lk = tuple(
+        x if not x.attributes or isinstance(x.attributes, MappingProxyType)
+        else SpanLink(x.trace_id, x.span_id, _frozen_attrs(x.attributes))
+        for x in links
+    )  # fmt: skip
+    return (msg, ev, lk)
+
+
+class _Batch:
+    """A validated batch, converted to arrays, ready to append."""
+
+    __slots__ = (
+        "attrs", "batch", "durs", "extras", "gpu", "itok", "kinds", "models", "mvers",
+        "n", "ops", "otok", "pids", "res", "sids", "starts", "statuses", "svcs", "tid_keys",
+        "tids", "ttft",
+    )  # fmt: skip
+
+    def __init__(self, spans: Sequence[Span]) -> None:
+        try:
+            cols = list(zip(*map(_FIELDS, spans), strict=True))
+        except AttributeError:
+            raise _Rejected from None
+        (tids, sids, pids, svcs, ops, starts, durs, kinds, statuses, msgs, models, mvers,
+         batch, itok, otok, gpu, ttft, attrs, res, events, links) = cols  # fmt: skip
+        self.n = len(spans)
+        self.tid_keys = tids
+        self.tids = _ids(tids, 16)
+        self.sids = _ids(sids, 8)
+        if b"" in set(pids):
+            pids = tuple(p or _Z8 for p in pids)
+        try:
+            raw = b"".join(pids)
+        except TypeError:
+            raise _Rejected from None
+        if len(raw) != 8 * self.n:
+            raise _Rejected
+        self.pids = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 8)
+        _strings(svcs, False)
+        _strings(ops, False)
+        _strings(models, True)
+        _strings(mvers, True)
+        if not set(map(type, msgs)) <= {str}:
+            raise _Rejected
+        self.svcs, self.ops, self.models, self.mvers = svcs, ops, models, mvers
+        big = 2**63
+        self.starts = _ints(starts, {int}, 0, big, 0)
+        self.durs = _ints(durs, {int}, 0, big, 0)
+        self.kinds = _ints(kinds, {int, SpanKind}, 0, 6, 0).astype(np.int8)
+        self.statuses = _ints(statuses, {int, StatusCode}, 0, 3, 0).astype(np.int8)
+        self.batch = _ints(batch, {int, _NONE}, 0, _INT32, -1).astype(np.int32)
+        self.itok = _ints(itok, {int, _NONE}, 0, _INT32, -1).astype(np.int32)
+        self.otok = _ints(otok, {int, _NONE}, 0, _INT32, -1).astype(np.int32)
+        self.ttft = _ints(ttft, {int, _NONE}, 0, big, -1)
+        if not set(map(type, gpu)) <= {int, float, _NONE}:
+            raise _Rejected
+        self.gpu = np.array(gpu, dtype=np.float64)
+        if int(np.isnan(self.gpu).sum()) != gpu.count(None):
+            raise _Rejected  # a NaN utilisation is not a number
+        self.extras = [_freeze_extras(m, e, k) for m, e, k in zip(msgs, events, links, strict=True)]
+        self.attrs = attrs
+        self.res = res
+
+
+class SpanTable:
+    """Spans in a ring of ``capacity`` slots, with indexes; see the module doc."""
+
+    def __init__(self, capacity: int) -> None:
+        cap = capacity
+        self.ring = RingBuffer(cap, self._on_evict)
+        self.tid = np.zeros((cap, 16), np.uint8)
+        self.sid = np.zeros((cap, 8), np.uint8)
+        self.pid = np.zeros((cap, 8), np.uint8)
+        self.start = np.zeros(cap, np.int64)
+        self.dur = np.zeros(cap, np.int64)
+        self.svc = np.zeros(cap, np.int32)
+        self.op = np.zeros(cap, np.int32)
+        self.model = np.full(cap, -1, np.int32)
+        self.mver = np.full(cap, -1, np.int32)
+        self.kind = np.zeros(cap, np.int8)
+        self.status = np.zeros(cap, np.int8)
+        self.batch = np.full(cap, -1, np.int32)
+        self.itok = np.full(cap, -1, np.int32)
+        self.otok = np.full(cap, -1, np.int32)
+        self.gpu = np.full(cap, np.nan, np.float64)
+        self.ttft = np.full(cap, -1, np.int64)
+        self.res = np.zeros(cap, np.int32)
+        self.ashape = np.zeros(cap, np.int32)
+        self.aoff = np.zeros(cap, np.int64)
+        self.extras: list[Any] = [None] * cap
+        self.strings = ValueDict()
+        self.resources = ValueDict()
+        self._res_maps: dict[int, tuple[object, Mapping[str, Any]]] = {}
+        self.codec = AttributeCodec(self.strings)
+        self.traces = ChainIndex(cap)
+        self.svc_live = LiveCounts()
+        self.op_live = LiveCounts()
+        self.model_live = LiveCounts()
+        self.zone = ZoneMap(cap)
+        self.received: deque[tuple[int, int]] = deque()
+        self._arena_floor = 0
+        self.skipped = 0
+
+    @property
+    def columns(self) -> tuple[np.ndarray[Any, Any], ...]:
+        return (
+            self.tid, self.sid, self.pid, self.start, self.dur, self.svc, self.op, self.model,
+            self.mver, self.kind, self.status, self.batch, self.itok, self.otok, self.gpu,
+            self.ttft, self.res, self.ashape, self.aoff,
+        )  # fmt: skip
+
+    def prepare(self, spans: Sequence[Span]) -> _Batch:
+        """Validate and convert ``spans`` (no lock needed); raise InvalidRecord."""
+        try:
+            return _Batch(spans)
+        except _Rejected:
+            check_batch(spans, span_problem)
+            raise InvalidRecord(0, "batch failed validation") from None
+
+    def _resource_codes(self, maps: Sequence[Mapping[str, Any]]) -> list[int]:
+        cache: dict[int, int] = {}
+        out = []
+        for m in maps:
+            c = cache.get(id(m))
+            if c is None:
+                if attributes_problem(m) is not None:
+                    raise _Rejected
+                c = self.resources.code(tuple((k, type(v).__name__, v) for k, v in m.items()))
+                cache[id(m)] = c
+            out.append(c)
+        return out
+
+    def append(self, b: _Batch, spans: Sequence[Span], now: int) -> None:
+        """Store a prepared batch; the caller holds the write lock."""
+        try:
+            res = np.array(self._resource_codes(b.res), dtype=np.int32)
+        except _Rejected:
+            check_batch(spans, span_problem)
+            raise InvalidRecord(0, "batch failed validation") from None
+        encoded = self.codec.encode(b.attrs)
+        if encoded is None:
+            check_batch(spans, span_problem)
+            raise InvalidRecord(0, "batch failed validation")
+        self.resources.retain(res)
+        shapes, offsets = encoded
+        keep = min(b.n, self.ring.capacity)
+        cut = b.n - keep
+        if cut:  # a batch larger than the ring: its oldest rows are evicted at once
+            self.codec.release(shapes[:cut], offsets[:cut])
+            self.resources.release(res[:cut])
+            self.skipped += cut
+            self.ring.evicted += cut
+        self._arena_floor = int(offsets[cut]) if keep else self.codec.arena.head
+        first = self.ring.reserve(keep)
+        strings = self.strings
+        svc = np.array(strings.codes(b.svcs[cut:]), np.int32)
+        op = np.array(strings.codes(b.ops[cut:]), np.int32)
+        model = np.array([-1 if m is None else strings.code(m) for m in b.models[cut:]], np.int32)
+        mver = np.array([-1 if m is None else strings.code(m) for m in b.mvers[cut:]], np.int32)
+        for codes in (svc, op, model[model >= 0], mver[mver >= 0]):
+            strings.retain(codes)
+        cols = (
+            (self.tid, b.tids), (self.sid, b.sids), (self.pid, b.pids), (self.start, b.starts),
+            (self.dur, b.durs), (self.svc, svc), (self.op, op), (self.model, model),
+            (self.mver, mver), (self.kind, b.kinds), (self.status, b.statuses),
+            (self.batch, b.batch), (self.itok, b.itok), (self.otok, b.otok), (self.gpu, b.gpu),
+            (self.ttft, b.ttft), (self.res, res), (self.ashape, shapes), (self.aoff, offsets),
+        )  # fmt: skip
+        for s, e, off in self.ring.spans(first, first + keep):
+            lo, hi = cut + off, cut + off + e - s
+            for col, src in cols:
+                col[s:e] = src[lo - cut : hi - cut] if len(src) == keep else src[lo:hi]
+            self.extras[s:e] = b.extras[lo:hi]
+            self.zone.update(s, b.starts[lo:hi], self.start)
+        self.traces.add(b.tid_keys[cut:], first)
+        self.svc_live.add(svc.astype(np.int64))
+        self.op_live.add(pair(svc, op))
+        self.model_live.add(model[model >= 0].astype(np.int64))
+        self.received.append((first + keep, now))
+
+    def _on_evict(self, lo: int, hi: int) -> None:
+        strings = self.strings
+        for s, e, off in self.ring.spans(lo, hi):
+            raw = self.tid[s:e].tobytes()
+            self.traces.evict([raw[i : i + 16] for i in range(0, len(raw), 16)], lo + off)
+            svc, op, model, mver = self.svc[s:e], self.op[s:e], self.model[s:e], self.mver[s:e]
+            m, v = model[model >= 0], mver[mver >= 0]
+            for codes in (svc, op, m, v):
+                strings.release(codes)
+            self.svc_live.remove(svc.astype(np.int64))
+            self.op_live.remove(pair(svc, op))
+            self.model_live.remove(m.astype(np.int64))
+            self.codec.release(self.ashape[s:e], self.aoff[s:e])
+            self.resources.release(self.res[s:e])
+            self.extras[s:e] = [None] * (e - s)
+        if hi < self.ring.head:
+            self.codec.release_arena_to(int(self.aoff[hi % self.ring.capacity]))
+        else:
+            self.codec.release_arena_to(self._arena_floor)
+
+    def purge(self, cutoff: int) -> int:
+        """Evict every batch received before ``cutoff``; return how many rows went."""
+        end = self.ring.tail
+        while self.received and self.received[0][1] < cutoff:
+            end = max(end, self.received.popleft()[0])
+        self._arena_floor = self.codec.arena.head
+        return self.ring.evict_to(end)
+
+    def resource_map(self, code: int) -> Mapping[str, Any]:
+        """The (shared, read-only) resource attribute map of a resource code."""
+        canon = self.resources.values[code]
+        hit = self._res_maps.get(code)
+        if hit is not None and hit[0] is canon:
+            return hit[1]
+        m: Mapping[str, Any] = (
+            MappingProxyType({k: v for k, _, v in canon}) if canon else EMPTY_ATTRIBUTES
+        )  # type: ignore[union-attr]
+        self._res_maps[code] = (canon, m)
+        return m
+
+    def live_slots(self, lo_slot: int, hi_slot: int) -> npt.NDArray[np.bool_]:
+        """Which slots in [lo_slot, hi_slot) hold live rows."""
+        ring = self.ring
+        if len(ring) == ring.capacity:
+            return np.ones(hi_slot - lo_slot, dtype=np.bool_)
+        slots = np.arange(lo_slot, hi_slot, dtype=np.int64)
+        seq = ring.head - 1 - ((ring.head - 1 - slots) % ring.capacity)
+        return (seq >= ring.tail) & (seq >= 0)
+
+    def seq_of(self, slots: I64) -> I64:
+        ring = self.ring
+        return ring.head - 1 - ((ring.head - 1 - slots) % ring.capacity)
+
+    def data_bytes(self) -> int:
+        extras = sys.getsizeof(self.extras) + sum(
+            sys.getsizeof(x) + sum(sys.getsizeof(e) for e in x[1]) + sys.getsizeof(x[1])
+            for x in self.extras
+            if x is not None
+        )
+        return (
+            sum(int(c.nbytes) for c in self.columns)
+            + extras
+            + self.strings.nbytes()
+            + self.resources.nbytes()
+            + self.codec.nbytes()
+        )
+
+    def index_bytes(self) -> int:
+        return (
+            self.traces.nbytes()
+            + self.svc_live.nbytes()
+            + self.op_live.nbytes()
+            + self.model_live.nbytes()
+            + self.zone.nbytes()
+        )
+
+    def _check(self) -> None:
+        self.ring._check()
+        self.strings._check()
+        self.resources._check()
+        self.codec.shapes._check()
+        self.codec.arena._check()
+        self.traces._check(self.ring.tail, self.ring.head)
+        n = len(self.ring)
+        assert sum(self.svc_live.counts.values()) == n
+        assert sum(self.op_live.counts.values()) == n
+        assert sum(self.model_live.counts.values()) <= n
+        assert len(self.traces) <= n

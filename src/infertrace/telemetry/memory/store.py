@@ -1,0 +1,245 @@
+"""MemoryStore: the embedded default backend, bounded, indexed and columnar.
+
+One ring-buffer table per signal (spans, logs, metric points), each guarded by
+one reader–writer lock: queries run side by side, a write is exclusive, so a
+reader sees a batch entirely or not at all. Span conversion and validation
+happen before the lock is taken, keeping the exclusive section short.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+
+from infertrace.engine.rwlock import RWLock
+from infertrace.errors import StoreClosed, TraceNotFound
+from infertrace.model import LogRecord, MetricPoint, Span, parse_id
+from infertrace.telemetry.analytics import (
+    GroupBy,
+    GroupStats,
+    LeaderboardEntry,
+    SeriesMetric,
+    SeriesPoint,
+)
+from infertrace.telemetry.filters import LogFilter, MetricFilter, SpanFilter, TimeBound, window
+from infertrace.telemetry.memory import analytics
+from infertrace.telemetry.memory.logs import LogTable
+from infertrace.telemetry.memory.metrics import MetricTable
+from infertrace.telemetry.memory.span_query import SpanRows, search, trace_slots
+from infertrace.telemetry.memory.spans import SpanTable
+from infertrace.telemetry.protocols import SignalStats, StoreStats
+from infertrace.telemetry.purger import Purger, seconds
+
+
+class MemoryStore:
+    """Bounded in-memory TelemetryStore and AnalyticsStore.
+
+    When a signal's ring is full the oldest records are evicted, and every
+    index and dictionary entry that pointed at them goes too. ``max_age``
+    (seconds or timedelta) starts a background purge of records received
+    longer ago than that. Thread-safe.
+    """
+
+    def __init__(
+        self,
+        span_capacity: int = 10_000,
+        log_capacity: int = 50_000,
+        metric_capacity: int = 100_000,
+        max_age: timedelta | float | None = None,
+        clock: Callable[[], int] = time.time_ns,
+        purge_interval: timedelta | float = 10.0,
+    ) -> None:
+        self._spans = SpanTable(span_capacity)
+        self._rows = SpanRows(self._spans)
+        self._logs = LogTable(log_capacity)
+        self._metrics = MetricTable(metric_capacity)
+        self._span_lock = RWLock()
+        self._log_lock = RWLock()
+        self._metric_lock = RWLock()
+        self._clock = clock
+        self._purger: Purger | None = None
+        self._closed = False
+        if max_age is not None:
+            self.start_purge(purge_interval, max_age)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreClosed("store is closed")
+
+    def write(self, span: Span) -> None:
+        """Store one span. O(1) amortised."""
+        self.write_batch((span,))
+
+    def write_batch(self, spans: Sequence[Span]) -> None:
+        """Store ``spans`` atomically, or raise InvalidRecord and store none. O(n)."""
+        if not len(spans):
+            return
+        batch = self._spans.prepare(spans)
+        with self._span_lock.write():
+            self._check_open()
+            self._spans.append(batch, spans, self._clock())
+
+    def get_trace(self, trace_id: str | bytes) -> list[Span]:
+        """Spans of a trace by start time; raise TraceNotFound. O(spans in trace)."""
+        try:
+            tid = parse_id(trace_id, 16, "trace_id")
+        except ValueError:
+            shown = trace_id if isinstance(trace_id, str) else trace_id.hex()
+            raise TraceNotFound(shown) from None
+        with self._span_lock.read():
+            slots = trace_slots(self._spans, tid)
+            spans = self._rows.build(slots, tid)
+        if not spans:
+            raise TraceNotFound(tid.hex())
+        return spans
+
+    def list_spans(self, flt: SpanFilter) -> list[Span]:
+        """Matching spans, newest start first; scans only chunks that can hold results."""
+        r = flt.resolve()
+        with self._span_lock.read():
+            return self._rows.build(search(self._spans, r))
+
+    def services(self) -> list[str]:
+        with self._span_lock.read():
+            vals = self._spans.strings.values
+            return sorted(vals[c] for c in self._spans.svc_live.keys())  # type: ignore[misc]
+
+    def operations(self, service: str) -> list[str]:
+        with self._span_lock.read():
+            code = self._spans.strings.get(service)
+            if code is None:
+                return []
+            vals = self._spans.strings.values
+            return sorted(
+                vals[k & 0xFFFFFFFF]  # type: ignore[misc]
+                for k in self._spans.op_live.keys()
+                if k >> 32 == code
+            )
+
+    def models(self) -> list[str]:
+        with self._span_lock.read():
+            vals = self._spans.strings.values
+            return sorted(vals[c] for c in self._spans.model_live.keys())  # type: ignore[misc]
+
+    def write_logs(self, records: Sequence[LogRecord]) -> None:
+        """Store log records atomically, or raise InvalidRecord and store none."""
+        with self._log_lock.write():
+            self._check_open()
+            self._logs.append(records, self._clock())
+
+    def list_logs(self, flt: LogFilter) -> list[LogRecord]:
+        r = flt.resolve()
+        with self._log_lock.read():
+            return self._logs.search(r)
+
+    def write_metrics(self, points: Sequence[MetricPoint]) -> None:
+        """Store metric points atomically, or raise InvalidRecord and store none."""
+        with self._metric_lock.write():
+            self._check_open()
+            self._metrics.append(points, self._clock())
+
+    def list_metric_points(self, flt: MetricFilter) -> list[MetricPoint]:
+        r = flt.resolve()
+        with self._metric_lock.read():
+            return self._metrics.search(r)
+
+    def metric_names(self) -> list[str]:
+        with self._metric_lock.read():
+            return self._metrics.names()
+
+    def model_analytics(
+        self, since: TimeBound = None, until: TimeBound = None, group_by: GroupBy = GroupBy.MODEL
+    ) -> list[GroupStats]:
+        lo, hi = window(since, until)
+        with self._span_lock.read():
+            return analytics.model_analytics(self._spans, lo, hi, GroupBy(group_by))
+
+    def timeseries(
+        self,
+        metric: SeriesMetric,
+        step_ns: int,
+        since: TimeBound = None,
+        until: TimeBound = None,
+        model_name: str | None = None,
+    ) -> list[SeriesPoint]:
+        lo, hi = window(since, until)
+        with self._span_lock.read():
+            return analytics.timeseries(
+                self._spans, SeriesMetric(metric), step_ns, lo, hi, model_name
+            )
+
+    def leaderboard(
+        self, by: SeriesMetric, since: TimeBound = None, until: TimeBound = None, limit: int = 10
+    ) -> list[LeaderboardEntry]:
+        lo, hi = window(since, until)
+        with self._span_lock.read():
+            return analytics.leaderboard(self._spans, SeriesMetric(by), lo, hi, limit)
+
+    def purge_older_than(self, max_age: timedelta | float) -> int:
+        """Evict records received more than ``max_age`` ago; return how many."""
+        cutoff = self._clock() - int(seconds(max_age, "max_age") * 1e9)
+        n = 0
+        with self._span_lock.write():
+            n += self._spans.purge(cutoff)
+        with self._log_lock.write():
+            n += self._logs.purge(cutoff)
+        with self._metric_lock.write():
+            n += self._metrics.purge(cutoff)
+        return n
+
+    def start_purge(self, interval: timedelta | float, max_age: timedelta | float) -> None:
+        """Purge every ``interval`` in the background until close()."""
+        age = seconds(max_age, "max_age")
+        if self._purger is not None:
+            self._purger.stop()
+        self._purger = Purger(lambda: self.purge_older_than(age), seconds(interval, "interval"))
+
+    def stats(self) -> StoreStats:
+        """Sizes measured from the live structures. O(distinct keys)."""
+        with self._span_lock.read():
+            t = self._spans
+            spans = SignalStats(
+                capacity=t.ring.capacity,
+                count=len(t.ring),
+                evicted=t.ring.evicted,
+                index_entries=len(t.traces) + len(t.svc_live) + len(t.op_live) + len(t.model_live),
+                data_bytes=t.data_bytes(),
+                index_bytes=t.index_bytes(),
+                distinct_traces=len(t.traces),
+            )
+        with self._log_lock.read():
+            lt = self._logs
+            logs = SignalStats(
+                lt.ring.capacity, len(lt.ring), lt.ring.evicted, len(lt.traces) + len(lt.svc_live),
+                lt.data_bytes(), lt.index_bytes(),
+            )  # fmt: skip
+        with self._metric_lock.read():
+            mt = self._metrics
+            metrics = SignalStats(
+                mt.ring.capacity, len(mt.ring), mt.ring.evicted, len(mt.series),
+                mt.data_bytes(), mt.index_bytes(),
+            )  # fmt: skip
+        return StoreStats(spans, logs, metrics)
+
+    def close(self) -> None:
+        """Stop the purger and refuse further writes. Safe to call twice."""
+        if self._purger is not None:
+            self._purger.stop()
+            self._purger = None
+        self._closed = True
+
+    def __enter__(self) -> MemoryStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _check(self) -> None:
+        """Assert every table's invariants (tests call this after each step)."""
+        with self._span_lock.read():
+            self._spans._check()
+        with self._log_lock.read():
+            self._logs._check()
+        with self._metric_lock.read():
+            self._metrics._check()
