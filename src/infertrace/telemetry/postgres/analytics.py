@@ -1,0 +1,182 @@
+"""Analytics in SQL: one aggregation per group, finished in Python.
+
+The database does the heavy part (filtering, grouping, ``percentile_cont``,
+sums and means) and returns one row per group; Python only turns a row into
+a GroupStats or a series value, with the same arithmetic as the reference
+(:mod:`analytics_ref`), so both stores give the same figures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from infertrace.model import StatusCode
+from infertrace.telemetry.analytics import (
+    POD_ATTRIBUTES,
+    GroupBy,
+    GroupStats,
+    LeaderboardEntry,
+    SeriesMetric,
+    SeriesPoint,
+)
+from infertrace.telemetry.postgres.queries import NoMatch, Where
+
+Query = Callable[[str, list[Any]], list[tuple[Any, ...]]]
+
+
+def _pod_expr() -> str:
+    parts = [
+        f"CASE WHEN jsonb_typeof(resource_attributes -> '{k}') = 'string'"
+        f" AND resource_attributes ->> '{k}' <> '' THEN resource_attributes ->> '{k}' END"
+        for k in POD_ATTRIBUTES
+    ]
+    return f"COALESCE({', '.join(parts)}, 'unknown')"
+
+
+KEY_EXPR = {
+    GroupBy.MODEL: "model_name",
+    GroupBy.SERVICE: "service_name",
+    GroupBy.OPERATION: "operation_name",
+    GroupBy.POD: _pod_expr(),
+}
+"""Fixed SQL for each group key (``POD_ATTRIBUTES`` are constants, not user text)."""
+
+_AGGREGATES = f"""
+    count(*),
+    count(*) FILTER (WHERE status_code = {int(StatusCode.ERROR)}),
+    percentile_cont(ARRAY[0.5, 0.9, 0.95, 0.99]) WITHIN GROUP (ORDER BY duration_nanos::float8),
+    max(duration_nanos),
+    coalesce(sum(input_tokens), 0),
+    coalesce(sum(output_tokens), 0),
+    count(output_tokens),
+    coalesce(sum(CASE WHEN time_to_first_token_nanos IS NULL THEN duration_nanos
+        ELSE greatest(0, duration_nanos - time_to_first_token_nanos) END)
+        FILTER (WHERE output_tokens IS NOT NULL), 0),
+    avg(batch_size)::float8,
+    avg(gpu_utilization)
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class _Agg:
+    requests: int
+    errors: int
+    percentiles: tuple[float, float, float, float]
+    max_ns: int
+    input_tokens: int
+    output_tokens: int
+    with_output: int
+    decode_ns: int
+    mean_batch: float | None
+    mean_gpu: float | None
+
+    @classmethod
+    def of(cls, row: tuple[Any, ...]) -> _Agg:
+        p = row[2]
+        return cls(
+            int(row[0]),
+            int(row[1]),
+            (float(p[0]), float(p[1]), float(p[2]), float(p[3])),
+            int(row[3]),
+            int(row[4]),
+            int(row[5]),
+            int(row[6]),
+            int(row[7]),
+            row[8],
+            row[9],
+        )
+
+    def tokens_per_second(self) -> float | None:
+        if self.with_output == 0 or self.decode_ns == 0:
+            return None
+        return self.output_tokens / (self.decode_ns / 1e9)
+
+    def stats(self, key: str) -> GroupStats:
+        return GroupStats(
+            key=key,
+            requests=self.requests,
+            errors=self.errors,
+            error_rate=self.errors / self.requests,
+            latency_p50_ns=self.percentiles[0],
+            latency_p90_ns=self.percentiles[1],
+            latency_p95_ns=self.percentiles[2],
+            latency_p99_ns=self.percentiles[3],
+            latency_max_ns=self.max_ns,
+            input_tokens=self.input_tokens,
+            output_tokens=self.output_tokens,
+            output_tokens_per_second=self.tokens_per_second(),
+            mean_batch_size=self.mean_batch,
+            mean_gpu_utilization=self.mean_gpu,
+        )
+
+    def value(self, metric: SeriesMetric) -> float | None:
+        m = SeriesMetric(metric)
+        if m is SeriesMetric.REQUESTS:
+            return float(self.requests)
+        if m is SeriesMetric.ERRORS:
+            return float(self.errors)
+        if m is SeriesMetric.TOKENS_OUT:
+            return float(self.output_tokens)
+        if m is SeriesMetric.TOKENS_PER_SECOND:
+            return self.tokens_per_second()
+        index = {
+            SeriesMetric.LATENCY_P50: 0,
+            SeriesMetric.LATENCY_P95: 2,
+            SeriesMetric.LATENCY_P99: 3,
+        }[m]
+        return self.percentiles[index]
+
+
+def _grouped(
+    query: Query, key_sql: str, key_params: list[Any], since: int, until: int, model: str | None
+) -> list[tuple[Any, _Agg]]:
+    w = Where()
+    w.add("model_name IS NOT NULL")
+    try:
+        w.text("model_name", model)
+        w.window("start_time_unix_nano", since, until)
+    except NoMatch:
+        return []
+    sql = f"SELECT {key_sql} AS k, {_AGGREGATES} FROM spans WHERE {w.sql()} GROUP BY k"
+    return [(row[0], _Agg.of(row[1:])) for row in query(sql, key_params + w.params)]
+
+
+def model_analytics(query: Query, since: int, until: int, group_by: GroupBy) -> list[GroupStats]:
+    """One GroupStats per group of model spans in [since, until), sorted by key."""
+    rows = _grouped(query, KEY_EXPR[GroupBy(group_by)], [], since, until, None)
+    return [agg.stats(key) for key, agg in sorted(rows, key=lambda r: r[0])]
+
+
+def timeseries(
+    query: Query,
+    metric: SeriesMetric,
+    step: int,
+    since: int,
+    until: int,
+    model: str | None,
+) -> list[SeriesPoint]:
+    """Non-empty buckets aligned to multiples of ``step``, oldest first."""
+    rows = _grouped(
+        query,
+        "(start_time_unix_nano - start_time_unix_nano %% %s::bigint)",
+        [step],
+        since,
+        until,
+        model,
+    )
+    return [SeriesPoint(int(b), agg.value(metric)) for b, agg in sorted(rows, key=lambda r: r[0])]
+
+
+def leaderboard(
+    query: Query, by: SeriesMetric, since: int, until: int, limit: int
+) -> list[LeaderboardEntry]:
+    """Models ranked by ``by``, highest first, ties by name; no value means left out."""
+    out = []
+    for name, agg in _grouped(query, "model_name", [], since, until, None):
+        v = agg.value(by)
+        if v is not None:
+            out.append(LeaderboardEntry(name, v))
+    out.sort(key=lambda e: (-e.value, e.model_name))
+    return out[:limit]

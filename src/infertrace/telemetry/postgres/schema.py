@@ -1,0 +1,143 @@
+"""The schema: tables, indexes and the versioned, idempotent migrations.
+
+Times are ``bigint`` unix nanoseconds (``timestamptz`` would round to
+microseconds, and stores must hand back exactly what they were given). Every
+table has a ``seq`` filled from one sequence in arrival order: it breaks ties
+between records with the same time (newest arrival first), like the memory store.
+
+The three record tables are partitioned by day on their time column: native
+range partitions (see ``partitions``) or, when the extension is available,
+TimescaleDB hypertables with one-day chunks (see ``timescale``). Which one was
+chosen is recorded in ``infertrace_settings`` so every process agrees.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import psycopg
+
+DAY_NS = 86_400 * 1_000_000_000
+
+TIME_COLUMNS = {
+    "spans": "start_time_unix_nano",
+    "logs": "time_unix_nano",
+    "metric_points": "time_unix_nano",
+}
+"""Each record table and the column it is partitioned (and aged) by."""
+
+_SPANS = """
+CREATE TABLE spans (
+    seq bigint NOT NULL DEFAULT nextval('infertrace_seq'),
+    trace_id bytea NOT NULL,
+    span_id bytea NOT NULL,
+    parent_span_id bytea NOT NULL,
+    service_name text NOT NULL,
+    operation_name text NOT NULL,
+    kind smallint NOT NULL,
+    start_time_unix_nano bigint NOT NULL,
+    duration_nanos bigint NOT NULL,
+    status_code smallint NOT NULL,
+    status_message text NOT NULL,
+    model_name text,
+    model_version text,
+    batch_size integer,
+    input_tokens integer,
+    output_tokens integer,
+    gpu_utilization double precision,
+    time_to_first_token_nanos bigint,
+    attributes jsonb NOT NULL,
+    resource_attributes jsonb NOT NULL,
+    events jsonb NOT NULL,
+    links jsonb NOT NULL
+)"""
+
+_LOGS = """
+CREATE TABLE logs (
+    seq bigint NOT NULL DEFAULT nextval('infertrace_seq'),
+    time_unix_nano bigint NOT NULL,
+    observed_time_unix_nano bigint NOT NULL,
+    severity_number smallint NOT NULL,
+    severity_text text NOT NULL,
+    body text NOT NULL,
+    trace_id bytea NOT NULL,
+    span_id bytea NOT NULL,
+    service_name text NOT NULL,
+    attributes jsonb NOT NULL,
+    resource_attributes jsonb NOT NULL
+)"""
+
+_METRICS = """
+CREATE TABLE metric_points (
+    seq bigint NOT NULL DEFAULT nextval('infertrace_seq'),
+    name text NOT NULL,
+    type smallint NOT NULL,
+    unit text NOT NULL,
+    description text NOT NULL,
+    service_name text NOT NULL,
+    time_unix_nano bigint NOT NULL,
+    start_time_unix_nano bigint NOT NULL,
+    value double precision,
+    is_monotonic boolean NOT NULL,
+    attributes jsonb NOT NULL,
+    resource_attributes jsonb NOT NULL,
+    histogram jsonb
+)"""
+
+_INDEXES = (
+    # Unique: a span delivered twice (OTLP retries) is stored once. It includes
+    # the partition key, as PostgreSQL and TimescaleDB require.
+    "CREATE UNIQUE INDEX spans_trace_idx ON spans (trace_id, start_time_unix_nano DESC, span_id)",
+    "CREATE INDEX spans_time_idx ON spans (start_time_unix_nano DESC, seq DESC)",
+    "CREATE INDEX spans_service_idx ON spans (service_name, start_time_unix_nano DESC, seq DESC)",
+    "CREATE INDEX spans_model_idx ON spans (model_name, start_time_unix_nano DESC, seq DESC)"
+    " WHERE model_name IS NOT NULL",
+    "CREATE INDEX logs_time_idx ON logs (time_unix_nano DESC, seq DESC)",
+    "CREATE INDEX logs_service_idx ON logs (service_name, time_unix_nano DESC, seq DESC)",
+    "CREATE INDEX logs_trace_idx ON logs (trace_id) WHERE trace_id <> ''::bytea",
+    "CREATE INDEX metric_points_name_idx ON metric_points (name, time_unix_nano DESC, seq DESC)",
+    "CREATE INDEX metric_points_time_idx ON metric_points (time_unix_nano DESC, seq DESC)",
+)
+
+_SIDE_TABLES = (
+    # First/last start time of every trace: bounds get_trace to the partitions
+    # that hold it instead of probing every partition's index.
+    """CREATE TABLE trace_bounds (
+        trace_id bytea PRIMARY KEY,
+        first_start bigint NOT NULL,
+        last_start bigint NOT NULL
+    )""",
+    "CREATE INDEX trace_bounds_last_idx ON trace_bounds (last_start)",
+    # Ids of committed write groups: a retry after a lost COMMIT reply skips
+    # a group that did commit, so logs and metrics are stored exactly once.
+    """CREATE TABLE infertrace_batches (
+        batch_id uuid PRIMARY KEY,
+        committed_at timestamptz NOT NULL DEFAULT now()
+    )""",
+)
+
+
+def _v1(conn: psycopg.Connection[object], layout: str) -> None:
+    from infertrace.telemetry.postgres import timescale
+
+    conn.execute("CREATE SEQUENCE infertrace_seq CACHE 64")
+    for ddl, table in ((_SPANS, "spans"), (_LOGS, "logs"), (_METRICS, "metric_points")):
+        if layout == "timescaledb":
+            conn.execute(ddl)
+            timescale.make_hypertable(conn, table, TIME_COLUMNS[table], DAY_NS)
+        else:
+            conn.execute(f"{ddl} PARTITION BY RANGE ({TIME_COLUMNS[table]})")
+    for ddl in _INDEXES + _SIDE_TABLES:
+        conn.execute(ddl)
+    if layout == "timescaledb":
+        timescale.configure_compression(conn)
+
+
+Migration = Callable[[psycopg.Connection[object], str], None]
+
+MIGRATIONS: tuple[tuple[int, str, Migration], ...] = (
+    (1, "spans, logs, metric points, trace bounds", _v1),
+)
+"""(version, description, function) in order; append, never edit, once released."""
+
+LATEST = MIGRATIONS[-1][0]
