@@ -44,15 +44,23 @@ class ValueDict:
 
     def codes(self, values: Iterable[Hashable]) -> list[int]:
         """Codes for ``values``, adding unseen ones (count 0 until retained). O(n)."""
-        get = self._code.get
-        out = []
-        append = out.append
-        for v in values:
-            c = get(v)
-            if c is None:
-                c = self._add(v)
-            append(c)
-        return out
+        values = values if isinstance(values, list | tuple) else list(values)
+        out: list[int | None] = list(map(self._code.get, values))
+        if None in out:  # only unseen values take the slow path
+            for i, c in enumerate(out):
+                if c is None:
+                    out[i] = self.code(values[i])
+        return out  # type: ignore[return-value]
+
+    def codes_or_none(self, values: list[Hashable] | tuple[Hashable, ...]) -> list[int]:
+        """Like codes(), but None maps to -1 (an absent optional value)."""
+        out: list[int | None] = list(map(self._code.get, values))
+        if None in out:
+            out = [
+                (-1 if v is None else self.code(v)) if c is None else c
+                for c, v in zip(out, values, strict=True)
+            ]
+        return out  # type: ignore[return-value]
 
     def code(self, value: Hashable) -> int:
         c = self._code.get(value)
@@ -74,23 +82,33 @@ class ValueDict:
     def retain(self, codes: npt.NDArray[np.integer]) -> None:
         """Count one more live row for each code in ``codes``. O(n log n)."""
         if len(codes):
-            u, n = np.unique(codes, return_counts=True)
-            self._refs[u] += n
+            np.add.at(self._refs, codes, 1)
 
     def release(self, codes: npt.NDArray[np.integer]) -> None:
         """Count one row less for each code; drop values no row uses any more."""
         if not len(codes):
             return
-        u, n = np.unique(codes, return_counts=True)
         refs = self._refs
-        refs[u] -= n
-        dead = u[refs[u] == 0]
-        for c in dead.tolist():
+        np.add.at(refs, codes, -1)
+        gone = codes[refs[codes] == 0]
+        if not len(gone):
+            return
+        for c in set(gone.tolist()):
             v = self.values[c]
             del self._code[v]
             self._bytes -= sys.getsizeof(v)
             self.values[c] = None
             self._free.append(c)
+
+    def drop_unused(self, codes: Iterable[int]) -> None:
+        """Remove entries that ``codes()`` made but no row retained (a rejected batch)."""
+        for c in set(codes):
+            if self._refs[c] == 0 and self.values[c] is not None:
+                v = self.values[c]
+                del self._code[v]
+                self._bytes -= sys.getsizeof(v)
+                self.values[c] = None
+                self._free.append(c)
 
     def refcount(self, code: int) -> int:
         return int(self._refs[code])

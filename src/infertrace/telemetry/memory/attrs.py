@@ -47,6 +47,7 @@ class AttributeCodec:
         self.values = values
         self.shapes = ValueDict()
         self.arena = ValueArena()
+        self._plans: dict[tuple[tuple[str, ...], tuple[type, ...]], _Plan] = {}
         empty = self.shapes.code(EMPTY_SHAPE)
         assert empty == 0
         self.shapes.retain(np.zeros(1, dtype=np.int32))  # the empty shape never dies
@@ -65,7 +66,8 @@ class AttributeCodec:
         shape_keys: list[Hashable] = []
         starts: list[int] = []
         seen: dict[int, tuple[Shape, int, int, int, int]] = {}
-        append, s_append, p_append = flat.append, strs.append, str_pos.append
+        s_append, p_append = strs.append, str_pos.append
+        plans = self._plans
         for m in maps:
             base = len(flat)
             starts.append(base)
@@ -82,35 +84,28 @@ class AttributeCodec:
                 shape_keys.append(shape)
                 continue
             s_lo = len(strs)
-            tags = []
-            t_append = tags.append
-            for v in m.values():
-                t = type(v)
-                if t is str:
-                    s_append(v)
-                    p_append(len(flat))
-                    append(0)
-                    t_append("s")
-                elif t is float:
-                    append(v)
-                    t_append("f")
-                elif t is int and -EXACT_INT <= v <= EXACT_INT:
-                    append(v)
-                    t_append("i")
-                elif t is bool:
-                    append(1.0 if v else 0.0)
-                    t_append("b")
-                elif t is bytes or t is int or (t is tuple and _primitive_tuple(v)):
-                    s_append(_other_key(v))
-                    p_append(len(flat))
-                    append(0)
-                    t_append("o")
-                else:
+            vs = tuple(m.values())
+            tkey = (tuple(m), tuple(map(type, vs)))
+            plan = plans.get(tkey)
+            if plan is None:
+                plan = _plan(tkey)
+                if plan is None:
                     return None
-            for k in m:
-                if type(k) is not str or not k:
+                if len(plans) < 4096:
+                    plans[tkey] = plan
+            shape, str_idx, int_idx, other_idx = plan
+            if any(not -EXACT_INT <= vs[i] <= EXACT_INT for i in int_idx):
+                shape, str_idx, other_idx = _big_int_plan(tkey, vs)
+            flat.extend(vs)
+            for i in str_idx:
+                s_append(vs[i])
+                p_append(base + i)
+            for i in other_idx:
+                v = vs[i]
+                if type(v) is tuple and not _primitive_tuple(v):
                     return None
-            shape = (tuple(m), "".join(tags))
+                s_append(_other_key(v))
+                p_append(base + i)
             seen[id(m)] = (shape, base, len(flat), s_lo, len(strs))
             shape_keys.append(shape)
         codes = self.values.codes(strs)
@@ -180,6 +175,48 @@ class AttributeCodec:
 
     def nbytes(self) -> int:
         return self.shapes.nbytes() + self.arena.nbytes()
+
+
+_Plan = tuple[Shape, tuple[int, ...], tuple[int, ...], tuple[int, ...]]
+_TAGS: dict[type, str] = {str: "s", float: "f", int: "i", bool: "b", bytes: "o", tuple: "o"}
+
+
+def _plan(tkey: tuple[tuple[str, ...], tuple[type, ...]]) -> _Plan | None:
+    """How to encode maps with these keys and value types; None if any is invalid.
+
+    Positions of strings, of ints (which must be checked to fit a float64
+    exactly) and of other values (bytes, tuples) that go to the dictionary.
+    """
+    keys, types = tkey
+    if any(type(k) is not str or not k for k in keys):
+        return None
+    tags = [_TAGS.get(t) for t in types]
+    if None in tags:
+        return None
+    tag_str = "".join(tags)  # type: ignore[arg-type]
+    return (
+        (keys, tag_str),
+        tuple(i for i, t in enumerate(tag_str) if t == "s"),
+        tuple(i for i, t in enumerate(types) if t is int),
+        tuple(i for i, t in enumerate(tag_str) if t == "o"),
+    )
+
+
+def _big_int_plan(
+    tkey: tuple[tuple[str, ...], tuple[type, ...]], vs: tuple[object, ...]
+) -> tuple[Shape, tuple[int, ...], tuple[int, ...]]:
+    """The plan for a map holding ints too large for a float64: those go to the dictionary."""
+    keys, types = tkey
+    tags = []
+    for t, v in zip(types, vs, strict=True):
+        big = t is int and not -EXACT_INT <= v <= EXACT_INT  # type: ignore[operator]
+        tags.append("o" if big else _TAGS[t])
+    tag_str = "".join(tags)
+    return (
+        (keys, tag_str),
+        tuple(i for i, t in enumerate(tag_str) if t == "s"),
+        tuple(i for i, t in enumerate(tag_str) if t == "o"),
+    )
 
 
 def _primitive_tuple(v: tuple[object, ...]) -> bool:

@@ -40,6 +40,7 @@ class MapDict:
             c = cache.get(id(m))
             if c is None:
                 if attributes_problem(m) is not None:
+                    self.dict.drop_unused(out)
                     raise BadMap
                 c = self.dict.code(canonical(m))
                 cache[id(m)] = c

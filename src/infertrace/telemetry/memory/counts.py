@@ -12,6 +12,17 @@ import numpy as np
 import numpy.typing as npt
 
 
+def _tally(keys: npt.NDArray[np.int64]) -> tuple[list[int], list[int]]:
+    """Distinct keys and their counts; bincount for small keys, sorting otherwise."""
+    lo = int(keys.min())
+    if lo >= 0 and int(keys.max()) < 65_536:
+        counts = np.bincount(keys)
+        u = np.flatnonzero(counts)
+        return u.tolist(), counts[u].tolist()  # type: ignore[no-any-return]
+    u, n = np.unique(keys, return_counts=True)
+    return u.tolist(), n.tolist()  # type: ignore[no-any-return]
+
+
 class LiveCounts:
     """int64 key -> number of live rows, updated in bulk."""
 
@@ -24,17 +35,15 @@ class LiveCounts:
     def add(self, keys: npt.NDArray[np.int64]) -> None:
         if not len(keys):
             return
-        u, n = np.unique(keys, return_counts=True)
         c = self.counts
-        for k, m in zip(u.tolist(), n.tolist(), strict=True):
+        for k, m in zip(*_tally(keys), strict=True):
             c[k] = c.get(k, 0) + m
 
     def remove(self, keys: npt.NDArray[np.int64]) -> None:
         if not len(keys):
             return
-        u, n = np.unique(keys, return_counts=True)
         c = self.counts
-        for k, m in zip(u.tolist(), n.tolist(), strict=True):
+        for k, m in zip(*_tally(keys), strict=True):
             left = c[k] - m
             if left:
                 c[k] = left

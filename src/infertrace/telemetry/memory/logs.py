@@ -81,6 +81,7 @@ class LogTable:
             raise InvalidRecord(0, "resource attributes failed validation") from None
         encoded = self.codec.encode(attrs)
         if encoded is None:
+            self.resources.dict.drop_unused(res_codes.tolist())
             raise InvalidRecord(0, "attributes failed validation")
         self.resources.dict.retain(res_codes)
         shapes, offsets = encoded

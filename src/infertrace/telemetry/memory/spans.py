@@ -229,6 +229,7 @@ class SpanTable:
             c = cache.get(id(m))
             if c is None:
                 if attributes_problem(m) is not None:
+                    self.resources.drop_unused(out)
                     raise _Rejected
                 c = self.resources.code(tuple((k, type(v).__name__, v) for k, v in m.items()))
                 cache[id(m)] = c
@@ -244,6 +245,7 @@ class SpanTable:
             raise InvalidRecord(0, "batch failed validation") from None
         encoded = self.codec.encode(b.attrs)
         if encoded is None:
+            self.resources.drop_unused(res.tolist())
             check_batch(spans, span_problem)
             raise InvalidRecord(0, "batch failed validation")
         self.resources.retain(res)
@@ -260,8 +262,8 @@ class SpanTable:
         strings = self.strings
         svc = np.array(strings.codes(b.svcs[cut:]), np.int32)
         op = np.array(strings.codes(b.ops[cut:]), np.int32)
-        model = np.array([-1 if m is None else strings.code(m) for m in b.models[cut:]], np.int32)
-        mver = np.array([-1 if m is None else strings.code(m) for m in b.mvers[cut:]], np.int32)
+        model = np.array(strings.codes_or_none(b.models[cut:]), np.int32)
+        mver = np.array(strings.codes_or_none(b.mvers[cut:]), np.int32)
         for codes in (svc, op, model[model >= 0], mver[mver >= 0]):
             strings.retain(codes)
         cols = (
