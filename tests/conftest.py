@@ -1,0 +1,69 @@
+"""PostgreSQL fixtures: one server per test session, one fresh schema per test.
+
+The server is ``INFERTRACE_TEST_DSN`` when set, otherwise a throwaway cluster
+(initdb in a temp dir, free port, ``runuser -u postgres`` as root), removed at
+the end of the session, also after failures. Tests that need PostgreSQL skip
+with the reason when neither works, and fail instead when
+``INFERTRACE_REQUIRE_POSTGRES=1`` (CI sets it).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from typing import NoReturn
+
+import pytest
+
+from infertrace.telemetry.postgres.cluster import FAST_SETTINGS, ClusterError, ThrowawayCluster
+
+
+def postgres_unavailable(reason: str) -> NoReturn:
+    """Skip (or, when CI requires PostgreSQL, fail) with ``reason``."""
+    if os.environ.get("INFERTRACE_REQUIRE_POSTGRES") == "1":
+        pytest.fail(f"PostgreSQL required but unavailable: {reason}", pytrace=False)
+    pytest.skip(f"PostgreSQL unavailable: {reason}")
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """The DSN of a PostgreSQL 15 server for this test session."""
+    import psycopg
+
+    dsn = os.environ.get("INFERTRACE_TEST_DSN")
+    if dsn:
+        try:
+            psycopg.connect(dsn, connect_timeout=5).close()
+        except psycopg.Error as exc:
+            postgres_unavailable(f"INFERTRACE_TEST_DSN does not connect: {exc}")
+        yield dsn
+        return
+    try:
+        cluster = ThrowawayCluster(settings=FAST_SETTINGS)
+    except ClusterError as exc:
+        postgres_unavailable(str(exc))
+    try:
+        try:
+            cluster.start()
+        except (ClusterError, OSError) as exc:
+            postgres_unavailable(f"throwaway cluster did not start: {exc}")
+        yield cluster.dsn
+    finally:
+        cluster.destroy()
+
+
+@pytest.fixture
+def pg_dsn(pg_server: str) -> Iterator[str]:
+    """A DSN whose search_path is a fresh, empty schema, dropped after the test."""
+    import psycopg
+    from psycopg.conninfo import make_conninfo
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield make_conninfo(pg_server, options=f"-c search_path={schema}")
+    finally:
+        with psycopg.connect(pg_server, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
