@@ -1,0 +1,167 @@
+"""The ``infertrace`` command: one entry point, one subcommand per task.
+
+``serve`` runs the collector; ``demo`` feeds a running one with the synthetic
+workload. Every ``serve`` flag can also come from an ``INFERTRACE_*``
+environment variable (see :mod:`infertrace.config`).
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from infertrace import __version__
+from infertrace.config import STORE_KINDS, ConfigError, Settings, parse_duration, parse_size
+from infertrace.errors import InferTraceError
+
+
+class _Size(click.ParamType[int, Any]):
+    name = "size"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        try:
+            return parse_size(value if isinstance(value, int) else str(value))
+        except ConfigError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+class _Duration(click.ParamType[float, Any]):
+    name = "duration"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        try:
+            return parse_duration(value if isinstance(value, int | float) else str(value))
+        except ConfigError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+def _env(name: str) -> str:
+    return f"[env INFERTRACE_{name.upper()}]"
+
+
+@click.group()
+@click.version_option(__version__, prog_name="infertrace")
+def main() -> None:
+    """InferTrace: an OpenTelemetry-native collector and store for ML inference telemetry."""
+
+
+@main.command()
+@click.option("--host", help=f"Interface to listen on (default 127.0.0.1). {_env('host')}")
+@click.option("--port", type=int, help=f"OTLP/HTTP, API and UI port (default 4318). {_env('port')}")
+@click.option("--grpc-port", type=int, help=f"OTLP/gRPC port (default 4317). {_env('grpc_port')}")
+@click.option("--store", type=click.Choice(STORE_KINDS), help=f"Backend (memory). {_env('store')}")
+@click.option("--dsn", help=f"PostgreSQL DSN for --store postgres. {_env('dsn')}")
+@click.option("--span-capacity", type=int, help=f"Spans kept (10000). {_env('span_capacity')}")
+@click.option("--log-capacity", type=int, help=f"Logs kept (50000). {_env('log_capacity')}")
+@click.option(
+    "--metric-capacity", type=int, help=f"Points kept (100000). {_env('metric_capacity')}"
+)
+@click.option("--max-age", type=_Duration(), help=f"Drop data older, e.g. 6h. {_env('max_age')}")
+@click.option(
+    "--max-body-bytes", type=_Size(), help=f"Request limit (20MiB). {_env('max_body_bytes')}"
+)
+@click.option("--max-inflight", type=int, help=f"Concurrent requests (64). {_env('max_inflight')}")
+def serve(**flags: Any) -> None:
+    """Run the collector: OTLP/HTTP and OTLP/gRPC receivers in front of a store."""
+    from infertrace.collector.backend import build_store
+    from infertrace.collector.server import Endpoints, run
+
+    console = Console()
+    try:
+        settings = Settings.from_env(os.environ, **flags)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    try:
+        store = build_store(settings)
+    except InferTraceError as exc:
+        raise click.ClickException(str(exc)) from None
+
+    def ready(endpoints: Endpoints) -> None:
+        # Objects alive after start-up live as long as the process: keep them out of
+        # every future garbage-collector pass, which otherwise rescans them all.
+        gc.freeze()
+        _print_endpoints(console, settings, endpoints)
+
+    try:
+        run(store, settings, ready)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen: {exc}") from None
+    finally:
+        store.close()
+    console.print("InferTrace collector stopped.")
+
+
+def _print_endpoints(console: Console, settings: Settings, endpoints: Any) -> None:
+    if settings.store == "memory":
+        store = (
+            f"memory ({settings.span_capacity:,} spans, {settings.log_capacity:,} logs, "
+            f"{settings.metric_capacity:,} points)"
+        )
+    else:
+        store = "postgres"
+    url = endpoints.http_url
+    console.print(f"[bold]InferTrace {__version__}[/bold] collector, store: {store}")
+    console.print(f"  OTLP/HTTP  {url}  (POST /v1/traces, /v1/logs, /v1/metrics)")
+    console.print(f"  OTLP/gRPC  {endpoints.grpc_target}")
+    console.print(f"  API & UI   {url}/   health {url}/healthz, metrics {url}/metrics")
+    console.print(f"  SDKs:      export OTEL_EXPORTER_OTLP_ENDPOINT={url}")
+    console.print("Press Ctrl+C to stop.", highlight=False)
+
+
+@main.command()
+@click.option(
+    "--rate", type=float, default=20.0, show_default=True, help="Requests (traces) per second."
+)
+@click.option("--duration", type=float, default=30.0, show_default=True, help="Seconds to run.")
+@click.option(
+    "--endpoint",
+    default="http://127.0.0.1:4318",
+    show_default=True,
+    envvar="OTEL_EXPORTER_OTLP_ENDPOINT",
+    help="OTLP/HTTP base URL of a running collector.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Workload random seed.")
+def demo(rate: float, duration: float, endpoint: str, seed: int) -> None:
+    """Send synthetic LLM-serving telemetry (traces, logs, metrics) to a collector."""
+    from infertrace.collector.demo import DemoError, DemoStats, run_demo
+
+    if rate <= 0 or duration <= 0:
+        raise click.UsageError("--rate and --duration must be positive")
+    console = Console()
+    columns = (TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task("starting", total=duration)
+
+        def tick(elapsed: float, stats: DemoStats) -> None:
+            sent = stats.sent
+            progress.update(
+                task,
+                completed=elapsed,
+                description=f"{sent['spans']:,} spans, {sent['logs']:,} logs, "
+                f"{sent['metric_points']:,} points",
+            )
+
+        try:
+            stats = run_demo(endpoint, rate, duration, seed, tick)
+        except DemoError as exc:
+            raise click.ClickException(str(exc)) from None
+    table = Table(title=f"Sent to {endpoint}")
+    for column in ("signal", "sent", "rejected"):
+        table.add_column(column, justify="right" if column != "signal" else "left")
+    for label, sent in stats.sent.items():
+        table.add_row(label, f"{sent:,}", f"{stats.rejected[label]:,}")
+    console.print(table)
+    if stats.failed_requests:
+        console.print(f"[red]{stats.failed_requests} requests failed[/red] ({stats.last_error})")
+
+
+if __name__ == "__main__":
+    main()

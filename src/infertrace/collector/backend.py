@@ -1,0 +1,50 @@
+"""The one place a concrete store is chosen: ``--store memory|postgres``.
+
+Everything else in the collector sees only the store protocols. Backends are
+imported lazily so the memory default never loads the PostgreSQL driver.
+"""
+
+from __future__ import annotations
+
+from infertrace.config import ConfigError, Settings
+from infertrace.telemetry.protocols import TelemetryStore
+
+PURGE_INTERVAL_SECONDS = 10.0
+"""How often a store with ``max_age`` drops old telemetry (at most this late)."""
+
+
+def purge_interval(max_age: float) -> float:
+    """The purge period for ``max_age``: every 10 s, or sooner for a shorter max age."""
+    return min(PURGE_INTERVAL_SECONDS, max_age / 2)
+
+
+def build_store(settings: Settings) -> TelemetryStore:
+    """A new, open store as ``settings`` describe; the caller closes it.
+
+    Raises ConfigError when the settings do not make a usable store.
+    """
+    if settings.store == "memory":
+        from infertrace.telemetry.memory import MemoryStore
+
+        if settings.dsn:
+            raise ConfigError("--dsn applies to --store postgres only")
+        return MemoryStore(
+            span_capacity=settings.span_capacity,
+            log_capacity=settings.log_capacity,
+            metric_capacity=settings.metric_capacity,
+            max_age=settings.max_age,
+            purge_interval=purge_interval(settings.max_age or PURGE_INTERVAL_SECONDS),
+        )
+    if settings.store == "postgres":
+        if not settings.dsn:
+            raise ConfigError(
+                "--store postgres needs --dsn (or INFERTRACE_DSN), "
+                "e.g. postgresql://user@localhost/infertrace"
+            )
+        from infertrace.telemetry.postgres import PostgresStore
+
+        store = PostgresStore(settings.dsn)
+        if settings.max_age is not None:
+            store.start_purge(purge_interval(settings.max_age), settings.max_age)
+        return store
+    raise ConfigError(f"unknown store {settings.store!r}: use memory or postgres")

@@ -1,0 +1,119 @@
+"""What the three signal decoders share: resources, scopes, id checks, rejections.
+
+Work that is the same for every record of a resource (service name, the
+resource attribute map) is done once per resource, and the one read-only
+mapping is shared by every record of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Generic, TypeVar
+
+from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope, KeyValue
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+
+from infertrace.collector.anyvalue import attribute_map
+from infertrace.model import EMPTY_ATTRIBUTES, Attributes, AttributeValue
+
+R = TypeVar("R")
+
+UNKNOWN_SERVICE = "unknown_service"
+"""The service name of telemetry whose resource has no ``service.name`` (OTel's default)."""
+
+SCOPE_NAME = "otel.scope.name"
+SCOPE_VERSION = "otel.scope.version"
+"""Attribute keys the instrumentation scope is kept under, as Jaeger's OTLP translator does."""
+
+TIME_LIMIT = 2**63
+"""Times are fixed64 on the wire but signed 64-bit everywhere after (stores, SQL)."""
+
+MAX_REASONS = 5
+"""How many distinct rejection reasons a partial-success message quotes."""
+
+ZERO_TRACE_ID = bytes(16)
+ZERO_SPAN_ID = bytes(8)
+
+
+def frozen(attributes: dict[str, AttributeValue]) -> Attributes:
+    """A read-only view of ``attributes``, or the shared empty map."""
+    return MappingProxyType(attributes) if attributes else EMPTY_ATTRIBUTES
+
+
+EMPTY_KEY = "has an attribute with an empty key"
+
+
+def small_map(kvs: Iterable[KeyValue]) -> tuple[Attributes, str | None]:
+    """A frozen attribute map of an event or link, and ``EMPTY_KEY`` if it has one.
+
+    OTLP forbids empty attribute keys and every store rejects them.
+    """
+    attrs = attribute_map(kvs)
+    return frozen(attrs), (EMPTY_KEY if "" in attrs else None)
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceInfo:
+    """The per-resource facts every record of the resource shares."""
+
+    service_name: str
+    attributes: Attributes
+    problem: str | None
+
+
+def resource_info(resource: Resource) -> ResourceInfo:
+    """Service name (``unknown_service`` when absent or not text) and frozen attributes."""
+    attrs = attribute_map(resource.attributes)
+    service = attrs.get("service.name")
+    if not isinstance(service, str) or not service:
+        service = UNKNOWN_SERVICE
+    return ResourceInfo(service, frozen(attrs), "resource " + EMPTY_KEY if "" in attrs else None)
+
+
+def scope_items(scope: InstrumentationScope) -> tuple[tuple[str, str], ...]:
+    """The scope name and version as attribute items (empty ones left out)."""
+    items = []
+    if scope.name:
+        items.append((SCOPE_NAME, scope.name))
+    if scope.version:
+        items.append((SCOPE_VERSION, scope.version))
+    return tuple(items)
+
+
+def id_problem(value: bytes, size: int, zero: bytes, what: str) -> str | None:
+    """Why a trace or span id is invalid (wrong length, all zeros), or None."""
+    if len(value) != size:
+        return f"{what} must be {size} bytes, got {len(value)}"
+    if value == zero:
+        return f"{what} must not be all zeros"
+    return None
+
+
+@dataclass(slots=True)
+class Decoded(Generic[R]):
+    """The records decoded from one request and what was rejected, with why.
+
+    ``reasons`` keeps the first few distinct reasons, each with the position of
+    its first occurrence, for the partial-success message.
+    """
+
+    records: list[R] = field(default_factory=list)
+    rejected: int = 0
+    reasons: list[str] = field(default_factory=list)
+
+    def reject(self, where: str, reason: str, count: int = 1) -> None:
+        """Count ``count`` rejected records and remember why (first few reasons only)."""
+        self.rejected += count
+        if len(self.reasons) < MAX_REASONS and not any(
+            r.endswith(": " + reason) for r in self.reasons
+        ):
+            self.reasons.append(f"{where}: {reason}")
+
+    def message(self, noun: str) -> str:
+        """The partial-success error message, '' when nothing was rejected."""
+        if not self.rejected:
+            return ""
+        total = self.rejected + len(self.records)
+        return f"rejected {self.rejected} of {total} {noun}: " + "; ".join(self.reasons)

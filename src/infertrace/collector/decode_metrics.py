@@ -1,0 +1,155 @@
+"""OTLP metric export requests -> MetricPoint records, one per data point.
+
+All five OTLP data kinds become points: gauges and sums carry ``value``
+(integers as floats; a point flagged "no recorded value" or without a value
+as NaN, the Prometheus staleness convention), the distribution kinds carry a
+:class:`~infertrace.model.HistogramData`. A metric with an empty name rejects
+all its points; a histogram whose bucket counts do not fit its bounds rejects
+that point. Exemplars and aggregation temporality are not kept (the record has
+no field for them).
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import Any
+
+from infertrace.collector.build import new_point
+from infertrace.collector.common import EMPTY_KEY, TIME_LIMIT, Decoded, resource_info, scope_items
+from infertrace.collector.kvcache import KeyValueCache
+from infertrace.collector.lean import LeanMetricsRequest
+from infertrace.model import EMPTY_ATTRIBUTES, HistogramData, MetricPoint, MetricType
+
+NAN = float("nan")
+_TYPES = {
+    "gauge": MetricType.GAUGE,
+    "sum": MetricType.SUM,
+    "histogram": MetricType.HISTOGRAM,
+    "exponential_histogram": MetricType.EXPONENTIAL_HISTOGRAM,
+    "summary": MetricType.SUMMARY,
+}
+
+
+def _optional(dp: Any, name: str) -> float | None:
+    return getattr(dp, name) if dp.HasField(name) else None
+
+
+def _histogram(kind: str, dp: Any) -> HistogramData | str:
+    """The distribution of a point, or why it is invalid."""
+    if dp.count >= TIME_LIMIT:
+        return f"count {dp.count} is beyond 2**63-1"
+    if kind == "histogram":
+        bounds, counts = tuple(dp.explicit_bounds), tuple(dp.bucket_counts)
+        if counts and len(counts) != len(bounds) + 1:
+            return f"{len(counts)} bucket_counts for {len(bounds)} explicit_bounds"
+        return HistogramData(
+            count=dp.count,
+            sum=_optional(dp, "sum"),
+            min=_optional(dp, "min"),
+            max=_optional(dp, "max"),
+            bounds=bounds,
+            bucket_counts=counts,
+        )
+    if kind == "exponential_histogram":
+        return HistogramData(
+            count=dp.count,
+            sum=_optional(dp, "sum"),
+            min=_optional(dp, "min"),
+            max=_optional(dp, "max"),
+            scale=dp.scale,
+            zero_count=dp.zero_count,
+            positive_offset=dp.positive.offset,
+            positive_bucket_counts=tuple(dp.positive.bucket_counts),
+            negative_offset=dp.negative.offset,
+            negative_bucket_counts=tuple(dp.negative.bucket_counts),
+        )
+    return HistogramData(
+        count=dp.count,
+        sum=dp.sum,
+        quantiles=tuple((q.quantile, q.value) for q in dp.quantile_values),
+    )
+
+
+class MetricDecoder:
+    """Turns metric export request bytes into points; safe to share between threads."""
+
+    def __init__(self, cache: KeyValueCache | None = None) -> None:
+        self._cache = cache or KeyValueCache()
+
+    def decode(self, body: bytes) -> Decoded[MetricPoint]:
+        """The points of a serialized request; raises ``DecodeError`` when malformed."""
+        return self.decode_message(LeanMetricsRequest.FromString(body))
+
+    def decode_message(self, request: Any) -> Decoded[MetricPoint]:
+        """Like :meth:`decode`, for an already parsed lean request. O(points + attributes)."""
+        result: Decoded[MetricPoint] = Decoded()
+        for r, resource_metrics in enumerate(request.resource_metrics):
+            res = resource_info(resource_metrics.resource)
+            for s, scope_metrics in enumerate(resource_metrics.scope_metrics):
+                scope = dict(scope_items(scope_metrics.scope))
+                for m, metric in enumerate(scope_metrics.metrics):
+                    kind = metric.WhichOneof("data")
+                    if kind is None:
+                        continue  # a metric without data has no points to keep or reject
+                    data = getattr(metric, kind)
+                    where = f"resource {r} scope {s} metric {m}"
+                    problem = res.problem or (None if metric.name else "name must not be empty")
+                    if problem:
+                        result.reject(where, problem, len(data.data_points))
+                        continue
+                    self._points(result, where, metric, kind, data, scope, res)
+        return result
+
+    def _points(
+        self,
+        result: Decoded[MetricPoint],
+        where: str,
+        metric: Any,
+        kind: str,
+        data: Any,
+        scope: dict[str, Any],
+        res: Any,
+    ) -> None:
+        append = result.records.append
+        attributes = self._cache.attributes
+        mtype = _TYPES[kind]
+        name, unit, description = metric.name, metric.unit, metric.description
+        monotonic = kind == "sum" and data.is_monotonic
+        scalar = kind in ("gauge", "sum")
+        for p, dp in enumerate(data.data_points):
+            time_ns, start_ns = dp.time_unix_nano, dp.start_time_unix_nano
+            attrs = scope.copy()
+            attrs.update(attributes(dp.attributes))
+            value: float | None = None
+            histogram: HistogramData | str | None = None
+            if scalar:
+                which = dp.WhichOneof("value")
+                value = NAN if which is None else float(getattr(dp, which))
+            else:
+                histogram = _histogram(kind, dp)
+            problem = (
+                (f"time {max(time_ns, start_ns)} is beyond 2**63-1")
+                if time_ns >= TIME_LIMIT or start_ns >= TIME_LIMIT
+                else ("attributes " + EMPTY_KEY if "" in attrs else None)
+            )
+            if isinstance(histogram, str):
+                problem = histogram
+            if problem:
+                result.reject(f"{where} point {p}", problem)
+                continue
+            append(
+                new_point(
+                    name,
+                    mtype,
+                    res.service_name,
+                    time_ns,
+                    value,
+                    unit,
+                    start_ns,
+                    MappingProxyType(attrs) if attrs else EMPTY_ATTRIBUTES,
+                    res.attributes,
+                    histogram,
+                    monotonic,
+                    description,
+                )
+            )

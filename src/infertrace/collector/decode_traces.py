@@ -1,0 +1,213 @@
+"""OTLP trace export requests -> Span records, with the inference columns lifted.
+
+This is the ingest hot path (DESIGN.md §9: per-span Python work, not parsing,
+bounds ingest). The request is parsed with the lean classes of
+:mod:`infertrace.collector.lean`, so attributes arrive as bytes and most are
+one cache lookup; the loop binds what it calls to locals, does per-resource and
+per-scope work once, touches each protobuf field once, and builds spans with
+:func:`infertrace.collector.build.new_span`. A span that breaks a rule every
+store enforces (``telemetry/validate.py``) is rejected here with a reason, so
+the rest of the request can be stored in one atomic write.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import Any
+
+from opentelemetry.proto.trace.v1.trace_pb2 import Status
+
+from infertrace.collector import lift
+from infertrace.collector.build import new_span
+from infertrace.collector.common import (
+    TIME_LIMIT,
+    ZERO_SPAN_ID,
+    ZERO_TRACE_ID,
+    Decoded,
+    id_problem,
+    resource_info,
+    scope_items,
+    small_map,
+)
+from infertrace.collector.kvcache import KeyValueCache
+from infertrace.collector.lean import LeanTraceRequest
+from infertrace.model import (
+    EMPTY_ATTRIBUTES,
+    AttributeValue,
+    Span,
+    SpanEvent,
+    SpanKind,
+    SpanLink,
+    StatusCode,
+)
+
+_KINDS = tuple(SpanKind)
+_STATUSES = tuple(StatusCode)
+_NO_COLUMNS: list[lift.Lifted | None] = [None] * 7
+_UNSET = (StatusCode.UNSET, "")
+
+
+def _span_problem(span: Any, trace_id: bytes, span_id: bytes, parent: bytes) -> str:
+    """Why a span failed the fast checks of the loop (called only for bad spans)."""
+    start, end = span.start_time_unix_nano, span.end_time_unix_nano
+    return (
+        id_problem(trace_id, 16, ZERO_TRACE_ID, "trace_id")
+        or id_problem(span_id, 8, ZERO_SPAN_ID, "span_id")
+        or (None if len(parent) in (0, 8) else f"parent_span_id must be 8 bytes, got {len(parent)}")
+        or (None if span.name else "name must not be empty")
+        or (None if 0 <= span.kind <= 5 else f"kind must be 0..5, got {span.kind}")
+        or (None if end < TIME_LIMIT else f"end_time_unix_nano {end} is beyond 2**63-1")
+        or f"end_time_unix_nano {end} is before start_time_unix_nano {start}"
+    )
+
+
+def _events(span: Any) -> tuple[tuple[SpanEvent, ...], str | None]:
+    events = []
+    for i, ev in enumerate(span.events):
+        attrs, problem = small_map(ev.attributes)
+        if problem:
+            return (), f"event {i} {problem}"
+        if ev.time_unix_nano >= TIME_LIMIT:
+            return (), f"event {i} time_unix_nano {ev.time_unix_nano} is beyond 2**63-1"
+        events.append(SpanEvent(ev.name, ev.time_unix_nano, attrs))
+    return tuple(events), None
+
+
+def _links(span: Any) -> tuple[tuple[SpanLink, ...], str | None]:
+    links = []
+    for i, ln in enumerate(span.links):
+        problem = id_problem(ln.trace_id, 16, ZERO_TRACE_ID, f"link {i} trace_id") or id_problem(
+            ln.span_id, 8, ZERO_SPAN_ID, f"link {i} span_id"
+        )
+        attrs, attr_problem = small_map(ln.attributes)
+        if problem or attr_problem:
+            return (), problem or f"link {i} {attr_problem}"
+        links.append(SpanLink(ln.trace_id, ln.span_id, attrs))
+    return tuple(links), None
+
+
+class TraceDecoder:
+    """Turns trace export request bytes into spans; keeps a KeyValue and status cache.
+
+    One decoder may be shared by threads (see :mod:`infertrace.collector.kvcache`).
+    """
+
+    def __init__(self, cache: KeyValueCache | None = None) -> None:
+        self._cache = cache or KeyValueCache()
+        self._statuses: dict[bytes, tuple[StatusCode, str] | str] = {b"": _UNSET}
+
+    def _status(self, raw: bytes) -> tuple[StatusCode, str] | str:
+        """(code, message) of a Status message's bytes, or why it is invalid."""
+        status = Status.FromString(raw)
+        code = status.code
+        result: tuple[StatusCode, str] | str = (
+            (_STATUSES[code], status.message)
+            if 0 <= code <= 2
+            else f"status code must be 0..2, got {code}"
+        )
+        if len(raw) <= 128:
+            if len(self._statuses) > 4096:
+                self._statuses.clear()
+                self._statuses[b""] = _UNSET
+            self._statuses[raw] = result
+        return result
+
+    def decode(self, body: bytes) -> Decoded[Span]:
+        """The spans of a serialized request, and what was rejected and why.
+
+        O(spans + attributes). Raises protobuf ``DecodeError`` for a malformed body.
+        """
+        return self.decode_message(LeanTraceRequest.FromString(body))
+
+    def decode_message(self, request: Any) -> Decoded[Span]:
+        """Like :meth:`decode`, for an already parsed lean request."""
+        result: Decoded[Span] = Decoded()
+        append = result.records.append
+        cache_get, cache_decode = self._cache.get, self._cache.decode
+        status_get, status_decode = self._statuses.get, self._status
+        apply_lifts = lift.apply
+        build = new_span
+        kinds = _KINDS
+        zero_trace, zero_span = ZERO_TRACE_ID, ZERO_SPAN_ID
+        no_columns = _NO_COLUMNS
+        proxy, no_attributes = MappingProxyType, EMPTY_ATTRIBUTES
+        for r, resource_spans in enumerate(request.resource_spans):
+            res = resource_info(resource_spans.resource)
+            service, resource = res.service_name, res.attributes
+            for s, scope_spans in enumerate(resource_spans.scope_spans):
+                spans = scope_spans.spans
+                if res.problem:
+                    result.reject(f"resource {r}", res.problem, len(spans))
+                    continue
+                scope: dict[str, AttributeValue] = dict(scope_items(scope_spans.scope))
+                for i, span in enumerate(spans):
+                    trace_id = span.trace_id
+                    span_id = span.span_id
+                    parent = span.parent_span_id
+                    if parent == zero_span:
+                        parent = b""  # some bridges send a zero parent for a root span
+                    name = span.name
+                    kind = span.kind
+                    start = span.start_time_unix_nano
+                    end = span.end_time_unix_nano
+                    if (
+                        len(trace_id) != 16
+                        or len(span_id) != 8
+                        or trace_id == zero_trace
+                        or span_id == zero_span
+                        or (parent and len(parent) != 8)
+                        or not name
+                        or not 0 <= kind <= 5
+                        or end < start
+                        or end >= TIME_LIMIT
+                    ):
+                        where = f"resource {r} scope {s} span {i}"
+                        result.reject(where, _span_problem(span, trace_id, span_id, parent))
+                        continue
+                    attrs: dict[str, AttributeValue] = dict(scope)
+                    candidates = None
+                    for raw in span.attributes:
+                        entry = cache_get(raw) or cache_decode(raw)
+                        if entry[2] is None:
+                            attrs[entry[0]] = entry[1]
+                        elif candidates is None:
+                            candidates = [entry]
+                        else:
+                            candidates.append(entry)
+                    raw_status = span.status
+                    status = status_get(raw_status) or status_decode(raw_status)
+                    problem = None
+                    if "" in attrs:
+                        problem = "empty attribute key"
+                    elif status.__class__ is str:
+                        problem = status
+                    events: tuple[SpanEvent, ...] = ()
+                    links: tuple[SpanLink, ...] = ()
+                    if problem is None and span.events:
+                        events, problem = _events(span)
+                    if problem is None and span.links:
+                        links, problem = _links(span)
+                    if problem is not None:
+                        result.reject(f"resource {r} scope {s} span {i}", problem)
+                        continue
+                    columns = no_columns if candidates is None else apply_lifts(candidates, attrs)
+                    append(
+                        build(
+                            trace_id,
+                            span_id,
+                            service,
+                            name,
+                            start,
+                            end - start,
+                            parent,
+                            kinds[kind],
+                            status[0],
+                            status[1],
+                            *columns,
+                            proxy(attrs) if attrs else no_attributes,
+                            resource,
+                            events,
+                            links,
+                        )
+                    )
+        return result

@@ -1,0 +1,114 @@
+"""The OTLP/HTTP receiver: ``POST /v1/traces``, ``/v1/logs``, ``/v1/metrics``.
+
+Status codes follow the OTLP/HTTP spec: 200 with an ExportServiceResponse
+(``partial_success`` when records were rejected), 400 for a malformed body,
+413 over the size limit, 415 for an unsupported Content-Type or
+Content-Encoding, 503 with Retry-After when the store is overloaded or the
+collector has ``max_inflight`` requests in progress, 500 for a bug (logged;
+the server keeps serving). Bodies, errors included, use the request's
+encoding (errors for an unknown Content-Type use JSON).
+
+Decoding and storing run on a small worker-thread pool, so the event loop
+keeps accepting connections and answering health checks during a big request.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import anyio
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from infertrace.collector import body as bodies
+from infertrace.collector import otlp_json
+from infertrace.collector.body import BodyError, Format
+from infertrace.collector.pipeline import Outcome, Pipeline, Signal
+from infertrace.collector.status import error_body
+from infertrace.errors import StoreClosed, StoreOverloaded
+
+log = logging.getLogger(__name__)
+
+WORKER_THREADS = 2
+"""Threads decoding and storing. Python runs one at a time (GIL); two let one
+thread wait on a store lock or I/O while the other works."""
+
+
+class OtlpHttpReceiver:
+    """The three OTLP/HTTP endpoints over one pipeline."""
+
+    def __init__(self, pipeline: Pipeline, max_body_bytes: int, max_inflight: int) -> None:
+        self._pipeline = pipeline
+        self._limit = max_body_bytes
+        self._max_inflight = max_inflight
+        self._inflight = 0
+        self._limiter = anyio.CapacityLimiter(WORKER_THREADS)
+
+    def routes(self) -> list[Route]:
+        """One POST route per signal, ready to add to any Starlette/FastAPI app."""
+        return [Route(s.path, self._endpoint(s), methods=["POST"]) for s in Signal]
+
+    def _endpoint(self, signal: Signal) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        async def endpoint(request: Request) -> Response:
+            started = time.perf_counter()
+            response = await self._handle(signal, request)
+            self._pipeline.metrics.request(
+                signal.label, "http", str(response.status_code), time.perf_counter() - started
+            )
+            return response
+
+        endpoint.__name__ = f"otlp_{signal.name.lower()}"
+        return endpoint
+
+    async def _handle(self, signal: Signal, request: Request) -> Response:
+        headers = request.headers
+        try:
+            fmt = bodies.payload_format(headers.get("content-type"))
+        except BodyError as exc:
+            return _error(exc.status, str(exc), Format.JSON)
+        if self._inflight >= self._max_inflight:
+            return _error(503, "collector is busy, retry later", fmt, retry_after=1.0)
+        self._inflight += 1
+        try:
+            codings = bodies.content_codings(headers.get("content-encoding"))
+            raw = await bodies.read_limited(
+                request.stream(), self._limit, headers.get("content-length")
+            )
+            outcome = await anyio.to_thread.run_sync(
+                self._process, signal, raw, codings, fmt, limiter=self._limiter
+            )
+        except BodyError as exc:
+            return _error(exc.status, str(exc), fmt)
+        except StoreOverloaded as exc:
+            return _error(503, f"store overloaded: {exc}", fmt, retry_after=exc.retry_after)
+        except StoreClosed as exc:
+            return _error(503, f"store unavailable: {exc}", fmt, retry_after=1.0)
+        except ClientDisconnect:
+            return Response(status_code=400)
+        except Exception:
+            log.exception("OTLP/HTTP %s export failed", signal.name.lower())
+            return _error(500, "internal error while storing the request", fmt)
+        finally:
+            self._inflight -= 1
+        return _encoded(outcome.response(signal), fmt)
+
+    def _process(self, signal: Signal, raw: bytes, codings: list[str], fmt: Format) -> Outcome:
+        return self._pipeline.export(signal, bodies.decode_body(raw, codings, self._limit), fmt)
+
+
+def _encoded(message: Any, fmt: Format, status: int = 200) -> Response:
+    if fmt is Format.JSON:
+        return Response(otlp_json.dumps(message), status, media_type=Format.JSON.value)
+    return Response(message.SerializeToString(), status, media_type=Format.PROTOBUF.value)
+
+
+def _error(status: int, message: str, fmt: Format, retry_after: float | None = None) -> Response:
+    headers = {} if retry_after is None else {"Retry-After": str(max(1, math.ceil(retry_after)))}
+    return Response(
+        error_body(status, message, fmt, retry_after), status, headers, media_type=fmt.value
+    )

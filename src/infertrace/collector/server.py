@@ -1,0 +1,207 @@
+"""Running the collector: OTLP/HTTP (uvicorn) and OTLP/gRPC on one event loop.
+
+:class:`Collector` starts and stops both servers on the running loop and
+reports the ports actually bound (port 0 picks a free one). :func:`run` is
+what ``infertrace serve`` calls: it serves until SIGINT or SIGTERM, then stops
+accepting, lets in-flight requests finish, and returns. :class:`BackgroundCollector`
+runs a collector on its own thread, for tests, benchmarks and embedding.
+The store is the caller's: nothing here closes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import uvicorn
+
+from infertrace.collector.app import create_app
+from infertrace.collector.grpc_server import OtlpGrpcReceiver, create_grpc_server
+from infertrace.collector.pipeline import Pipeline
+from infertrace.config import Settings
+from infertrace.telemetry.protocols import TelemetryStore
+
+GRACE_SECONDS = 5.0
+"""How long in-flight requests get to finish at shutdown."""
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoints:
+    """Where a running collector listens."""
+
+    host: str
+    http_port: int
+    grpc_port: int
+
+    @property
+    def http_url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.http_port}"
+
+    @property
+    def grpc_target(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.grpc_port}"
+
+
+class _Uvicorn(uvicorn.Server):
+    """uvicorn without its own signal handling: :func:`run` owns SIGINT/SIGTERM."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+class Collector:
+    """Both receivers over one store, started and stopped on the running event loop."""
+
+    def __init__(self, store: TelemetryStore, settings: Settings) -> None:
+        self.settings = settings
+        self.pipeline = Pipeline(store)
+        self.app = create_app(store, settings, self.pipeline)
+        self._http: _Uvicorn | None = None
+        self._http_task: asyncio.Task[None] | None = None
+        self._grpc: Any = None
+        self._grpc_receiver: OtlpGrpcReceiver | None = None
+        self.endpoints: Endpoints | None = None
+
+    async def start(self) -> Endpoints:
+        """Bind both ports and start serving; raises OSError if a port is taken."""
+        s = self.settings
+        sock = _bind(s.host, s.port)
+        grpc_server, self._grpc_receiver = create_grpc_server(
+            self.pipeline, s.max_body_bytes, s.max_inflight
+        )
+        try:
+            grpc_port = grpc_server.add_insecure_port(f"{s.host}:{s.grpc_port}")
+        except RuntimeError as exc:
+            sock.close()
+            raise OSError(f"cannot listen for OTLP/gRPC on {s.host}:{s.grpc_port}: {exc}") from exc
+        await grpc_server.start()
+        self._grpc = grpc_server
+        config = uvicorn.Config(
+            self.app,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=int(GRACE_SECONDS),
+        )
+        self._http = _Uvicorn(config)
+        self._http_task = asyncio.create_task(self._http.serve(sockets=[sock]))
+        while not self._http.started:
+            if self._http_task.done():
+                await self._http_task
+                raise OSError(f"OTLP/HTTP server on {s.host}:{s.port} stopped while starting")
+            await asyncio.sleep(0.01)
+        self.endpoints = Endpoints(s.host, sock.getsockname()[1], grpc_port)
+        return self.endpoints
+
+    async def stop(self) -> None:
+        """Stop accepting, let in-flight requests finish (up to GRACE_SECONDS)."""
+        if self._http is not None and self._http_task is not None:
+            self._http.should_exit = True
+            await self._http_task
+            self._http = self._http_task = None
+        if self._grpc is not None:
+            await self._grpc.stop(GRACE_SECONDS)
+            self._grpc = None
+        if self._grpc_receiver is not None:
+            self._grpc_receiver.close()
+            self._grpc_receiver = None
+
+
+async def _serve_until_signalled(
+    store: TelemetryStore, settings: Settings, on_ready: Callable[[Endpoints], None]
+) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    collector = Collector(store, settings)
+    try:
+        on_ready(await collector.start())
+        await stop.wait()
+    finally:
+        await collector.stop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+def run(store: TelemetryStore, settings: Settings, on_ready: Callable[[Endpoints], None]) -> None:
+    """Serve until SIGINT/SIGTERM (main thread only); ``on_ready`` gets the bound ports."""
+    asyncio.run(_serve_until_signalled(store, settings, on_ready))
+
+
+class BackgroundCollector:
+    """A collector serving from a daemon thread; ``with`` starts and stops it."""
+
+    def __init__(self, store: TelemetryStore, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings(port=0, grpc_port=0)
+        self._collector = Collector(store, self.settings)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self.endpoints: Endpoints | None = None
+
+    @property
+    def pipeline(self) -> Pipeline:
+        return self._collector.pipeline
+
+    def start(self, timeout: float = 10.0) -> Endpoints:
+        """Start serving; returns the bound endpoints or raises what start() raised."""
+        self._thread = threading.Thread(target=self._main, name="infertrace-collector", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise TimeoutError(f"collector did not start within {timeout} s")
+        if self._error is not None:
+            raise self._error
+        assert self.endpoints is not None
+        return self.endpoints
+
+    def _main(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            self.endpoints = loop.run_until_complete(self._collector.start())
+        except BaseException as exc:
+            self._error = exc
+            self._ready.set()
+            loop.close()
+            return
+        self._ready.set()
+        loop.run_forever()
+        loop.run_until_complete(self._collector.stop())
+        loop.close()
+
+    def stop(self) -> None:
+        """Stop serving and join the thread; safe to call twice."""
+        if self._loop is not None and self._thread is not None and self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join()
+
+    def __enter__(self) -> BackgroundCollector:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,126 @@
+"""Collector settings: one frozen record, from command-line flags or ``INFERTRACE_*``.
+
+Every setting has a flag of ``infertrace serve`` and an environment variable
+named ``INFERTRACE_`` + the field name in capitals (``INFERTRACE_SPAN_CAPACITY``);
+a flag wins over the variable, the variable over the default. Sizes accept
+``KiB``/``MiB``/``GiB`` suffixes and durations ``s``/``m``/``h``/``d``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from infertrace.errors import InferTraceError
+
+ENV_PREFIX = "INFERTRACE_"
+DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024
+"""20 MiB, the OpenTelemetry Collector's default request size limit."""
+
+StoreKind = Literal["memory", "postgres"]
+STORE_KINDS: tuple[StoreKind, ...] = ("memory", "postgres")
+
+_SIZE_UNITS = {"": 1, "b": 1, "kib": 1024, "kb": 1000, "mib": 1024**2, "mb": 1000**2}
+_SIZE_UNITS |= {"gib": 1024**3, "gb": 1000**3, "k": 1024, "m": 1024**2, "g": 1024**3}
+_DURATION_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+class ConfigError(InferTraceError, ValueError):
+    """A setting has a value the collector cannot use; the message names it."""
+
+
+def parse_size(text: str | int, what: str = "size") -> int:
+    """Bytes of ``"20MiB"``, ``"512k"``, ``"1048576"`` or an int; must be positive."""
+    if isinstance(text, int):
+        value = text
+    else:
+        match = re.fullmatch(r"\s*(\d+)\s*([a-zA-Z]*)\s*", text)
+        unit = match.group(2).lower() if match else ""
+        if not match or unit not in _SIZE_UNITS:
+            raise ConfigError(f"{what} {text!r} is not a size like 20MiB, 512KiB or 1048576")
+        value = int(match.group(1)) * _SIZE_UNITS[unit]
+    if value <= 0:
+        raise ConfigError(f"{what} must be positive, got {text!r}")
+    return value
+
+
+def parse_duration(text: str | float, what: str = "duration") -> float:
+    """Seconds of ``"90s"``, ``"15m"``, ``"6h"``, ``"2d"``, ``"3600"`` or a number; positive."""
+    if isinstance(text, int | float):
+        value = float(text)
+    else:
+        match = re.fullmatch(r"\s*(\d+(?:\.\d*)?)\s*([a-zA-Z]?)\s*", text)
+        unit = match.group(2).lower() if match else ""
+        if not match or unit not in _DURATION_UNITS:
+            raise ConfigError(f"{what} {text!r} is not a duration like 90s, 15m, 6h or 2d")
+        value = float(match.group(1)) * _DURATION_UNITS[unit]
+    if not (value > 0 and math.isfinite(value)):
+        raise ConfigError(f"{what} must be a positive duration, got {text!r}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything ``infertrace serve`` can be told. Checked on construction.
+
+    ``port``/``grpc_port`` 0 bind a free port (the bound ports are printed).
+    ``max_age`` (seconds) drops telemetry older than that; None keeps it until
+    capacity evicts it. ``max_inflight`` bounds concurrent OTLP/HTTP requests:
+    beyond it the collector answers 503 with Retry-After instead of queueing
+    unbounded bodies in memory.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 4318
+    grpc_port: int = 4317
+    store: StoreKind = "memory"
+    dsn: str | None = None
+    span_capacity: int = 10_000
+    log_capacity: int = 50_000
+    metric_capacity: int = 100_000
+    max_age: float | None = None
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_inflight: int = 64
+
+    def __post_init__(self) -> None:
+        for name in ("port", "grpc_port"):
+            port = getattr(self, name)
+            if not 0 <= port <= 65535:
+                raise ConfigError(f"{name} must be 0..65535, got {port}")
+        if self.store not in STORE_KINDS:
+            raise ConfigError(f"store must be one of {', '.join(STORE_KINDS)}, got {self.store!r}")
+        for name in ("span_capacity", "log_capacity", "metric_capacity", "max_inflight"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.max_body_bytes < 1:
+            raise ConfigError(f"max_body_bytes must be positive, got {self.max_body_bytes}")
+        if self.max_age is not None:
+            parse_duration(self.max_age, "max_age")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
+        """Settings from ``INFERTRACE_*`` variables in ``environ``, then ``overrides``."""
+        values: dict[str, Any] = {}
+        for field in dataclasses.fields(cls):
+            raw = environ.get(ENV_PREFIX + field.name.upper())
+            if raw is not None and raw != "":
+                values[field.name] = _convert(field.name, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+def _convert(name: str, raw: str) -> Any:
+    if name in ("host", "store", "dsn"):
+        return raw
+    if name == "max_age":
+        return parse_duration(raw, ENV_PREFIX + "MAX_AGE")
+    if name == "max_body_bytes":
+        return parse_size(raw, ENV_PREFIX + "MAX_BODY_BYTES")
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{ENV_PREFIX}{name.upper()} must be an integer, got {raw!r}") from None
