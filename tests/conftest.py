@@ -67,3 +67,20 @@ def pg_dsn(pg_server: str) -> Iterator[str]:
     finally:
         with psycopg.connect(pg_server, autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture
+def own_cluster() -> Iterator[ThrowawayCluster]:
+    """A private server the test may stop and start (commits are synchronous)."""
+    try:
+        cluster = ThrowawayCluster(settings={"fsync": "off", "full_page_writes": "off"})
+    except ClusterError as exc:
+        postgres_unavailable(str(exc))
+    try:
+        try:
+            cluster.start()
+        except (ClusterError, OSError) as exc:
+            postgres_unavailable(f"throwaway cluster did not start: {exc}")
+        yield cluster
+    finally:
+        cluster.destroy()
