@@ -29,7 +29,11 @@ def span(trace: int, n: int, **kw: Any) -> Span:
 
 
 def log(n: int, **kw: Any) -> LogRecord:
-    fields: dict[str, Any] = {"time_unix_nano": 1_000 + n, "service_name": "svc", "body": f"line {n}"}
+    fields: dict[str, Any] = {
+        "time_unix_nano": 1_000 + n,
+        "service_name": "svc",
+        "body": f"line {n}",
+    }
     fields.update(kw)
     return LogRecord(**fields)
 

@@ -1,4 +1,4 @@
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -58,7 +58,9 @@ def trace_store() -> MemoryStore:
         (tid(8), [1004]),
     ],
 )
-def test_get_trace_found(trace_store: MemoryStore, trace_id: str | bytes, expected_starts: list[int]) -> None:
+def test_get_trace_found(
+    trace_store: MemoryStore, trace_id: str | bytes, expected_starts: list[int]
+) -> None:
     spans = trace_store.get_trace(trace_id)
     assert [s.start_time_unix_nano for s in spans] == expected_starts
     assert all(s.trace_id == tid(int(expected_starts[0] == 1004) + 7) for s in spans)
@@ -137,7 +139,9 @@ def test_invalid_span_rejects_whole_batch(change: dict[str, object], words: str)
         ([point(1), point(2, type=MetricType.HISTOGRAM, value=None)], "write_metrics", "histogram"),
     ],
 )
-def test_invalid_logs_and_points_store_nothing(records: list[object], writer: str, words: str) -> None:
+def test_invalid_logs_and_points_store_nothing(
+    records: list[object], writer: str, words: str
+) -> None:
     store = MemoryStore(span_capacity=10, log_capacity=10, metric_capacity=10)
     with pytest.raises(InvalidRecord, match=words):
         getattr(store, writer)(records)
@@ -153,7 +157,7 @@ def test_invalid_logs_and_points_store_nothing(records: list[object], writer: st
         (SpanFilter(operation_name="op2"), [3]),
         (SpanFilter(since=1002), [4, 3, 2]),
         (SpanFilter(until=1002), [1]),
-        (SpanFilter(since=datetime(1970, 1, 1, tzinfo=timezone.utc)), [4, 3, 2, 1]),
+        (SpanFilter(since=datetime(1970, 1, 1, tzinfo=UTC)), [4, 3, 2, 1]),
         (SpanFilter(min_duration_ns=20), [4, 2]),
         (SpanFilter(max_duration_ns=20), [3, 2, 1]),
         (SpanFilter(status=StatusCode.ERROR), [4]),
@@ -172,7 +176,14 @@ def test_span_filters(flt: SpanFilter, expected: list[int]) -> None:
         [
             span(1, 1, service_name="a", model_name="m1", attributes={"tier": "gold", "n": 1}),
             span(1, 2, service_name="a", duration_nanos=20, resource_attributes={"region": "eu"}),
-            span(2, 3, service_name="b", model_name="m1", operation_name="op2", attributes={"tier": "gold"}),
+            span(
+                2,
+                3,
+                service_name="b",
+                model_name="m1",
+                operation_name="op2",
+                attributes={"tier": "gold"},
+            ),
             span(3, 4, service_name="b", duration_nanos=30, status_code=StatusCode.ERROR),
         ]
     )
@@ -180,7 +191,9 @@ def test_span_filters(flt: SpanFilter, expected: list[int]) -> None:
     assert [s.start_time_unix_nano - 1000 for s in got] == expected
 
 
-@pytest.mark.parametrize("bad", [SpanFilter(limit=0), SpanFilter(min_duration_ns=-1), SpanFilter(since=1.5)])  # type: ignore[arg-type]
+@pytest.mark.parametrize(
+    "bad", [SpanFilter(limit=0), SpanFilter(min_duration_ns=-1), SpanFilter(since=1.5)]
+)  # type: ignore[arg-type]
 def test_bad_filters_raise(bad: SpanFilter) -> None:
     with pytest.raises(InvalidFilter):
         MemoryStore().list_spans(bad)
