@@ -163,5 +163,15 @@ def demo(rate: float, duration: float, endpoint: str, seed: int) -> None:
         console.print(f"[red]{stats.failed_requests} requests failed[/red] ({stats.last_error})")
 
 
+def _register_db_commands() -> None:
+    """``infertrace db ...`` lives beside the PostgreSQL store it manages."""
+    from infertrace.telemetry.postgres.cli import db
+
+    main.add_command(db)
+
+
+_register_db_commands()
+
+
 if __name__ == "__main__":
     main()
