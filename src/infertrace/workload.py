@@ -77,7 +77,9 @@ class Workload:
     request's start.
     """
 
-    def __init__(self, seed: int = 0, start_ns: int = 1_700_000_000_000_000_000, rate: float = 200.0):
+    def __init__(
+        self, seed: int = 0, start_ns: int = 1_700_000_000_000_000_000, rate: float = 200.0
+    ):
         self._rng = random.Random(seed)
         self._pods = pods()
         self._now = start_ns
@@ -141,7 +143,9 @@ class Workload:
         )
         spans = [root]
         t = start
-        for op, dur in zip(CHILD_OPERATIONS, (queue, tokenize, prefill, decode, detok), strict=True):
+        for op, dur in zip(
+            CHILD_OPERATIONS, (queue, tokenize, prefill, decode, detok), strict=True
+        ):
             spans.append(
                 Span(
                     trace_id=trace_id,

@@ -38,6 +38,8 @@ def test_zone_bounds_always_cover_live_values(batches: list[list[int]]) -> None:
             head += 1
         live = min(head, cap)
         for k in range(len(zone)):
-            slots = [s for s in range(k * chunk, min(cap, (k + 1) * chunk)) if s < live or head >= cap]
+            slots = [
+                s for s in range(k * chunk, min(cap, (k + 1) * chunk)) if s < live or head >= cap
+            ]
             for s in slots:
                 assert zone.lo[k] <= col[s] <= zone.hi[k]

@@ -23,7 +23,7 @@ import numpy.typing as npt
 
 from infertrace.engine.arena import ValueArena
 from infertrace.engine.strings import ValueDict
-from infertrace.model import EMPTY_ATTRIBUTES, AttributeValue, Attributes
+from infertrace.model import EMPTY_ATTRIBUTES, Attributes, AttributeValue
 
 EXACT_INT = 2**53
 Shape = tuple[tuple[str, ...], str]

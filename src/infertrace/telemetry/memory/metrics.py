@@ -22,7 +22,6 @@ import numpy.typing as npt
 
 from infertrace.engine.ring import RingBuffer
 from infertrace.engine.strings import ValueDict
-from infertrace.errors import InvalidRecord
 from infertrace.model import MetricPoint, MetricType
 from infertrace.telemetry.filters import ResolvedMetricFilter, attribute_equal
 from infertrace.telemetry.memory.common import canonical, seq_of
