@@ -74,7 +74,7 @@ def serve(**flags: Any) -> None:
     from infertrace.collector.backend import build_store
     from infertrace.collector.server import Endpoints, run
 
-    console = Console()
+    console = Console(soft_wrap=True)
     try:
         settings = Settings.from_env(os.environ, **flags)
     except ConfigError as exc:

@@ -3,10 +3,12 @@
 Requests arrive as raw bytes (no deserializer registered) and go through the
 same pipeline as OTLP/HTTP, so a malformed message is answered with
 INVALID_ARGUMENT and a message saying what was wrong, not gRPC's generic
-INTERNAL deserialisation failure. gzip-compressed requests are inflated by
-gRPC itself; ``max_receive_message_length`` (the body limit) bounds the
-inflated size, so a compression bomb gets RESOURCE_EXHAUSTED. An overloaded
-store answers UNAVAILABLE with a ``RetryInfo`` in the trailers (both the
+INTERNAL deserialisation failure. Small requests are processed on the event
+loop, big ones on worker threads, as in :mod:`infertrace.collector.http`.
+gzip-compressed requests are inflated by gRPC itself;
+``max_receive_message_length`` (the body limit) bounds the inflated size, so a
+compression bomb gets RESOURCE_EXHAUSTED. An overloaded store answers
+UNAVAILABLE with a ``RetryInfo`` in the trailers (both the
 ``google.rpc.retryinfo-bin`` key the OTel SDKs read and the standard
 ``grpc-status-details-bin``).
 """
@@ -23,6 +25,7 @@ import grpc
 import grpc.aio
 
 from infertrace.collector.body import BodyError
+from infertrace.collector.http import INLINE_BYTES
 from infertrace.collector.pipeline import Pipeline, Signal
 from infertrace.collector.status import retry_info, rpc_status
 from infertrace.errors import StoreClosed, StoreOverloaded
@@ -61,10 +64,13 @@ class OtlpGrpcReceiver:
             started = time.perf_counter()
             code = grpc.StatusCode.OK
             try:
-                loop = asyncio.get_running_loop()
-                outcome = await loop.run_in_executor(
-                    self._executor, pipeline.export, signal, request
-                )
+                if len(request) <= INLINE_BYTES:
+                    outcome = pipeline.export(signal, request)
+                else:
+                    loop = asyncio.get_running_loop()
+                    outcome = await loop.run_in_executor(
+                        self._executor, pipeline.export, signal, request
+                    )
                 return bytes(outcome.response(signal).SerializeToString())
             except BodyError as exc:
                 code = grpc.StatusCode.INVALID_ARGUMENT
