@@ -117,6 +117,7 @@ def set_any_value(target: AnyValue, value: AttributeValue) -> None:
     elif isinstance(value, bytes):
         target.bytes_value = value
     else:
+        target.array_value.SetInParent()  # an empty tuple is an empty array, not no value
         values = target.array_value.values
         for item in value:
             set_any_value(values.add(), item)

@@ -1,0 +1,152 @@
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+)
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+from opentelemetry.proto.metrics.v1 import metrics_pb2 as pb
+
+from infertrace.collector.decode_metrics import MetricDecoder
+from infertrace.collector.encode import encode_metrics
+from infertrace.model import HistogramData, MetricType
+from infertrace.workload import Workload
+
+
+def decode(*metrics: pb.Metric) -> Any:
+    request = ExportMetricsServiceRequest()
+    rm = request.resource_metrics.add()
+    rm.resource.attributes.add(key="service.name", value=AnyValue(string_value="svc"))
+    rm.scope_metrics.add().metrics.extend(metrics)
+    return MetricDecoder().decode(request.SerializeToString())
+
+
+def test_workload_metrics_round_trip() -> None:
+    points = Workload(seed=9).metrics(72)
+    result = MetricDecoder().decode(encode_metrics(points).SerializeToString())
+    assert result.rejected == 0
+    key = lambda p: (p.name, p.time_unix_nano, p.attributes.get("pod"))  # noqa: E731
+    got = {key(p): p for p in result.records}
+    assert len(got) == len(points)
+    for want in points:
+        p = got[key(want)]
+        assert (p.type, p.value, p.unit, p.service_name, p.is_monotonic) == (
+            want.type,
+            want.value,
+            want.unit,
+            want.service_name,
+            want.is_monotonic,
+        )
+        assert p.histogram == want.histogram
+        assert p.start_time_unix_nano == want.start_time_unix_nano
+        assert p.resource_attributes == want.resource_attributes
+
+
+def test_every_metric_kind_becomes_points() -> None:
+    gauge = pb.Metric(name="g", unit="1", description="a gauge")
+    gauge.gauge.data_points.add(time_unix_nano=10, as_int=3)
+    gauge.gauge.data_points.add(time_unix_nano=11, flags=1)  # no recorded value
+    total = pb.Metric(name="s")
+    total.sum.is_monotonic = True
+    total.sum.data_points.add(time_unix_nano=12, start_time_unix_nano=2, as_double=1.5)
+    hist = pb.Metric(name="h", unit="s")
+    hist.histogram.data_points.add(
+        time_unix_nano=13,
+        count=3,
+        sum=0.6,
+        min=0.1,
+        max=0.3,
+        explicit_bounds=[0.2],
+        bucket_counts=[1, 2],
+    )
+    exp = pb.Metric(name="e")
+    dp = exp.exponential_histogram.data_points.add(
+        time_unix_nano=14, count=4, scale=2, zero_count=1
+    )
+    dp.positive.offset = -1
+    dp.positive.bucket_counts.extend([1, 2])
+    dp.negative.bucket_counts.extend([0])
+    summary = pb.Metric(name="q")
+    sp = summary.summary.data_points.add(time_unix_nano=15, count=5, sum=2.0)
+    sp.quantile_values.add(quantile=0.5, value=0.3)
+    sp.quantile_values.add(quantile=0.99, value=0.9)
+    result = decode(gauge, total, hist, exp, summary)
+    assert result.rejected == 0
+    g1, g2, s, h, e, q = result.records
+    assert (g1.type, g1.value, g1.unit, g1.description) == (MetricType.GAUGE, 3.0, "1", "a gauge")
+    assert type(g1.value) is float and math.isnan(g2.value)
+    assert (s.type, s.value, s.is_monotonic, s.start_time_unix_nano) == (
+        MetricType.SUM,
+        1.5,
+        True,
+        2,
+    )
+    assert h.histogram == HistogramData(
+        count=3, sum=0.6, min=0.1, max=0.3, bounds=(0.2,), bucket_counts=(1, 2)
+    )
+    assert e.type is MetricType.EXPONENTIAL_HISTOGRAM
+    assert e.histogram == HistogramData(
+        count=4,
+        scale=2,
+        zero_count=1,
+        positive_offset=-1,
+        positive_bucket_counts=(1, 2),
+        negative_bucket_counts=(0,),
+    )
+    assert q.histogram == HistogramData(count=5, sum=2.0, quantiles=((0.5, 0.3), (0.99, 0.9)))
+    assert all(p.value is None for p in (h, e, q))
+
+
+def test_histogram_without_sum_has_none() -> None:
+    hist = pb.Metric(name="h")
+    hist.histogram.data_points.add(time_unix_nano=1, count=0)
+    (point,) = decode(hist).records
+    assert point.histogram.sum is None and point.histogram.min is None
+
+
+@pytest.mark.parametrize(
+    ("metric", "rejected", "reason"),
+    [
+        (
+            pb.Metric(name="", gauge=pb.Gauge(data_points=[pb.NumberDataPoint(as_int=1)] * 2)),
+            2,
+            "name must not be empty",
+        ),
+        (
+            pb.Metric(
+                name="h",
+                histogram=pb.Histogram(
+                    data_points=[
+                        pb.HistogramDataPoint(count=1, explicit_bounds=[1.0], bucket_counts=[1])
+                    ]
+                ),
+            ),
+            1,
+            "1 bucket_counts for 1 explicit_bounds",
+        ),
+        (
+            pb.Metric(
+                name="g",
+                gauge=pb.Gauge(data_points=[pb.NumberDataPoint(time_unix_nano=2**63, as_int=1)]),
+            ),
+            1,
+            "beyond 2**63-1",
+        ),
+    ],
+)
+def test_bad_points_are_rejected(metric: pb.Metric, rejected: int, reason: str) -> None:
+    ok = pb.Metric(
+        name="ok", gauge=pb.Gauge(data_points=[pb.NumberDataPoint(time_unix_nano=1, as_double=2.0)])
+    )
+    result = decode(ok, metric)
+    assert [p.name for p in result.records] == ["ok"]
+    assert result.rejected == rejected
+    assert reason in result.message("data points")
+
+
+def test_a_metric_without_data_has_no_points() -> None:
+    result = decode(pb.Metric(name="empty"))
+    assert result.records == [] and result.rejected == 0
