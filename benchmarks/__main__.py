@@ -17,7 +17,9 @@ def main() -> None:
     args = parser.parse_args()
     here = Path(__file__).parent
     names = args.names or sorted(
-        m.name for m in pkgutil.iter_modules([str(here)]) if m.name not in SKIP and not m.name.startswith("_")
+        m.name
+        for m in pkgutil.iter_modules([str(here)])
+        if m.name not in SKIP and not m.name.startswith("_")
     )
     for name in names:
         module = importlib.import_module(f"benchmarks.{name}")

@@ -78,10 +78,12 @@ def spans(n: int) -> list[dict[str, Any]]:
     rng = random.Random(7)
     ids = [b[rng.randrange(len(b))].trace_id for b in rng.sample(batches, min(2000, len(batches)))]
     it = iter(ids * 3)
-    p50, p99 = _latency_us(lambda: store.get_trace(next(it)), len(ids))
+    p50, p99 = _latency_us(lambda: store.get_trace(next(it)), len(ids))  # noqa: F821
     it2 = iter(ids * 3)
-    n50, _ = _latency_us(lambda: naive.get_trace(next(it2)), len(ids))
-    rows.append({"metric": "get_trace p50", "value": p50, "unit": "us", "target": "<= 20", "baseline": n50})
+    n50, _ = _latency_us(lambda: naive.get_trace(next(it2)), len(ids))  # noqa: F821
+    rows.append(
+        {"metric": "get_trace p50", "value": p50, "unit": "us", "target": "<= 20", "baseline": n50}
+    )
     rows.append({"metric": "get_trace p99", "value": p99, "unit": "us"})
     last = max(s.start_time_unix_nano for s in batches[-1])
     flt = SpanFilter(
@@ -89,11 +91,20 @@ def spans(n: int) -> list[dict[str, Any]]:
         since=last - HOUR, limit=100,
     )  # fmt: skip
     assert len(store.list_spans(flt)) == 100
-    p50, p99 = _latency_us(lambda: store.list_spans(flt), 200)
-    rows.append({"metric": "list_spans svc+model+1h p50", "value": p50 / 1000, "unit": "ms", "target": "<= 5"})
+    p50, p99 = _latency_us(lambda: store.list_spans(flt), 200)  # noqa: F821
+    rows.append(
+        {
+            "metric": "list_spans svc+model+1h p50",
+            "value": p50 / 1000,
+            "unit": "ms",
+            "target": "<= 5",
+        }
+    )
     rows.append({"metric": "list_spans svc+model+1h p99", "value": p99 / 1000, "unit": "ms"})
-    p50, _ = _latency_us(lambda: store.model_analytics(since=last - HOUR), 20)
-    rows.append({"metric": "model_analytics 1h p50", "value": p50 / 1000, "unit": "ms", "target": "<= 50"})
+    p50, _ = _latency_us(lambda: store.model_analytics(since=last - HOUR), 20)  # noqa: F821
+    rows.append(
+        {"metric": "model_analytics 1h p50", "value": p50 / 1000, "unit": "ms", "target": "<= 50"}
+    )
     del batches, store, naive
     gc.collect()
 
@@ -118,10 +129,13 @@ def logs(n: int) -> list[dict[str, Any]]:
     rate = n / (time.perf_counter() - t)
     last = records[-1].time_unix_nano
     flt = LogFilter(service_name="vllm-llama-70b", min_severity=9, since=last - HOUR)
-    p50, _ = _latency_us(lambda: store.list_logs(flt), 200)
+    p50, _ = _latency_us(lambda: store.list_logs(flt), 200)  # noqa: F821
     tid = records[n // 2].trace_id
-    t50, _ = _latency_us(lambda: store.list_logs(LogFilter(trace_id=tid)), 500)
-    b50, _ = _latency_us(lambda: store.list_logs(LogFilter(body_contains="CUDA", since=last - HOUR)), 50)
+    t50, _ = _latency_us(lambda: store.list_logs(LogFilter(trace_id=tid)), 500)  # noqa: F821
+    b50, _ = _latency_us(
+        lambda: store.list_logs(LogFilter(body_contains="CUDA", since=last - HOUR)),  # noqa: F821
+        50,
+    )
     del store
 
     def fill(s: Any) -> None:
@@ -131,9 +145,19 @@ def logs(n: int) -> list[dict[str, Any]]:
     used = _traced_bytes(lambda: MemoryStore(log_capacity=n), fill)
     return [
         {"metric": "logs write(512)", "value": rate, "unit": "records/s"},
-        {"metric": "list_logs svc+severity+1h p50", "value": p50 / 1000, "unit": "ms", "target": "<= 5"},
+        {
+            "metric": "list_logs svc+severity+1h p50",
+            "value": p50 / 1000,
+            "unit": "ms",
+            "target": "<= 5",
+        },
         {"metric": "list_logs by trace id p50", "value": t50, "unit": "us"},
-        {"metric": "list_logs body_contains p50", "value": b50 / 1000, "unit": "ms", "target": "<= 5"},
+        {
+            "metric": "list_logs body_contains p50",
+            "value": b50 / 1000,
+            "unit": "ms",
+            "target": "<= 5",
+        },
         {"metric": "bytes per log record (+body)", "value": used / n, "unit": "B"},
     ]
 
@@ -146,8 +170,10 @@ def metrics(n: int) -> list[dict[str, Any]]:
         store.write_metrics(points[i : i + 512])
     rate = n / (time.perf_counter() - t)
     last = points[-1].time_unix_nano
-    flt = MetricFilter(name="vllm:gpu_cache_usage_perc", service_name="vllm-llama-70b", since=last - HOUR)
-    p50, _ = _latency_us(lambda: store.list_metric_points(flt), 100)
+    flt = MetricFilter(
+        name="vllm:gpu_cache_usage_perc", service_name="vllm-llama-70b", since=last - HOUR
+    )
+    p50, _ = _latency_us(lambda: store.list_metric_points(flt), 100)  # noqa: F821
     del store
 
     def fill(s: Any) -> None:
@@ -157,7 +183,12 @@ def metrics(n: int) -> list[dict[str, Any]]:
     used = _traced_bytes(lambda: MemoryStore(metric_capacity=n), fill)
     return [
         {"metric": "metrics write(512)", "value": rate, "unit": "points/s"},
-        {"metric": "list_metric_points name+svc+1h p50", "value": p50 / 1000, "unit": "ms", "target": "<= 5"},
+        {
+            "metric": "list_metric_points name+svc+1h p50",
+            "value": p50 / 1000,
+            "unit": "ms",
+            "target": "<= 5",
+        },
         {"metric": "bytes per point (1/3 histograms)", "value": used / n, "unit": "B"},
     ]
 
@@ -166,9 +197,15 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="benchmarks.memory_store")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
-    n_spans, n_logs, n_points = (100_000, 50_000, 100_000) if args.quick else (1_000_000, 50_000, 100_000)
+    n_spans, n_logs, n_points = (
+        (100_000, 50_000, 100_000) if args.quick else (1_000_000, 50_000, 100_000)
+    )
     rows = spans(n_spans) + logs(n_logs) + metrics(n_points)
-    report("memory_store", f"MemoryStore ({n_spans:,} spans, {n_logs:,} logs, {n_points:,} points)", rows)
+    report(
+        "memory_store",
+        f"MemoryStore ({n_spans:,} spans, {n_logs:,} logs, {n_points:,} points)",
+        rows,
+    )
 
 
 if __name__ == "__main__":

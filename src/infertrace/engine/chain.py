@@ -26,7 +26,7 @@ class ChainIndex:
         self.capacity = capacity
         self.newest: dict[Hashable, int] = {}
         self.back = np.zeros(capacity, dtype=np.uint32)
-        self._back_view = memoryview(self.back)
+        self._back_view = memoryview(self.back)  # type: ignore[arg-type]
 
     def __len__(self) -> int:
         return len(self.newest)

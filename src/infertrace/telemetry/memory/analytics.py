@@ -35,7 +35,7 @@ def _model_slots(t: SpanTable, since: int, until: int) -> I64:
     return np.flatnonzero(mask)
 
 
-def _pod_names(t: SpanTable, res_codes: I64) -> list[str]:
+def _pod_names(t: SpanTable, res_codes: npt.NDArray[np.int32]) -> list[str]:
     names = []
     for code in res_codes.tolist():
         m = t.resource_map(code)
@@ -62,7 +62,7 @@ def _group_keys(t: SpanTable, slots: I64, group_by: GroupBy) -> tuple[list[str],
         names = _pod_names(t, codes)
     else:
         vals = t.strings.values
-        names = [vals[c] for c in codes.tolist()]  # type: ignore[misc]
+        names = [vals[c] for c in codes.tolist()]
     # several codes may share a name (pods without a pod attribute): merge them
     uniq, remap = np.unique(np.array(names, dtype=object), return_inverse=True)
     return [str(u) for u in uniq], remap[inverse]

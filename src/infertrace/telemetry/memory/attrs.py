@@ -84,7 +84,7 @@ class AttributeCodec:
                 shape_keys.append(shape)
                 continue
             s_lo = len(strs)
-            vs = tuple(m.values())
+            vs: tuple[Any, ...] = tuple(m.values())
             tkey = (tuple(m), tuple(map(type, vs)))
             plan = plans.get(tkey)
             if plan is None:
@@ -138,7 +138,7 @@ class AttributeCodec:
         parts: list[npt.NDArray[np.int64]] = []
         marks: list[npt.NDArray[np.bool_]] = []
         for code in np.unique(shape_codes).tolist():
-            keys, tags = self.shapes.values[code]  # type: ignore[misc]
+            _, tags = self.shapes.values[code]
             if not tags:
                 continue
             rows = offsets[shape_codes == code]
@@ -154,6 +154,8 @@ class AttributeCodec:
         """The attribute map of one row, as a fresh read-only mapping."""
         if shape == 0:
             return EMPTY_ATTRIBUTES
+        keys: tuple[str, ...]
+        tags: str
         keys, tags = self.shapes.values[shape]  # type: ignore[misc]
         vals = self.values.values
         out: dict[str, AttributeValue] = {}

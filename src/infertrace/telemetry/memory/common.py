@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -15,6 +15,7 @@ from infertrace.model import EMPTY_ATTRIBUTES
 from infertrace.telemetry.validate import attributes_problem
 
 I64 = npt.NDArray[np.int64]
+CanonicalMap = tuple[tuple[str, str, Any], ...]
 
 
 class BadMap(Exception):
@@ -35,7 +36,7 @@ class MapDict:
     def codes(self, maps: Sequence[Mapping[str, Any]]) -> list[int]:
         """Codes for ``maps`` (not yet retained); raise BadMap for a malformed map."""
         cache: dict[int, int] = {}
-        out = []
+        out: list[int] = []
         for m in maps:
             c = cache.get(id(m))
             if c is None:
@@ -53,13 +54,15 @@ class MapDict:
         if hit is not None and hit[0] is canon:
             return hit[1]
         m: Mapping[str, Any] = (
-            MappingProxyType({k: v for k, _, v in canon}) if canon else EMPTY_ATTRIBUTES  # type: ignore[union-attr]
+            MappingProxyType({k: v for k, _, v in cast(CanonicalMap, canon)})
+            if canon
+            else EMPTY_ATTRIBUTES
         )
         self._maps[code] = (canon, m)
         return m
 
 
-def canonical(m: Mapping[str, Any]) -> tuple[tuple[str, str, Any], ...]:
+def canonical(m: Mapping[str, Any]) -> CanonicalMap:
     """A hashable form of a map that keeps insertion order and value types apart."""
     return tuple((k, type(v).__name__, v) for k, v in m.items())
 

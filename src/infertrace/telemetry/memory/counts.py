@@ -18,9 +18,9 @@ def _tally(keys: npt.NDArray[np.int64]) -> tuple[list[int], list[int]]:
     if lo >= 0 and int(keys.max()) < 65_536:
         counts = np.bincount(keys)
         u = np.flatnonzero(counts)
-        return u.tolist(), counts[u].tolist()  # type: ignore[no-any-return]
+        return u.tolist(), counts[u].tolist()
     u, n = np.unique(keys, return_counts=True)
-    return u.tolist(), n.tolist()  # type: ignore[no-any-return]
+    return u.tolist(), n.tolist()
 
 
 class LiveCounts:

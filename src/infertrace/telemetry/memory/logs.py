@@ -14,6 +14,7 @@ from operator import attrgetter
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from infertrace.engine.chain import ChainIndex
 from infertrace.engine.ring import RingBuffer
@@ -158,6 +159,7 @@ class LogTable:
             svc = self.strings.get(r.service_name)
             if svc is None:
                 return []
+        chunk_ranges: list[tuple[npt.NDArray[np.int64], int | None]]
         if r.trace_id is not None:
             seqs = np.array(self.traces.rows(r.trace_id, ring.tail), dtype=np.int64)
             chunk_ranges = [(seqs % ring.capacity, None)]
@@ -220,9 +222,9 @@ class LogTable:
             attributes=self.codec.decode(
                 int(self.ashape[s]),
                 int(self.aoff[s]),
-                memoryview(self.codec.arena.buf),
+                memoryview(self.codec.arena.buf),  # type: ignore[arg-type]
                 len(self.codec.arena.buf),
-            ),  # fmt: skip
+            ),  # fmt: skip  # noqa: RUF028
             resource_attributes=self.resources.map(int(self.res[s])),
         )
 

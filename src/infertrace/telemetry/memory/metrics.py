@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 from collections import deque
 from collections.abc import Hashable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -24,12 +24,14 @@ from infertrace.engine.ring import RingBuffer
 from infertrace.engine.strings import ValueDict
 from infertrace.model import MetricPoint, MetricType
 from infertrace.telemetry.filters import ResolvedMetricFilter, attribute_equal
-from infertrace.telemetry.memory.common import canonical, seq_of
+from infertrace.telemetry.memory.common import CanonicalMap, canonical, seq_of
 from infertrace.telemetry.validate import check_batch, metric_problem
 
 I64 = npt.NDArray[np.int64]
 ESCAPE = np.iinfo(np.int32).min
 _TYPES = {int(t): t for t in MetricType}
+# (name, type, unit, description, is_monotonic, service, attributes, resource)
+_SeriesKey = tuple[str, int, str, str, bool, str, CanonicalMap, CanonicalMap]
 
 
 class MetricTable:
@@ -169,9 +171,10 @@ class MetricTable:
         return out
 
     def matching_series(self, r: ResolvedMetricFilter) -> list[int]:
-        out = []
-        for key, code in self.series._code.items():
-            name, mtype, _, _, _, svc, attrs, _ = key  # type: ignore[misc]
+        out: list[int] = []
+        series_codes = cast("dict[_SeriesKey, int]", self.series._code)
+        for key, code in series_codes.items():
+            name, mtype, _, _, _, svc, attrs, _ = key
             if r.name is not None and name != r.name:
                 continue
             if r.service_name is not None and svc != r.service_name:

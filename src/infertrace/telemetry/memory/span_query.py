@@ -7,7 +7,7 @@ stops as soon as no unread chunk can beat the current top ``limit``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -29,11 +29,11 @@ class SpanRows:
 
     def __init__(self, t: SpanTable) -> None:
         self.t = t
-        self.tid = memoryview(t.tid.reshape(-1))
-        self.sid = memoryview(t.sid.reshape(-1))
-        self.pid = memoryview(t.pid.reshape(-1))
+        self.tid = memoryview(t.tid.reshape(-1))  # type: ignore[arg-type]
+        self.sid = memoryview(t.sid.reshape(-1))  # type: ignore[arg-type]
+        self.pid = memoryview(t.pid.reshape(-1))  # type: ignore[arg-type]
         self.cols = tuple(
-            memoryview(c)
+            memoryview(c)  # type: ignore[arg-type]
             for c in (
                 t.start, t.dur, t.svc, t.op, t.model, t.mver, t.kind, t.status, t.batch,
                 t.itok, t.otok, t.gpu, t.ttft, t.res, t.ashape, t.aoff,
@@ -47,7 +47,7 @@ class SpanRows:
         vals = t.strings.values
         extras = t.extras
         decode = t.codec.decode
-        arena = memoryview(t.codec.arena.buf)
+        arena = memoryview(t.codec.arena.buf)  # type: ignore[arg-type]
         acap = len(t.codec.arena.buf)
         res_map = t.resource_map
         tid_mv, sid_mv, pid_mv = self.tid, self.sid, self.pid
@@ -100,7 +100,7 @@ def _attr_match(t: SpanTable, slots: I64, key: str, wanted: AttributeValue) -> M
     shapes = t.ashape[slots]
     has_key = np.zeros(len(slots), dtype=np.bool_)
     for code in np.unique(shapes).tolist():
-        keys, tags = t.codec.shapes.values[code]  # type: ignore[misc]
+        keys, tags = t.codec.shapes.values[code]
         if key not in keys:
             continue
         pos = keys.index(key)
@@ -130,7 +130,7 @@ def _compare(t: SpanTable, raw: npt.NDArray[np.float64], tag: str, wanted: Attri
         if tag in "if":
             if isinstance(wanted, int) and abs(wanted) > EXACT_INT:
                 return np.array([float(x) == wanted for x in raw.tolist()], dtype=np.bool_)
-            return raw == float(wanted)
+            return cast(Mask, raw == float(wanted))
         if tag == "o":
             vals = t.strings.values
             return np.array(

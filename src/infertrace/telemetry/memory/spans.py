@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from operator import attrgetter
 from types import MappingProxyType
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -32,6 +32,7 @@ from infertrace.engine.zonemap import ZoneMap
 from infertrace.errors import InvalidRecord
 from infertrace.model import EMPTY_ATTRIBUTES, Span, SpanEvent, SpanKind, SpanLink, StatusCode
 from infertrace.telemetry.memory.attrs import AttributeCodec
+from infertrace.telemetry.memory.common import CanonicalMap
 from infertrace.telemetry.memory.counts import LiveCounts, pair
 from infertrace.telemetry.validate import attributes_problem, check_batch, span_problem
 
@@ -224,7 +225,7 @@ class SpanTable:
 
     def _resource_codes(self, maps: Sequence[Mapping[str, Any]]) -> list[int]:
         cache: dict[int, int] = {}
-        out = []
+        out: list[int] = []
         for m in maps:
             c = cache.get(id(m))
             if c is None:
@@ -320,8 +321,10 @@ class SpanTable:
         if hit is not None and hit[0] is canon:
             return hit[1]
         m: Mapping[str, Any] = (
-            MappingProxyType({k: v for k, _, v in canon}) if canon else EMPTY_ATTRIBUTES
-        )  # type: ignore[union-attr]
+            MappingProxyType({k: v for k, _, v in cast(CanonicalMap, canon)})
+            if canon
+            else EMPTY_ATTRIBUTES
+        )
         self._res_maps[code] = (canon, m)
         return m
 

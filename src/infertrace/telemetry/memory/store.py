@@ -103,7 +103,7 @@ class MemoryStore:
     def services(self) -> list[str]:
         with self._span_lock.read():
             vals = self._spans.strings.values
-            return sorted(vals[c] for c in self._spans.svc_live.keys())  # type: ignore[misc]
+            return sorted(vals[c] for c in self._spans.svc_live.keys())  # type: ignore[misc]  # noqa: SIM118
 
     def operations(self, service: str) -> list[str]:
         with self._span_lock.read():
@@ -113,14 +113,14 @@ class MemoryStore:
             vals = self._spans.strings.values
             return sorted(
                 vals[k & 0xFFFFFFFF]  # type: ignore[misc]
-                for k in self._spans.op_live.keys()
+                for k in self._spans.op_live.keys()  # noqa: SIM118
                 if k >> 32 == code
             )
 
     def models(self) -> list[str]:
         with self._span_lock.read():
             vals = self._spans.strings.values
-            return sorted(vals[c] for c in self._spans.model_live.keys())  # type: ignore[misc]
+            return sorted(vals[c] for c in self._spans.model_live.keys())  # type: ignore[misc]  # noqa: SIM118
 
     def write_logs(self, records: Sequence[LogRecord]) -> None:
         """Store log records atomically, or raise InvalidRecord and store none."""
