@@ -23,16 +23,15 @@ from infertrace.telemetry.protocols import TelemetryStore
 
 
 def health_routes(pipeline: Pipeline) -> list[Route]:
-    """``/healthz`` (the process serves), ``/readyz`` (the store answers), ``/metrics``."""
+    """``/healthz`` (the process serves), ``/readyz`` (the store takes writes), ``/metrics``."""
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
-        try:
-            await anyio.to_thread.run_sync(pipeline.store.stats)
-        except Exception as exc:  # any failure of the store means not ready
-            return JSONResponse({"status": "unavailable", "reason": str(exc)}, 503)
+        problem = await anyio.to_thread.run_sync(pipeline.ready)
+        if problem is not None:
+            return JSONResponse({"status": "unavailable", "reason": problem}, 503)
         return JSONResponse({"status": "ready"})
 
     async def metrics(request: Request) -> Response:

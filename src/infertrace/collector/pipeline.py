@@ -29,7 +29,7 @@ from infertrace.collector.decode_metrics import MetricDecoder
 from infertrace.collector.decode_traces import TraceDecoder
 from infertrace.collector.kvcache import KeyValueCache
 from infertrace.collector.selfmetrics import CollectorMetrics
-from infertrace.errors import InvalidRecord
+from infertrace.errors import InvalidRecord, StoreClosed
 from infertrace.telemetry.protocols import TelemetryStore
 
 
@@ -99,11 +99,14 @@ class Pipeline:
 
     ``export`` raises BodyError for a malformed request (nothing stored) and
     lets StoreOverloaded / StoreClosed from the store propagate.
+    ``ready`` says whether writes are expected to succeed (for ``/readyz``).
     """
 
     def __init__(self, store: TelemetryStore, metrics: CollectorMetrics | None = None) -> None:
         self.store = store
         self.metrics = metrics or CollectorMetrics(store)
+        self.store_closed = False
+        """Set once a write found the store closed: the collector is then not ready."""
         cache = KeyValueCache()
         self._decoders: dict[Signal, Callable[[bytes], Decoded[Any]]] = {
             Signal.TRACES: TraceDecoder(cache).decode,
@@ -115,6 +118,16 @@ class Pipeline:
             Signal.LOGS: store.write_logs,
             Signal.METRICS: store.write_metrics,
         }
+
+    def ready(self) -> str | None:
+        """None when the store takes writes, else why not. Calls ``store.stats()``."""
+        if self.store_closed:
+            return "store is closed"
+        try:
+            self.store.stats()
+        except Exception as exc:  # any failure of the store means not ready
+            return f"store unavailable: {exc}"
+        return None
 
     def export(self, signal: Signal, body: bytes, fmt: Format = Format.PROTOBUF) -> Outcome:
         """Decode ``body`` and store its valid records in one write. O(records)."""
@@ -133,6 +146,9 @@ class Pipeline:
             try:
                 self._writers[signal](records)
                 break
+            except StoreClosed:
+                self.store_closed = True
+                raise
             except InvalidRecord as exc:
                 if not 0 <= exc.index < len(records):
                     raise
