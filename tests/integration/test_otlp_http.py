@@ -12,12 +12,12 @@ import pytest
 from google.rpc import error_details_pb2, status_pb2
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+from tests.collector.helpers import OverloadedStore, big_store, running
 
 from infertrace.collector.encode import encode_logs, encode_metrics, encode_spans
 from infertrace.collector.otlp_json import dumps
 from infertrace.telemetry.memory import MemoryStore
 from infertrace.workload import Workload
-from tests.collector.helpers import OverloadedStore, big_store, running
 
 PB = {"Content-Type": "application/x-protobuf"}
 JSON = {"Content-Type": "application/json"}

@@ -25,13 +25,13 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
+from tests.collector.helpers import big_store, running
 
 from infertrace.model import MetricType
 from infertrace.model import SpanKind as Kind
 from infertrace.model import StatusCode as Code
 from infertrace.telemetry.filters import LogFilter, MetricFilter, SpanFilter
 from infertrace.telemetry.memory import MemoryStore
-from tests.collector.helpers import big_store, running
 
 RESOURCE = {"service.name": "vllm-sample", "service.instance.id": "pod-7", "k8s.pod.name": "pod-7"}
 
