@@ -62,3 +62,13 @@ def test_leaderboard(both: Both, by: SeriesMetric, limit: int) -> None:
 def test_leaderboard_in_window(both: Both) -> None:
     load(both)
     both.same(lambda s: s.leaderboard(SeriesMetric.LATENCY_P99, W0, W0 + 200_000_000, 10))
+
+
+@pytest.mark.parametrize("step", [0, -5])
+def test_timeseries_rejects_non_positive_step(both: Both, step: int) -> None:
+    from infertrace import InvalidFilter
+
+    load(both)
+    for store in (both.store, both.oracle):
+        with pytest.raises(InvalidFilter, match="step"):
+            store.timeseries(SeriesMetric.REQUESTS, step)

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
+from infertrace.errors import InvalidFilter
 from infertrace.model import Span, StatusCode
 from infertrace.telemetry.analytics import (
     POD_ATTRIBUTES,
@@ -22,6 +23,12 @@ from infertrace.telemetry.analytics import (
 )
 
 UNKNOWN = "unknown"
+
+
+def check_step(step: int) -> None:
+    """Time series need a positive bucket width."""
+    if isinstance(step, bool) or not isinstance(step, int) or step <= 0:
+        raise InvalidFilter(f"step must be a positive number of nanoseconds, got {step!r}")
 
 
 def pod_of(span: Span) -> str:
@@ -128,6 +135,7 @@ def timeseries(
     model: str | None,
 ) -> list[SeriesPoint]:
     """Buckets aligned to multiples of ``step`` that hold at least one model span."""
+    check_step(step)
     buckets: dict[int, list[Span]] = defaultdict(list)
     for s in model_spans(spans, since, until):
         if model is None or s.model_name == model:

@@ -18,7 +18,7 @@ from infertrace.telemetry.analytics import (
     SeriesMetric,
     SeriesPoint,
 )
-from infertrace.telemetry.analytics_ref import UNKNOWN
+from infertrace.telemetry.analytics_ref import UNKNOWN, check_step
 from infertrace.telemetry.memory.spans import SpanTable
 
 I64 = npt.NDArray[np.int64]
@@ -145,8 +145,7 @@ def _value(t: SpanTable, metric: SeriesMetric, slots: I64) -> float | None:
 def timeseries(
     t: SpanTable, metric: SeriesMetric, step: int, since: int, until: int, model: str | None
 ) -> list[SeriesPoint]:
-    if step <= 0:
-        raise ValueError(f"step must be positive, got {step}")
+    check_step(step)
     slots = _model_slots(t, since, until)
     if model is not None:
         code = t.strings.get(model)
