@@ -226,9 +226,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         log_bodies = _encoded("logs", args.logs)
         results["http_logs"] = _ingest(server, "logs", log_bodies, args.logs)
         point_bodies = _encoded("metrics", args.points)
-        results["http_metric_points"] = _ingest(
-            server, "metric_points", point_bodies, args.points
-        )
+        results["http_metric_points"] = _ingest(server, "metric_points", point_bodies, args.points)
     finally:
         server.stop()
     _print(results)
