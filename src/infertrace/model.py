@@ -8,10 +8,11 @@ copying: a record can never change once built.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import NoReturn, TypeAlias
+from typing import Any, NoReturn, TypeAlias, TypeVar
 
+T = TypeVar("T")
 Primitive: TypeAlias = str | bool | int | float | bytes
 AttributeValue: TypeAlias = Primitive | tuple[Primitive, ...]
 Attributes: TypeAlias = Mapping[str, AttributeValue]
@@ -232,6 +233,25 @@ class MetricPoint:
     description: str = ""
 
 
+def fast_constructor(cls: type[T]) -> Callable[..., T]:
+    """A positional constructor for a frozen slotted dataclass that skips its __init__.
+
+    A frozen dataclass sets each field with ``object.__setattr__``, about 100 ns
+    a field; stores build thousands of records per query, so this sets the slots
+    through their descriptors instead (2x faster for Span). Arguments come in
+    field order, all of them, already valid: for trusted, internal callers only.
+    """
+    names = [f for f in cls.__dataclass_fields__]  # type: ignore[attr-defined]
+    env: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
+    for i, name in enumerate(names):
+        env[f"_s{i}"] = getattr(cls, name).__set__
+    params = ", ".join(f"a{i}" for i in range(len(names)))
+    body = "".join(f"    _s{i}(o, a{i})\n" for i in range(len(names)))
+    src = f"def make({params}):\n    o = _new(_cls)\n{body}    return o\n"
+    exec(src, env)  # generated once per class, like dataclasses' own __init__
+    return env["make"]  # type: ignore[no-any-return]
+
+
 __all__ = [
     "EMPTY_ATTRIBUTES",
     "AttributeValue",
@@ -248,3 +268,7 @@ __all__ = [
     "hex_id",
     "parse_id",
 ]
+
+make_span = fast_constructor(Span)
+make_log = fast_constructor(LogRecord)
+make_point = fast_constructor(MetricPoint)

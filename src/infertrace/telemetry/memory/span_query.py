@@ -12,7 +12,7 @@ from typing import Any, cast
 import numpy as np
 import numpy.typing as npt
 
-from infertrace.model import AttributeValue, Span, SpanKind, StatusCode
+from infertrace.model import AttributeValue, Span, SpanKind, StatusCode, make_span
 from infertrace.telemetry.filters import ResolvedSpanFilter, attribute_equal
 from infertrace.telemetry.memory.attrs import EXACT_INT
 from infertrace.telemetry.memory.spans import SpanTable
@@ -58,19 +58,19 @@ class SpanRows:
             p = bytes(pid_mv[s * 8 : s * 8 + 8])
             msg, events, links = extras[s] or _EMPTY_EXTRAS
             out.append(
-                Span(
+                make_span(
                     trace_id if trace_id is not None else bytes(tid_mv[s * 16 : s * 16 + 16]),
                     bytes(sid_mv[s * 8 : s * 8 + 8]),
-                    vals[svc[s]],  # type: ignore[arg-type]
-                    vals[op[s]],  # type: ignore[arg-type]
+                    vals[svc[s]],
+                    vals[op[s]],
                     start[s],
                     dur[s],
                     b"" if p == b"\0\0\0\0\0\0\0\0" else p,
                     _KINDS[kind[s]],
                     _STATUSES[status[s]],
                     msg,
-                    None if m < 0 else vals[m],  # type: ignore[arg-type]
-                    None if v < 0 else vals[v],  # type: ignore[arg-type]
+                    None if m < 0 else vals[m],
+                    None if v < 0 else vals[v],
                     None if b < 0 else b,
                     None if i < 0 else i,
                     None if o < 0 else o,
@@ -89,8 +89,8 @@ def trace_slots(t: SpanTable, trace_id: bytes) -> list[int]:
     """Slots of a trace's live spans ordered by (start time, arrival)."""
     seqs = t.traces.rows(trace_id, t.ring.tail)
     cap = t.ring.capacity
-    start = t.start
-    keyed = sorted((int(start[q % cap]), q) for q in seqs)
+    start = t.start_view
+    keyed = sorted((start[q % cap], q) for q in seqs)
     return [q % cap for _, q in keyed]
 
 

@@ -179,6 +179,7 @@ class SpanTable:
         self.pid = np.zeros((cap, 8), np.uint8)
         self.start = np.zeros(cap, np.int64)
         self.dur = np.zeros(cap, np.int64)
+        self.start_view = memoryview(self.start)  # type: ignore[arg-type]  # fast scalar reads
         self.svc = np.zeros(cap, np.int32)
         self.op = np.zeros(cap, np.int32)
         self.model = np.full(cap, -1, np.int32)
