@@ -55,7 +55,7 @@ def main() -> None:
 
 @main.command()
 @click.option("--host", help=f"Interface to listen on (default 127.0.0.1). {_env('host')}")
-@click.option("--port", type=int, help=f"OTLP/HTTP, API and UI port (default 4318). {_env('port')}")
+@click.option("--port", type=int, help=f"OTLP/HTTP port, also health and metrics (default 4318). {_env('port')}")
 @click.option("--grpc-port", type=int, help=f"OTLP/gRPC port (default 4317). {_env('grpc_port')}")
 @click.option("--store", type=click.Choice(STORE_KINDS), help=f"Backend (memory). {_env('store')}")
 @click.option("--dsn", help=f"PostgreSQL DSN for --store postgres. {_env('dsn')}")
@@ -111,7 +111,7 @@ def _print_endpoints(console: Console, settings: Settings, endpoints: Any) -> No
     console.print(f"[bold]InferTrace {__version__}[/bold] collector, store: {store}")
     console.print(f"  OTLP/HTTP  {url}  (POST /v1/traces, /v1/logs, /v1/metrics)")
     console.print(f"  OTLP/gRPC  {endpoints.grpc_target}")
-    console.print(f"  API & UI   {url}/   health {url}/healthz, metrics {url}/metrics")
+    console.print(f"  Health     {url}/healthz   readiness {url}/readyz   Prometheus {url}/metrics")
     console.print(f"  SDKs:      export OTEL_EXPORTER_OTLP_ENDPOINT={url}")
     console.print("Press Ctrl+C to stop.", highlight=False)
 

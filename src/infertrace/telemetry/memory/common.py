@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, cast
@@ -48,6 +49,9 @@ class MapDict:
             out.append(c)
         return out
 
+    def __len__(self) -> int:
+        return len(self.dict)
+
     def map(self, code: int) -> Mapping[str, Any]:
         canon = self.dict.values[code]
         hit = self._maps.get(code)
@@ -82,3 +86,14 @@ def seq_of(ring: RingBuffer, slots: I64) -> I64:
 
 def live_seqs(ring: RingBuffer) -> I64:
     return np.arange(ring.tail, ring.head, dtype=np.int64)
+
+
+def received_before(received: deque[tuple[int, int]], tail: int, cutoff: int) -> int:
+    """Pop the batches received before ``cutoff``; the sequence to evict up to.
+
+    ``received`` holds (end sequence, receive time) per batch, oldest first.
+    """
+    end = tail
+    while received and received[0][1] < cutoff:
+        end = max(end, received.popleft()[0])
+    return end

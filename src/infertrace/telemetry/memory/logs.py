@@ -24,7 +24,7 @@ from infertrace.errors import InvalidRecord
 from infertrace.model import LogRecord
 from infertrace.telemetry.filters import ResolvedLogFilter
 from infertrace.telemetry.memory.attrs import AttributeCodec
-from infertrace.telemetry.memory.common import BadMap, MapDict, live_mask, seq_of
+from infertrace.telemetry.memory.common import BadMap, MapDict, live_mask, received_before, seq_of
 from infertrace.telemetry.memory.counts import LiveCounts
 from infertrace.telemetry.validate import check_batch, log_problem
 
@@ -143,9 +143,7 @@ class LogTable:
             self.codec.release_arena_to(self._arena_floor)
 
     def purge(self, cutoff: int) -> int:
-        end = self.ring.tail
-        while self.received and self.received[0][1] < cutoff:
-            end = max(end, self.received.popleft()[0])
+        end = received_before(self.received, self.ring.tail, cutoff)
         self._arena_floor = self.codec.arena.head
         return self.ring.evict_to(end)
 

@@ -24,7 +24,7 @@ from infertrace.engine.ring import RingBuffer
 from infertrace.engine.strings import ValueDict
 from infertrace.model import MetricPoint, MetricType
 from infertrace.telemetry.filters import ResolvedMetricFilter, attribute_equal
-from infertrace.telemetry.memory.common import CanonicalMap, canonical, seq_of
+from infertrace.telemetry.memory.common import CanonicalMap, canonical, received_before, seq_of
 from infertrace.telemetry.validate import check_batch, metric_problem
 
 I64 = npt.NDArray[np.int64]
@@ -146,9 +146,7 @@ class MetricTable:
             self.hist[s:e] = [None] * (e - s)
 
     def purge(self, cutoff: int) -> int:
-        end = self.ring.tail
-        while self.received and self.received[0][1] < cutoff:
-            end = max(end, self.received.popleft()[0])
+        end = received_before(self.received, self.ring.tail, cutoff)
         return self.ring.evict_to(end)
 
     def times(self, seqs: I64) -> I64:

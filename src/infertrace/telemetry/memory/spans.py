@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from operator import attrgetter
 from types import MappingProxyType
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -30,11 +30,11 @@ from infertrace.engine.ring import RingBuffer
 from infertrace.engine.strings import ValueDict
 from infertrace.engine.zonemap import ZoneMap
 from infertrace.errors import InvalidRecord
-from infertrace.model import EMPTY_ATTRIBUTES, Span, SpanEvent, SpanKind, SpanLink, StatusCode
+from infertrace.model import Span, SpanEvent, SpanKind, SpanLink, StatusCode
 from infertrace.telemetry.memory.attrs import AttributeCodec
-from infertrace.telemetry.memory.common import CanonicalMap
+from infertrace.telemetry.memory.common import BadMap, MapDict, received_before
 from infertrace.telemetry.memory.counts import LiveCounts, pair
-from infertrace.telemetry.validate import attributes_problem, check_batch, span_problem
+from infertrace.telemetry.validate import check_batch, span_problem
 
 _FIELDS = attrgetter(
     "trace_id", "span_id", "parent_span_id", "service_name", "operation_name",
@@ -196,8 +196,7 @@ class SpanTable:
         self.aoff = np.zeros(cap, np.int64)
         self.extras: list[Any] = [None] * cap
         self.strings = ValueDict()
-        self.resources = ValueDict()
-        self._res_maps: dict[int, tuple[object, Mapping[str, Any]]] = {}
+        self.resources = MapDict()
         self.codec = AttributeCodec(self.strings)
         self.traces = ChainIndex(cap)
         self.svc_live = LiveCounts()
@@ -224,39 +223,25 @@ class SpanTable:
             check_batch(spans, span_problem)
             raise InvalidRecord(0, "batch failed validation") from None
 
-    def _resource_codes(self, maps: Sequence[Mapping[str, Any]]) -> list[int]:
-        cache: dict[int, int] = {}
-        out: list[int] = []
-        for m in maps:
-            c = cache.get(id(m))
-            if c is None:
-                if attributes_problem(m) is not None:
-                    self.resources.drop_unused(out)
-                    raise _Rejected
-                c = self.resources.code(tuple((k, type(v).__name__, v) for k, v in m.items()))
-                cache[id(m)] = c
-            out.append(c)
-        return out
-
     def append(self, b: _Batch, spans: Sequence[Span], now: int) -> None:
         """Store a prepared batch; the caller holds the write lock."""
         try:
-            res = np.array(self._resource_codes(b.res), dtype=np.int32)
-        except _Rejected:
+            res = np.array(self.resources.codes(b.res), dtype=np.int32)
+        except BadMap:
             check_batch(spans, span_problem)
             raise InvalidRecord(0, "batch failed validation") from None
         encoded = self.codec.encode(b.attrs)
         if encoded is None:
-            self.resources.drop_unused(res.tolist())
+            self.resources.dict.drop_unused(res.tolist())
             check_batch(spans, span_problem)
             raise InvalidRecord(0, "batch failed validation")
-        self.resources.retain(res)
+        self.resources.dict.retain(res)
         shapes, offsets = encoded
         keep = min(b.n, self.ring.capacity)
         cut = b.n - keep
         if cut:  # a batch larger than the ring: its oldest rows are evicted at once
             self.codec.release(shapes[:cut], offsets[:cut])
-            self.resources.release(res[:cut])
+            self.resources.dict.release(res[:cut])
             self.skipped += cut
             self.ring.evicted += cut
         self._arena_floor = int(offsets[cut]) if keep else self.codec.arena.head
@@ -300,7 +285,7 @@ class SpanTable:
             self.op_live.remove(pair(svc, op))
             self.model_live.remove(m.astype(np.int64))
             self.codec.release(self.ashape[s:e], self.aoff[s:e])
-            self.resources.release(self.res[s:e])
+            self.resources.dict.release(self.res[s:e])
             self.extras[s:e] = [None] * (e - s)
         if hi < self.ring.head:
             self.codec.release_arena_to(int(self.aoff[hi % self.ring.capacity]))
@@ -309,25 +294,13 @@ class SpanTable:
 
     def purge(self, cutoff: int) -> int:
         """Evict every batch received before ``cutoff``; return how many rows went."""
-        end = self.ring.tail
-        while self.received and self.received[0][1] < cutoff:
-            end = max(end, self.received.popleft()[0])
+        end = received_before(self.received, self.ring.tail, cutoff)
         self._arena_floor = self.codec.arena.head
         return self.ring.evict_to(end)
 
     def resource_map(self, code: int) -> Mapping[str, Any]:
         """The (shared, read-only) resource attribute map of a resource code."""
-        canon = self.resources.values[code]
-        hit = self._res_maps.get(code)
-        if hit is not None and hit[0] is canon:
-            return hit[1]
-        m: Mapping[str, Any] = (
-            MappingProxyType({k: v for k, _, v in cast(CanonicalMap, canon)})
-            if canon
-            else EMPTY_ATTRIBUTES
-        )
-        self._res_maps[code] = (canon, m)
-        return m
+        return self.resources.map(code)
 
     def live_slots(self, lo_slot: int, hi_slot: int) -> npt.NDArray[np.bool_]:
         """Which slots in [lo_slot, hi_slot) hold live rows."""
@@ -352,7 +325,7 @@ class SpanTable:
             sum(int(c.nbytes) for c in self.columns)
             + extras
             + self.strings.nbytes()
-            + self.resources.nbytes()
+            + self.resources.dict.nbytes()
             + self.codec.nbytes()
         )
 
@@ -368,7 +341,7 @@ class SpanTable:
     def _check(self) -> None:
         self.ring._check()
         self.strings._check()
-        self.resources._check()
+        self.resources.dict._check()
         self.codec.shapes._check()
         self.codec.arena._check()
         self.traces._check(self.ring.tail, self.ring.head)
