@@ -16,6 +16,7 @@ from infertrace.engine.rwlock import RWLock
 from infertrace.errors import StoreClosed, TraceNotFound
 from infertrace.model import LogRecord, MetricPoint, Span, parse_id
 from infertrace.telemetry.analytics import (
+    AnalyticsStore,
     GroupBy,
     GroupStats,
     LeaderboardEntry,
@@ -28,7 +29,7 @@ from infertrace.telemetry.memory.logs import LogTable
 from infertrace.telemetry.memory.metrics import MetricTable
 from infertrace.telemetry.memory.span_query import SpanRows, search, trace_slots
 from infertrace.telemetry.memory.spans import SpanTable
-from infertrace.telemetry.protocols import SignalStats, StoreStats
+from infertrace.telemetry.protocols import SignalStats, StoreStats, TelemetryStore
 from infertrace.telemetry.purger import Purger, seconds
 
 
@@ -243,3 +244,8 @@ class MemoryStore:
             self._logs._check()
         with self._metric_lock.read():
             self._metrics._check()
+
+
+def _conforms(store: MemoryStore) -> tuple[TelemetryStore, AnalyticsStore]:
+    """Static conformance: mypy fails here if MemoryStore drifts from a protocol."""
+    return store, store
