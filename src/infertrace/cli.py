@@ -55,7 +55,9 @@ def main() -> None:
 
 @main.command()
 @click.option("--host", help=f"Interface to listen on (default 127.0.0.1). {_env('host')}")
-@click.option("--port", type=int, help=f"OTLP/HTTP port, also health and metrics (default 4318). {_env('port')}")
+@click.option(
+    "--port", type=int, help=f"OTLP/HTTP, health and metrics port (default 4318). {_env('port')}"
+)
 @click.option("--grpc-port", type=int, help=f"OTLP/gRPC port (default 4317). {_env('grpc_port')}")
 @click.option("--store", type=click.Choice(STORE_KINDS), help=f"Backend (memory). {_env('store')}")
 @click.option("--dsn", help=f"PostgreSQL DSN for --store postgres. {_env('dsn')}")
