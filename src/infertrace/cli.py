@@ -71,6 +71,12 @@ def main() -> None:
     "--max-body-bytes", type=_Size(), help=f"Request limit (20MiB). {_env('max_body_bytes')}"
 )
 @click.option("--max-inflight", type=int, help=f"Concurrent requests (64). {_env('max_inflight')}")
+@click.option("--pool-size", type=int, help=f"PostgreSQL connections (4). {_env('pool_size')}")
+@click.option(
+    "--migrate/--no-migrate",
+    default=None,
+    help=f"Upgrade the PostgreSQL schema at start-up (yes). {_env('migrate')}",
+)
 def serve(**flags: Any) -> None:
     """Run the collector: OTLP/HTTP and OTLP/gRPC receivers in front of a store."""
     from infertrace.collector.backend import build_store

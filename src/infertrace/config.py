@@ -71,7 +71,8 @@ class Settings:
     ``max_age`` (seconds) drops telemetry older than that; None keeps it until
     capacity evicts it. ``max_inflight`` bounds concurrent OTLP/HTTP requests:
     beyond it the collector answers 503 with Retry-After instead of queueing
-    unbounded bodies in memory.
+    unbounded bodies in memory. ``pool_size`` and ``migrate`` (upgrade the schema
+    at start-up) apply to the PostgreSQL store.
     """
 
     host: str = "127.0.0.1"
@@ -85,6 +86,8 @@ class Settings:
     max_age: float | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_inflight: int = 64
+    pool_size: int = 4
+    migrate: bool = True
 
     def __post_init__(self) -> None:
         for name in ("port", "grpc_port"):
@@ -93,7 +96,8 @@ class Settings:
                 raise ConfigError(f"{name} must be 0..65535, got {port}")
         if self.store not in STORE_KINDS:
             raise ConfigError(f"store must be one of {', '.join(STORE_KINDS)}, got {self.store!r}")
-        for name in ("span_capacity", "log_capacity", "metric_capacity", "max_inflight"):
+        positive = ("span_capacity", "log_capacity", "metric_capacity", "max_inflight", "pool_size")
+        for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.max_body_bytes < 1:
@@ -120,6 +124,11 @@ def _convert(name: str, raw: str) -> Any:
         return parse_duration(raw, ENV_PREFIX + "MAX_AGE")
     if name == "max_body_bytes":
         return parse_size(raw, ENV_PREFIX + "MAX_BODY_BYTES")
+    if name == "migrate":
+        flag = raw.strip().lower()
+        if flag not in ("1", "true", "yes", "0", "false", "no"):
+            raise ConfigError(f"{ENV_PREFIX}MIGRATE must be true or false, got {raw!r}")
+        return flag in ("1", "true", "yes")
     try:
         return int(raw)
     except ValueError:

@@ -91,8 +91,19 @@ def test_from_env_then_overrides() -> None:
         ({"INFERTRACE_STORE": "sqlite"}, "store must be one of memory, postgres"),
         ({"INFERTRACE_SPAN_CAPACITY": "0"}, "span_capacity must be at least 1"),
         ({"INFERTRACE_MAX_AGE": "forever"}, "INFERTRACE_MAX_AGE 'forever' is not a duration"),
+        ({"INFERTRACE_MIGRATE": "maybe"}, "INFERTRACE_MIGRATE must be true or false"),
+        ({"INFERTRACE_POOL_SIZE": "0"}, "pool_size must be at least 1"),
     ],
 )
 def test_bad_environment_names_the_setting(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         Settings.from_env(env)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("0", False), ("false", False), ("No", False), ("1", True), ("yes", True)]
+)
+def test_postgres_settings_from_env(raw: str, expected: bool) -> None:
+    s = Settings.from_env({"INFERTRACE_MIGRATE": raw, "INFERTRACE_POOL_SIZE": "7"})
+    assert (s.migrate, s.pool_size) == (expected, 7)
+    assert Settings().migrate is True and Settings().pool_size == 4

@@ -43,7 +43,9 @@ def build_store(settings: Settings) -> TelemetryStore:
             )
         from infertrace.telemetry.postgres import PostgresStore
 
-        store = PostgresStore(settings.dsn)
+        store = PostgresStore(
+            settings.dsn, pool_size=settings.pool_size, run_migrations=settings.migrate
+        )
         if settings.max_age is not None:
             store.start_purge(purge_interval(settings.max_age), settings.max_age)
         return store
