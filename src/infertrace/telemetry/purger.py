@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Self
 
 
 def seconds(value: timedelta | float, what: str) -> float:
@@ -38,3 +39,37 @@ class Purger:
         self._stop.set()
         if self._thread is not threading.current_thread():
             self._thread.join()
+
+
+class PurgeOwner:
+    """Mixin for stores with a background purge and a close() that stops it.
+
+    The store implements ``purge_older_than``; this gives it ``start_purge``,
+    ``close`` (safe to call twice) and ``with`` support.
+    """
+
+    _purger: Purger | None = None
+    _closed: bool = False
+
+    def purge_older_than(self, max_age: timedelta | float) -> int:
+        raise NotImplementedError
+
+    def start_purge(self, interval: timedelta | float, max_age: timedelta | float) -> None:
+        """Purge every ``interval`` in the background until close()."""
+        age = seconds(max_age, "max_age")
+        if self._purger is not None:
+            self._purger.stop()
+        self._purger = Purger(lambda: self.purge_older_than(age), seconds(interval, "interval"))
+
+    def close(self) -> None:
+        """Stop the purger and refuse further writes. Safe to call twice."""
+        if self._purger is not None:
+            self._purger.stop()
+            self._purger = None
+        self._closed = True
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

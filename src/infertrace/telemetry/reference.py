@@ -37,7 +37,7 @@ from infertrace.telemetry.filters import (
     window,
 )
 from infertrace.telemetry.protocols import SignalStats, StoreStats
-from infertrace.telemetry.purger import Purger, seconds
+from infertrace.telemetry.purger import PurgeOwner, seconds
 from infertrace.telemetry.validate import check_batch, log_problem, metric_problem, span_problem
 
 R = TypeVar("R")
@@ -102,7 +102,7 @@ def span_matches(s: Span, r: ResolvedSpanFilter) -> bool:
     return True
 
 
-class ReferenceStore:
+class ReferenceStore(PurgeOwner):
     """A list-based TelemetryStore + AnalyticsStore; capacities of None mean unbounded."""
 
     def __init__(
@@ -117,8 +117,6 @@ class ReferenceStore:
         self._metrics: _Ring[MetricPoint] = _Ring(metric_capacity)
         self._clock = clock
         self._lock = threading.Lock()
-        self._purger: Purger | None = None
-        self._closed = False
 
     def _check_open(self) -> None:
         if self._closed:
@@ -281,24 +279,6 @@ class ReferenceStore:
                 self._spans.purge(cutoff) + self._logs.purge(cutoff) + self._metrics.purge(cutoff)
             )
 
-    def start_purge(self, interval: timedelta | float, max_age: timedelta | float) -> None:
-        age = seconds(max_age, "max_age")
-        if self._purger is not None:
-            self._purger.stop()
-        self._purger = Purger(lambda: self.purge_older_than(age), seconds(interval, "interval"))
-
     def stats(self) -> StoreStats:
         with self._lock:
             return StoreStats(self._spans.stats(), self._logs.stats(), self._metrics.stats())
-
-    def close(self) -> None:
-        if self._purger is not None:
-            self._purger.stop()
-            self._purger = None
-        self._closed = True
-
-    def __enter__(self) -> ReferenceStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -30,10 +30,10 @@ from infertrace.telemetry.memory.metrics import MetricTable
 from infertrace.telemetry.memory.span_query import SpanRows, search, trace_slots
 from infertrace.telemetry.memory.spans import SpanTable
 from infertrace.telemetry.protocols import SignalStats, StoreStats, TelemetryStore
-from infertrace.telemetry.purger import Purger, seconds
+from infertrace.telemetry.purger import PurgeOwner, seconds
 
 
-class MemoryStore:
+class MemoryStore(PurgeOwner):
     """Bounded in-memory TelemetryStore and AnalyticsStore.
 
     When a signal's ring is full the oldest records are evicted, and every
@@ -59,8 +59,6 @@ class MemoryStore:
         self._log_lock = RWLock()
         self._metric_lock = RWLock()
         self._clock = clock
-        self._purger: Purger | None = None
-        self._closed = False
         if max_age is not None:
             self.start_purge(purge_interval, max_age)
 
@@ -189,13 +187,6 @@ class MemoryStore:
             n += self._metrics.purge(cutoff)
         return n
 
-    def start_purge(self, interval: timedelta | float, max_age: timedelta | float) -> None:
-        """Purge every ``interval`` in the background until close()."""
-        age = seconds(max_age, "max_age")
-        if self._purger is not None:
-            self._purger.stop()
-        self._purger = Purger(lambda: self.purge_older_than(age), seconds(interval, "interval"))
-
     def stats(self) -> StoreStats:
         """Sizes measured from the live structures. O(distinct keys)."""
         with self._span_lock.read():
@@ -222,19 +213,6 @@ class MemoryStore:
                 mt.data_bytes(), mt.index_bytes(),
             )  # fmt: skip
         return StoreStats(spans, logs, metrics)
-
-    def close(self) -> None:
-        """Stop the purger and refuse further writes. Safe to call twice."""
-        if self._purger is not None:
-            self._purger.stop()
-            self._purger = None
-        self._closed = True
-
-    def __enter__(self) -> MemoryStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def _check(self) -> None:
         """Assert every table's invariants (tests call this after each step)."""
