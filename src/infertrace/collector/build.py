@@ -16,11 +16,10 @@ to ``model.py`` fails loudly here instead of building wrong records.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from infertrace.model import LogRecord, MetricPoint, Span
+from infertrace.model import LogRecord, MetricPoint, Span, fast_constructor
 
 T = TypeVar("T")
 
@@ -30,19 +29,7 @@ def builder(cls: type[T], order: tuple[str, ...]) -> Callable[..., T]:
 
     Raises TypeError when ``order`` is not the class's field order.
     """
-    names = tuple(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
-    if names != order:
-        raise TypeError(f"{cls.__name__} fields are {names}, the decoder expects {order}")
-    namespace: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
-    for i, name in enumerate(names):
-        namespace[f"_set{i}"] = getattr(cls, name).__set__
-    params = ", ".join(f"a{i}" for i in range(len(names)))
-    body = "\n".join(f"    _set{i}(o, a{i})" for i in range(len(names)))
-    source = f"def build({params}):\n    o = _new(_cls)\n{body}\n    return o\n"
-    exec(compile(source, f"<builder {cls.__name__}>", "exec"), namespace)
-    fn: Callable[..., T] = namespace["build"]
-    fn.__doc__ = f"Build a {cls.__name__} from its fields in order: {', '.join(names)}."
-    return fn
+    return fast_constructor(cls, order)
 
 
 new_span: Callable[..., Span] = builder(
