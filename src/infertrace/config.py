@@ -72,7 +72,8 @@ class Settings:
     capacity evicts it. ``max_inflight`` bounds concurrent OTLP/HTTP requests:
     beyond it the collector answers 503 with Retry-After instead of queueing
     unbounded bodies in memory. ``pool_size`` and ``migrate`` (upgrade the schema
-    at start-up) apply to the PostgreSQL store.
+    at start-up) apply to the PostgreSQL store. ``api_token`` guards the query
+    APIs and ``ingest_token`` OTLP ingest (HTTP and gRPC) with a bearer token.
     """
 
     host: str = "127.0.0.1"
@@ -88,6 +89,8 @@ class Settings:
     max_inflight: int = 64
     pool_size: int = 4
     migrate: bool = True
+    api_token: str | None = None
+    ingest_token: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("port", "grpc_port"):
@@ -118,7 +121,7 @@ class Settings:
 
 
 def _convert(name: str, raw: str) -> Any:
-    if name in ("host", "store", "dsn"):
+    if name in ("host", "store", "dsn", "api_token", "ingest_token"):
         return raw
     if name == "max_age":
         return parse_duration(raw, ENV_PREFIX + "MAX_AGE")

@@ -16,6 +16,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from infertrace import __version__
+from infertrace.api.auth import TokenAuth
+from infertrace.api.router import install_query_api
 from infertrace.collector.http import OtlpHttpReceiver
 from infertrace.collector.pipeline import Pipeline
 from infertrace.config import Settings
@@ -51,10 +53,17 @@ def create_app(
     """The collector's HTTP app over ``store`` (and ``pipeline`` when shared with gRPC)."""
     settings = settings or Settings()
     pipeline = pipeline or Pipeline(store)
-    app = FastAPI(title="InferTrace", version=__version__)
+    app = FastAPI(
+        title="InferTrace",
+        version=__version__,
+        summary="OTLP collector and query API for ML inference telemetry",
+        docs_url="/docs",
+    )
     receiver = OtlpHttpReceiver(pipeline, settings.max_body_bytes, settings.max_inflight)
     app.router.routes.extend(receiver.routes())
     app.router.routes.extend(health_routes(pipeline))
+    install_query_api(app)
+    app.add_middleware(TokenAuth, api_token=settings.api_token, ingest_token=settings.ingest_token)
     app.state.store = store
     app.state.pipeline = pipeline
     app.state.settings = settings

@@ -1,0 +1,75 @@
+"""Bearer-token checks for the HTTP port.
+
+Two optional tokens: ``api_token`` guards the query APIs (``/api/...`` and
+``/jaeger/...``), ``ingest_token`` guards OTLP/HTTP ingest (``/v1/...``). Health,
+readiness, Prometheus metrics, the UI's static files and the OpenAPI document
+stay open, since they hold no telemetry. Tokens are compared in constant time.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from infertrace.api.responses import dumps
+
+API_PREFIXES = ("/api/", "/jaeger/")
+INGEST_PREFIX = "/v1/"
+
+
+def bearer_matches(header: str | None, token: str) -> bool:
+    """Whether an ``Authorization`` header value carries ``Bearer <token>``."""
+    if header is None:
+        return False
+    scheme, _, given = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(given.strip().encode(), token.encode())
+
+
+class TokenAuth:
+    """ASGI middleware answering 401 when a guarded path lacks its bearer token."""
+
+    def __init__(self, app: ASGIApp, api_token: str | None, ingest_token: str | None) -> None:
+        self.app = app
+        self.api_token = api_token or None
+        self.ingest_token = ingest_token or None
+
+    def _required(self, path: str) -> tuple[str, str] | None:
+        if self.api_token and path.startswith(API_PREFIXES):
+            return self.api_token, "api"
+        if self.ingest_token and path.startswith(INGEST_PREFIX):
+            return self.ingest_token, "ingest"
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            need = self._required(scope["path"])
+            if need is not None:
+                token, which = need
+                header = None
+                for name, value in scope["headers"]:
+                    if name == b"authorization":
+                        header = value.decode("latin-1")
+                        break
+                if not bearer_matches(header, token):
+                    await _unauthorized(send, which)
+                    return
+        await self.app(scope, receive, send)
+
+
+async def _unauthorized(send: Send, which: str) -> None:
+    body = dumps({"detail": f"missing or wrong bearer token for the {which} endpoints"})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 401,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"www-authenticate", b'Bearer realm="infertrace"'),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

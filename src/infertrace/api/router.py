@@ -1,0 +1,15 @@
+"""Everything the HTTP port serves besides OTLP and health: one call installs it."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from infertrace.api import analytics, search
+from infertrace.api.responses import install_error_handlers
+
+
+def install_query_api(app: FastAPI) -> None:
+    """Add the REST API (/api) and its error handling to ``app``."""
+    install_error_handlers(app)
+    app.include_router(search.router)
+    app.include_router(analytics.router)
