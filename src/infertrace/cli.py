@@ -77,6 +77,14 @@ def main() -> None:
     default=None,
     help=f"Upgrade the PostgreSQL schema at start-up (yes). {_env('migrate')}",
 )
+@click.option(
+    "--api-token",
+    help=f"Bearer token required on /api and /jaeger (none). {_env('api_token')}",
+)
+@click.option(
+    "--ingest-token",
+    help=f"Bearer token required for OTLP ingest (none). {_env('ingest_token')}",
+)
 def serve(**flags: Any) -> None:
     """Run the collector: OTLP/HTTP and OTLP/gRPC receivers in front of a store."""
     from infertrace.collector.backend import build_store
@@ -119,7 +127,14 @@ def _print_endpoints(console: Console, settings: Settings, endpoints: Any) -> No
     console.print(f"[bold]InferTrace {__version__}[/bold] collector, store: {store}")
     console.print(f"  OTLP/HTTP  {url}  (POST /v1/traces, /v1/logs, /v1/metrics)")
     console.print(f"  OTLP/gRPC  {endpoints.grpc_target}")
+    console.print(f"  Web UI     {url}/")
+    console.print(f"  REST API   {url}/api/...   docs {url}/docs   OpenAPI {url}/openapi.json")
+    console.print(f"  Jaeger API {url}/jaeger   (Grafana: a Jaeger data source with this URL)")
     console.print(f"  Health     {url}/healthz   readiness {url}/readyz   Prometheus {url}/metrics")
+    if settings.api_token:
+        console.print("  The query APIs need: Authorization: Bearer <api token>")
+    if settings.ingest_token:
+        console.print("  OTLP ingest needs:   Authorization: Bearer <ingest token>")
     console.print(f"  SDKs:      export OTEL_EXPORTER_OTLP_ENDPOINT={url}")
     console.print("Press Ctrl+C to stop.", highlight=False)
 

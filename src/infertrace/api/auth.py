@@ -51,7 +51,7 @@ class TokenAuth:
                 header = None
                 for name, value in scope["headers"]:
                     if name == b"authorization":
-                        header = value.decode("latin-1")
+                        header = value.decode("utf-8", "replace")
                         break
                 if not bearer_matches(header, token):
                     await _unauthorized(send, which)

@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 import grpc
 import grpc.aio
 
+from infertrace.api.auth import bearer_matches
 from infertrace.collector.body import BodyError
 from infertrace.collector.http import INLINE_BYTES
 from infertrace.collector.pipeline import Pipeline, Signal
@@ -44,8 +45,9 @@ Handler = Callable[[bytes, grpc.aio.ServicerContext], Awaitable[bytes]]
 class OtlpGrpcReceiver:
     """Builds the gRPC handlers over one pipeline; decoding runs on worker threads."""
 
-    def __init__(self, pipeline: Pipeline, workers: int = 2) -> None:
+    def __init__(self, pipeline: Pipeline, workers: int = 2, token: str | None = None) -> None:
         self._pipeline = pipeline
+        self._token = token or None
         self._executor = ThreadPoolExecutor(workers, thread_name_prefix="infertrace-grpc")
 
     def handlers(self) -> list[grpc.GenericRpcHandler]:
@@ -59,10 +61,15 @@ class OtlpGrpcReceiver:
 
     def _export(self, signal: Signal) -> Handler:
         pipeline = self._pipeline
+        token = self._token
 
         async def export(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
             started = time.perf_counter()
             code = grpc.StatusCode.OK
+            if token is not None and not _authorized(context, token):
+                code = grpc.StatusCode.UNAUTHENTICATED
+                pipeline.metrics.request(signal.label, "grpc", code.name, 0.0)
+                await context.abort(code, "missing or wrong bearer token for ingest")
             try:
                 if len(request) <= INLINE_BYTES:
                     outcome = pipeline.export(signal, request)
@@ -105,11 +112,23 @@ class OtlpGrpcReceiver:
         self._executor.shutdown(wait=True)
 
 
+def _authorized(context: grpc.aio.ServicerContext, token: str) -> bool:
+    for key, value in context.invocation_metadata() or ():
+        if key == "authorization":
+            text = value.decode("latin-1") if isinstance(value, bytes) else value
+            return bearer_matches(text, token)
+    return False
+
+
 def create_grpc_server(
-    pipeline: Pipeline, max_message_bytes: int, max_concurrent: int
+    pipeline: Pipeline, max_message_bytes: int, max_concurrent: int, token: str | None = None
 ) -> tuple[grpc.aio.Server, OtlpGrpcReceiver]:
-    """An unstarted grpc.aio server with the OTLP services; bind it with add_insecure_port."""
-    receiver = OtlpGrpcReceiver(pipeline)
+    """An unstarted grpc.aio server with the OTLP services; bind it with add_insecure_port.
+
+    With ``token`` set, every export needs ``authorization: Bearer <token>`` metadata
+    (UNAUTHENTICATED otherwise), as OTLP/HTTP ingest does.
+    """
+    receiver = OtlpGrpcReceiver(pipeline, token=token)
     server = grpc.aio.server(
         handlers=receiver.handlers(),
         maximum_concurrent_rpcs=max_concurrent,

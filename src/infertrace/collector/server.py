@@ -89,7 +89,7 @@ class Collector:
         s = self.settings
         sock = _bind(s.host, s.port)
         grpc_server, self._grpc_receiver = create_grpc_server(
-            self.pipeline, s.max_body_bytes, s.max_inflight
+            self.pipeline, s.max_body_bytes, s.max_inflight, s.ingest_token
         )
         try:
             grpc_port = grpc_server.add_insecure_port(f"{s.host}:{s.grpc_port}")
