@@ -13,8 +13,8 @@ from fastapi import APIRouter, Query
 from starlette.requests import Request
 
 from infertrace.api.params import BadParameter, now_ns, parse_amount_ns, parse_window
-from infertrace.api.query import SINCE, UNTIL
-from infertrace.api.responses import ApiJSON
+from infertrace.api.query import SINCE, UNTIL, duration_query
+from infertrace.api.responses import ERROR_RESPONSES, ApiJSON
 from infertrace.api.search import store_of
 from infertrace.api.serialize import (
     group_json,
@@ -30,7 +30,7 @@ MAX_BUCKETS = 10_000
 DEFAULT_SERIES_WINDOW_NS = 3_600_000_000_000
 """A time series without ``since`` covers the last hour."""
 
-router = APIRouter(prefix="/api", tags=["analytics"])
+router = APIRouter(prefix="/api", tags=["analytics"], responses=ERROR_RESPONSES)
 
 
 def analytics_of(request: Request) -> AnalyticsStore:
@@ -64,12 +64,13 @@ def model_analytics(
 def timeseries(
     request: Request,
     metric: Annotated[SeriesMetric, Query(description="What each bucket measures")],
-    step: Annotated[str, Query(description="Bucket width, e.g. 10s, 1m, 1h")] = "1m",
+    step: Annotated[str, duration_query("Bucket width, e.g. 10s, 1m, 1h")] = "1m",
     model: Annotated[str | None, Query(description="Only this model's spans")] = None,
-    since: Annotated[str | None, Query(description=f"{SINCE.description}; default 1h")] = None,
-    until: Annotated[str | None, Query(description=f"{UNTIL.description}; default now")] = None,
+    since: Annotated[str | None, SINCE] = None,
+    until: Annotated[str | None, UNTIL] = None,
 ) -> ApiJSON:
-    """Buckets ``[start, start + step)`` from ``since`` to ``until``."""
+    """Buckets ``[start, start + step)`` from ``since`` (default: an hour ago) to ``until``
+    (default: now); empty buckets are 0 for counts and null otherwise."""
     now = now_ns()
     lo, hi = parse_window(since, until, now)
     hi = now if hi is None else hi

@@ -28,6 +28,9 @@ from infertrace.telemetry.filters import MAX_LIMIT, to_unix_nano
 ATTR_PREFIX = "attr."
 """Query parameters named ``attr.KEY`` filter on attribute ``KEY``."""
 
+MAX_TIME_NS = 2**63 - 1
+"""Times and durations are int64 nanoseconds, as in OTLP."""
+
 MAX_ATTR_FILTERS = 16
 """More attribute filters than this in one query is refused (bounded work)."""
 
@@ -45,6 +48,18 @@ _AMOUNT = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ns|us|µs|ms|s|m|h|d)\s*")
 _INT = re.compile(r"[+-]?\d+")
 _FLOAT = re.compile(r"[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?")
 _STATUSES = {"unset": StatusCode.UNSET, "ok": StatusCode.OK, "error": StatusCode.ERROR}
+
+
+# The syntax of each kind of value, published in /openapi.json. The parsers are
+# the authority (a date can match TIME_PATTERN and still not exist).
+DURATION_PATTERN = r"^\s*\d+(\.\d+)?\s*(ns|us|µs|ms|s|m|h|d)\s*$"
+TIME_PATTERN = (
+    r"^(now|\d+|\d+(\.\d+)?(ns|us|µs|ms|s|m|h|d)|"
+    r"\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"
+    r"([T ]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,6})?)?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)?)?)$"
+)
+STATUS_PATTERN = r"^(ok|error|unset|OK|ERROR|UNSET)$"
+TRACE_ID_PATTERN = r"^[0-9a-fA-F]{32}$"
 
 
 class BadParameter(ValueError):
@@ -70,7 +85,10 @@ def parse_amount_ns(text: str, name: str) -> int:
     match = _AMOUNT.fullmatch(text)
     if match is None:
         raise BadParameter(name, f"{text!r} is not a duration like 250ms, 2s, 15m or 1h")
-    return round(float(match.group(1)) * _UNITS_NS[match.group(2)])
+    value = round(float(match.group(1)) * _UNITS_NS[match.group(2)])
+    if value > MAX_TIME_NS:
+        raise BadParameter(name, f"{text!r} is longer than 292 years")
+    return value
 
 
 def parse_duration(text: str | None, name: str) -> int | None:
@@ -90,20 +108,24 @@ def parse_time(text: str | None, name: str, now: int | None = None) -> int | Non
         return None
     value = text.strip()
     if value.lower() == "now":
-        return now_ns() if now is None else now
-    if value.isdigit():
-        return int(value)
-    if _AMOUNT.fullmatch(value):
-        return (now_ns() if now is None else now) - parse_amount_ns(value, name)
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise BadParameter(
-            name,
-            f"{text!r} is not a time: use RFC 3339 (2026-11-22T10:00:00Z), "
-            "a relative time (15m, 1h, 2d) or unix nanoseconds",
-        ) from None
-    return to_unix_nano(parsed, name)
+        result = now_ns() if now is None else now
+    elif value.isdigit():
+        result = int(value)
+    elif _AMOUNT.fullmatch(value):
+        result = (now_ns() if now is None else now) - parse_amount_ns(value, name)
+    else:
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise BadParameter(
+                name,
+                f"{text!r} is not a time: use RFC 3339 (2026-11-22T10:00:00Z), "
+                "a relative time (15m, 1h, 2d) or unix nanoseconds",
+            ) from None
+        result = to_unix_nano(parsed, name)
+    if not 0 <= result <= MAX_TIME_NS:
+        raise BadParameter(name, f"{text!r} is outside 1970-01-01 .. 2262-04-11")
+    return result
 
 
 def parse_window(

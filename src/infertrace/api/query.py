@@ -8,12 +8,16 @@ Parameter syntax is in :mod:`infertrace.api.params`.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Query
 from starlette.requests import Request
 
 from infertrace.api.params import (
+    DURATION_PATTERN,
+    STATUS_PATTERN,
+    TIME_PATTERN,
+    TRACE_ID_PATTERN,
     BadParameter,
     attribute_filters,
     parse_duration,
@@ -25,9 +29,20 @@ from infertrace.errors import InvalidFilter
 from infertrace.telemetry.filters import DEFAULT_LIMIT, LogFilter, MetricFilter, SpanFilter
 
 TIME_HELP = "RFC 3339 time, relative time before now (15m, 1h, 2d) or unix nanoseconds"
-SINCE = Query(description=f"Start of the window, inclusive: {TIME_HELP}")
-UNTIL = Query(description=f"End of the window, exclusive: {TIME_HELP}")
+SINCE = Query(
+    description=f"Start of the window, inclusive: {TIME_HELP}",
+    json_schema_extra={"pattern": TIME_PATTERN},
+)
+UNTIL = Query(
+    description=f"End of the window, exclusive: {TIME_HELP}",
+    json_schema_extra={"pattern": TIME_PATTERN},
+)
 LIMIT = Query(description="Most records returned (newest first); capped at 10000", ge=1)
+
+
+def duration_query(description: str) -> Any:
+    """A duration parameter, documented with its syntax."""
+    return Query(description=description, json_schema_extra={"pattern": DURATION_PATTERN})
 
 
 def span_filter(
@@ -38,12 +53,15 @@ def span_filter(
     since: Annotated[str | None, SINCE] = None,
     until: Annotated[str | None, UNTIL] = None,
     min_duration: Annotated[
-        str | None, Query(description="Shortest duration kept, e.g. 250ms, 2s")
+        str | None, duration_query("Shortest duration kept, e.g. 250ms, 2s")
     ] = None,
     max_duration: Annotated[
-        str | None, Query(description="Longest duration kept, e.g. 250ms, 2s")
+        str | None, duration_query("Longest duration kept, e.g. 250ms, 2s")
     ] = None,
-    status: Annotated[str | None, Query(description="ok, error or unset")] = None,
+    status: Annotated[
+        str | None,
+        Query(description="ok, error or unset", json_schema_extra={"pattern": STATUS_PATTERN}),
+    ] = None,
     limit: Annotated[int | None, LIMIT] = None,
 ) -> SpanFilter:
     """Span filter parameters; ``attr.KEY=VALUE`` parameters filter on attributes."""
@@ -73,7 +91,10 @@ def log_filter(
     min_severity: Annotated[
         int | None, Query(description="Lowest OTLP severity number kept (1-24)", ge=0, le=24)
     ] = None,
-    trace_id: Annotated[str | None, Query(description="32 hex characters")] = None,
+    trace_id: Annotated[
+        str | None,
+        Query(description="32 hex characters", json_schema_extra={"pattern": TRACE_ID_PATTERN}),
+    ] = None,
     contains: Annotated[str | None, Query(description="Text the body contains")] = None,
     since: Annotated[str | None, SINCE] = None,
     until: Annotated[str | None, UNTIL] = None,

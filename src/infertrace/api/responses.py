@@ -22,6 +22,18 @@ from starlette.responses import JSONResponse, Response
 from infertrace.api.params import BadParameter
 from infertrace.errors import InvalidFilter, StoreClosed, StoreOverloaded, TraceNotFound
 
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Missing or wrong bearer token (when the server has an API token)"},
+    422: {"description": "A parameter has an invalid value; `detail` names it"},
+    503: {"description": "The store is unavailable; retry after `Retry-After` seconds"},
+}
+"""The error answers every query route can give, for /openapi.json."""
+
+TRACE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"description": "The trace id is not 32 hexadecimal characters"},
+    404: {"description": "No stored span has this trace id"},
+}
+
 
 def _finite(value: Any) -> Any:
     if isinstance(value, float):

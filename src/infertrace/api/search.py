@@ -12,8 +12,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path
 from starlette.requests import Request
 
+from infertrace.api.params import TRACE_ID_PATTERN
 from infertrace.api.query import log_filter, metric_filter, span_filter
-from infertrace.api.responses import ApiJSON, error
+from infertrace.api.responses import ERROR_RESPONSES, TRACE_RESPONSES, ApiJSON, error
 from infertrace.api.serialize import iso_time, log_json, metric_json, span_json
 from infertrace.model import parse_id
 from infertrace.telemetry.filters import LogFilter, MetricFilter, SpanFilter
@@ -22,7 +23,7 @@ from infertrace.telemetry.protocols import TelemetryStore
 MAX_TRACE_SPANS = 50_000
 """A trace answer holds at most this many spans (the earliest); ``truncated`` says so."""
 
-router = APIRouter(prefix="/api", tags=["search"])
+router = APIRouter(prefix="/api", tags=["search"], responses=ERROR_RESPONSES)
 
 
 def store_of(request: Request) -> TelemetryStore:
@@ -35,10 +36,17 @@ def _page(key: str, rows: list[dict[str, Any]], limit: int) -> ApiJSON:
     return ApiJSON({key: rows, "count": len(rows), "limit": limit, "truncated": len(rows) >= limit})
 
 
-@router.get("/traces/{trace_id}", summary="One trace's spans, by start time")
+@router.get(
+    "/traces/{trace_id}",
+    summary="One trace's spans, by start time",
+    responses=TRACE_RESPONSES,
+)
 def get_trace(
     request: Request,
-    trace_id: Annotated[str, Path(description="32 hex characters")],
+    trace_id: Annotated[
+        str,
+        Path(description="32 hex characters", json_schema_extra={"pattern": TRACE_ID_PATTERN}),
+    ],
 ) -> ApiJSON:
     """The spans of a trace; 400 for an id that is not 32 hex chars, 404 when unknown."""
     try:
