@@ -1,0 +1,480 @@
+"""The Jaeger-compatible query API under ``/jaeger``, for Grafana and the Jaeger UI.
+
+Point a Jaeger data source at ``http://HOST:PORT/jaeger``. Routes (all GET):
+
+- ``/api/services``: service names.
+- ``/api/services/{service}/operations``: a service's operation names.
+- ``/api/operations?service=&spanKind=``: ``[{name, spanKind}]``, optionally of one kind.
+- ``/api/traces?service=&operation=&tags=&tag=&start=&end=&lookback=&minDuration=
+  &maxDuration=&limit=`` (or ``?traceID=...`` repeated): traces in Jaeger's model.
+- ``/api/traces/{traceID}``: one trace; 404 when unknown, 400 when not hex.
+
+Answers are Jaeger's envelope ``{data, total, limit, offset, errors}``; a bad
+parameter is a 400 whose ``errors[0].msg`` names the parameter and the value.
+
+Search semantics are Jaeger's: one span must match every condition, and the
+result is up to ``limit`` (default 20, at most 1,000) whole traces, newest
+matching span first. ``start``/``end`` are unix microseconds, both inclusive;
+without ``start``, ``lookback`` (``1h``, ``2d``) before ``end`` (or now) is
+used. Durations are Go durations (``1.2s``, ``100ms``, ``500us``, ``1m30s``).
+Tags come as a JSON object (``tags={"error":"true"}``) or repeated ``tag=k:v``.
+A tag value is text; it matches an attribute holding that text, or the bool,
+integer or float it spells (``500`` matches 500 and "500", ``true`` matches
+True and "true"); see :func:`infertrace.api.jaeger_model.tag_values` for which
+values a span offers a key (``error=true`` is the error status, lifted names
+like ``gen_ai.request.model`` match the model column). Array-valued attributes
+and event fields are not searched.
+
+The store does the narrowing: every tag it can filter on is passed down (a tag
+that may match in several ways runs one store query per way, at most
+``MAX_QUERIES``), the rest is checked here, and pages move back in time until
+``limit`` traces are found or ``SCAN_BUDGET`` spans were read. Responses are
+bounded: at most ``MAX_TRACE_SPANS`` spans per trace and ``MAX_RESPONSE_SPANS``
+in all (the trace that crosses it is cut, with a warning; later ones are left
+out). Endpoints are plain ``def``: FastAPI runs them on its thread pool, as
+store calls block.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from infertrace.api.jaeger_model import (
+    KIND_NAMES,
+    MAX_TRACE_SPANS,
+    JSONObject,
+    TagQuery,
+    store_filters,
+    trace_json,
+)
+from infertrace.errors import InvalidFilter, StoreClosed, StoreOverloaded, TraceNotFound
+from infertrace.model import Span
+from infertrace.telemetry.filters import MAX_LIMIT, SpanFilter
+from infertrace.telemetry.protocols import TelemetryStore
+
+DEFAULT_TRACES = 20
+MAX_TRACES = 1_000
+MAX_TAGS = 16
+SCAN_BUDGET = 100_000
+"""Spans one search reads from the store at most."""
+MAX_RESPONSE_SPANS = 100_000
+KIND_SAMPLE = 5_000
+"""Newest spans of a service read to learn its operations' kinds."""
+KIND_SAMPLE_PER_OPERATION = 100
+MAX_TRACE_IDS = MAX_TRACES
+
+_MS = 1_000_000
+_GO_UNITS = {
+    "ns": 1,
+    "us": 1_000,
+    "µs": 1_000,
+    "μs": 1_000,
+    "ms": _MS,
+    "s": 1_000 * _MS,
+    "m": 60_000 * _MS,
+    "h": 3_600_000 * _MS,
+}
+_LOOKBACK_UNITS = {**_GO_UNITS, "d": 86_400_000 * _MS, "w": 604_800_000 * _MS}
+_GO_PART = re.compile(r"([0-9]*)(?:\.([0-9]*))?(ns|us|µs|μs|ms|s|m|h|d|w)")
+_INT = re.compile(r"[+-]?[0-9]{1,19}")
+_TRACE_ID = re.compile(r"[0-9a-fA-F]{1,32}")
+_KINDS = set(KIND_NAMES.values())
+
+
+class ParamError(ValueError):
+    """A query parameter the API cannot use; the message names it and its value."""
+
+    def __init__(self, name: str, message: str) -> None:
+        self.name = name
+        super().__init__(message)
+
+
+def _unparsable(name: str, problem: str) -> ParamError:
+    return ParamError(name, f"unable to parse param '{name}': {problem}")
+
+
+def parse_go_duration(text: str, name: str, units: dict[str, int] = _GO_UNITS) -> int:
+    """Nanoseconds of a non-negative Go duration (``1.2s``, ``1h30m``, ``0``)."""
+    s = text.strip().removeprefix("+")
+    if s == "0":
+        return 0
+    total = pos = 0
+    while 0 < len(s) <= 64:
+        match = _GO_PART.match(s, pos)
+        if match is None or match.group(3) not in units or not (match.group(1) or match.group(2)):
+            break
+        whole, frac, unit = match.groups()
+        total += int(whole or 0) * units[unit]
+        if frac:
+            total += int(frac) * units[unit] // 10 ** len(frac)
+        pos = match.end()
+        if pos == len(s):
+            if total >= 2**63:
+                break
+            return total
+    shown = ", ".join(u for u in units if u not in ("µs", "μs"))
+    raise _unparsable(name, f"{text!r} is not a duration like 1.2s, 100ms or 1m ({shown})")
+
+
+def parse_micros(text: str, name: str) -> int:
+    """Unix nanoseconds of an integer of unix microseconds."""
+    s = text.strip()
+    if not _INT.fullmatch(s):
+        raise _unparsable(name, f"{text!r} is not an integer of unix epoch microseconds")
+    return int(s) * 1000
+
+
+def parse_window(
+    start: str | None, end: str | None, lookback: str | None, now_ns: int
+) -> tuple[int | None, int | None]:
+    """The store's half-open [since, until) in ns for inclusive µs ``start``..``end``."""
+    since = parse_micros(start, "start") if start else None
+    until = parse_micros(end, "end") + 1000 if end else None
+    if since is None and lookback and lookback.strip() != "custom":
+        reference = now_ns if until is None else until - 1000
+        since = reference - parse_go_duration(lookback, "lookback", _LOOKBACK_UNITS)
+    if since is not None and until is not None and since >= until:
+        raise ParamError("start", f"'start' ({start}) must not be later than 'end' ({end})")
+    return since, until
+
+
+def parse_durations(low: str | None, high: str | None) -> tuple[int | None, int | None]:
+    """``minDuration`` and ``maxDuration`` in ns; max must not be below min."""
+    lo = parse_go_duration(low, "minDuration") if low else None
+    hi = parse_go_duration(high, "maxDuration") if high else None
+    if lo is not None and hi is not None and hi < lo:
+        raise ParamError(
+            "maxDuration", f"'maxDuration' ({high}) must not be less than 'minDuration' ({low})"
+        )
+    return lo, hi
+
+
+def parse_limit(text: str | None) -> int:
+    """Traces to return: ``DEFAULT_TRACES`` when absent or 0, capped at ``MAX_TRACES``."""
+    if text is None or not text.strip():
+        return DEFAULT_TRACES
+    s = text.strip()
+    if not _INT.fullmatch(s):
+        raise _unparsable("limit", f"{text!r} is not an integer")
+    n = int(s)
+    if n < 0:
+        raise ParamError("limit", f"'limit' must not be negative, got {n}")
+    return min(n, MAX_TRACES) if n else DEFAULT_TRACES
+
+
+def parse_tags(simple: Sequence[str], json_tags: Sequence[str]) -> dict[str, str]:
+    """Tags from repeated ``tag=k:v`` and JSON-object ``tags``; later ones win."""
+    tags: dict[str, str] = {}
+    for item in simple:
+        key, sep, value = item.partition(":")
+        if not sep or not key:
+            raise ParamError("tag", f"malformed 'tag' parameter {item!r}, expecting key:value")
+        tags[key] = value
+    for text in json_tags:
+        try:
+            obj = json.loads(text)
+        except ValueError:
+            obj = None
+        if not isinstance(obj, dict):
+            raise _unparsable("tags", f'{text!r} is not a JSON object like {{"error":"true"}}')
+        for key, value in obj.items():
+            if isinstance(value, bool):
+                value = "true" if value else "false"
+            elif isinstance(value, int | float):
+                value = str(value)
+            if not key or not isinstance(value, str):
+                raise _unparsable("tags", f"tag {key!r}: {value!r} is not a string value")
+            tags[key] = value
+    if len(tags) > MAX_TAGS:
+        raise ParamError("tags", f"'tags': at most {MAX_TAGS} tags per search, got {len(tags)}")
+    return tags
+
+
+def parse_trace_id(text: str, name: str = "traceID") -> bytes:
+    """A trace id of up to 32 hex digits (shorter ids are zero-padded, as in Jaeger)."""
+    s = text.strip()
+    if not _TRACE_ID.fullmatch(s):
+        raise ParamError(name, f"{name} {text!r} is not 1 to 32 hexadecimal characters")
+    return bytes.fromhex(s.lower().rjust(32, "0"))
+
+
+def find_trace_ids(
+    store: TelemetryStore, filters: Sequence[SpanFilter], query: TagQuery, limit: int
+) -> list[bytes]:
+    """Up to ``limit`` trace ids with a span matching, newest matching span first.
+
+    Pages back in time: each page runs every filter; below the newest "oldest
+    span" of a full answer the page may be incomplete, so the next page starts
+    there. Reads at most about ``SCAN_BUDGET`` spans.
+    """
+    found: dict[bytes, None] = {}
+    if not filters:
+        return []
+    page = min(MAX_LIMIT, max(500, limit * 20))
+    until = filters[0].until
+    last_cut: int | None = None
+    scanned = 0
+    while True:
+        batch: list[Span] = []
+        cut: int | None = None
+        for flt in filters:
+            spans = store.list_spans(replace(flt, until=until, limit=page))
+            scanned += len(spans)
+            if len(spans) >= page:
+                oldest = min(s.start_time_unix_nano for s in spans)
+                cut = oldest if cut is None else max(cut, oldest)
+            batch.extend(spans)
+        if cut is not None:
+            batch = [s for s in batch if s.start_time_unix_nano >= cut]
+        batch.sort(key=lambda s: s.start_time_unix_nano, reverse=True)
+        for span in batch:
+            tid = span.trace_id
+            if tid not in found and query.matches(span):
+                found[tid] = None
+                if len(found) >= limit:
+                    return list(found)
+        if cut is None or scanned >= SCAN_BUDGET:
+            return list(found)
+        # Spans starting exactly at the cut may be missing: look again unless stuck there.
+        until = cut if cut == last_cut else cut + 1
+        last_cut = cut
+
+
+def load_traces(store: TelemetryStore, trace_ids: Sequence[bytes]) -> list[JSONObject]:
+    """The traces in Jaeger's model, skipping ones gone since; bounded in spans."""
+    out: list[JSONObject] = []
+    budget = MAX_RESPONSE_SPANS
+    for tid in trace_ids:
+        if budget <= 0:
+            break
+        try:
+            spans = store.get_trace(tid)
+        except TraceNotFound:
+            continue
+        cap = min(MAX_TRACE_SPANS, budget)
+        out.append(trace_json(spans, cap))
+        budget -= min(len(spans), cap)
+    return out
+
+
+def operation_kinds(store: TelemetryStore, service: str) -> list[tuple[str, str]]:
+    """Sorted (operation, kind name) pairs of a service, from its newest spans.
+
+    One sample of the newest ``KIND_SAMPLE`` spans, then one small query per
+    operation the sample missed; an operation with no span left gets kind ''.
+    """
+    pairs: dict[tuple[str, str], None] = {}
+    for span in store.list_spans(SpanFilter(service_name=service, limit=KIND_SAMPLE)):
+        pairs[(span.operation_name, KIND_NAMES.get(span.kind, ""))] = None
+    seen = {op for op, _ in pairs}
+    for op in store.operations(service):
+        if op in seen:
+            continue
+        flt = SpanFilter(service_name=service, operation_name=op, limit=KIND_SAMPLE_PER_OPERATION)
+        kinds = {KIND_NAMES.get(s.kind, "") for s in store.list_spans(flt)} or {""}
+        pairs.update(((op, kind), None) for kind in kinds)
+    return sorted(pairs)
+
+
+def envelope(data: Any, errors: list[JSONObject] | None = None, status: int = 200) -> JSONResponse:
+    """Jaeger's response envelope."""
+    total = len(data) if isinstance(data, list) else 0
+    body = {"data": data, "total": total, "limit": 0, "offset": 0, "errors": errors}
+    return JSONResponse(body, status)
+
+
+def error_response(
+    status: int, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """Jaeger's error envelope: ``data`` null and one error."""
+    body = {
+        "data": None,
+        "total": 0,
+        "limit": 0,
+        "offset": 0,
+        "errors": [{"code": status, "msg": message}],
+    }
+    return JSONResponse(body, status, headers=headers)
+
+
+def _guarded(answer: Callable[[], JSONResponse]) -> JSONResponse:
+    try:
+        return answer()
+    except ParamError as exc:
+        return error_response(400, str(exc))
+    except InvalidFilter as exc:
+        return error_response(400, str(exc))
+    except StoreOverloaded as exc:
+        retry = str(max(1, math.ceil(exc.retry_after)))
+        return error_response(503, str(exc), {"Retry-After": retry})
+    except StoreClosed as exc:
+        return error_response(503, str(exc))
+
+
+def _store(request: Request) -> TelemetryStore:
+    store: TelemetryStore = request.app.state.store
+    return store
+
+
+def search_traces(
+    store: TelemetryStore,
+    service: str | None,
+    operation: str | None,
+    tags: dict[str, str],
+    window: tuple[int | None, int | None],
+    durations: tuple[int | None, int | None],
+    limit: int,
+) -> list[JSONObject]:
+    """A Jaeger trace search over ``store`` (see the module docstring)."""
+    if not service:
+        raise ParamError("service", "parameter 'service' is required")
+    base = SpanFilter(
+        service_name=service,
+        operation_name=operation or None,
+        since=window[0],
+        until=window[1],
+        min_duration_ns=durations[0],
+        max_duration_ns=durations[1],
+    )
+    query = TagQuery(tags)
+    ids = find_trace_ids(store, store_filters(base, query), query, limit)
+    return load_traces(store, ids)
+
+
+def _by_ids(store: TelemetryStore, raw_ids: Sequence[str]) -> JSONResponse:
+    if len(raw_ids) > MAX_TRACE_IDS:
+        raise ParamError("traceID", f"at most {MAX_TRACE_IDS} traceID values, got {len(raw_ids)}")
+    ids = list(dict.fromkeys(parse_trace_id(t) for t in raw_ids))
+    traces = load_traces(store, ids)
+    found = {t["traceID"] for t in traces}
+    missing = [
+        {"code": 404, "msg": "trace not found", "traceID": tid.hex()}
+        for tid in ids
+        if tid.hex() not in found
+    ]
+    return envelope(traces, missing or None)
+
+
+def jaeger_router() -> APIRouter:
+    """The Jaeger query API as a router with prefix ``/jaeger``."""
+    router = APIRouter(prefix="/jaeger", tags=["jaeger"])
+
+    @router.get("/api/services", summary="Service names (Jaeger)", name="jaeger_services")
+    def services(request: Request) -> JSONResponse:
+        return _guarded(lambda: envelope(_store(request).services()))
+
+    @router.get(
+        "/api/services/{service:path}/operations",
+        summary="Operations of a service (Jaeger)",
+        name="jaeger_service_operations",
+    )
+    def service_operations(request: Request, service: str) -> JSONResponse:
+        return _guarded(lambda: envelope(_store(request).operations(service)))
+
+    @router.get(
+        "/api/operations", summary="Operations with span kinds (Jaeger)", name="jaeger_operations"
+    )
+    def operations(
+        request: Request,
+        service: Annotated[str | None, Query(description="Service name (required).")] = None,
+        span_kind: Annotated[
+            str | None,
+            Query(
+                alias="spanKind",
+                description="Only operations of this kind: server, client, producer, "
+                "consumer, internal, or empty for all.",
+            ),
+        ] = None,
+    ) -> JSONResponse:
+        def answer() -> JSONResponse:
+            if not service:
+                raise ParamError("service", "parameter 'service' is required")
+            kind = (span_kind or "").strip().lower()
+            if kind not in _KINDS:
+                raise ParamError(
+                    "spanKind",
+                    f"'spanKind' {span_kind!r} is not one of server, client, producer, "
+                    "consumer, internal",
+                )
+            pairs = operation_kinds(_store(request), service)
+            data = [{"name": op, "spanKind": k} for op, k in pairs if not kind or k == kind]
+            return envelope(data)
+
+        return _guarded(answer)
+
+    @router.get("/api/traces", summary="Search traces (Jaeger)", name="jaeger_traces")
+    def traces(
+        request: Request,
+        service: Annotated[str | None, Query(description="Service name (required).")] = None,
+        operation: Annotated[str | None, Query(description="Operation (span) name.")] = None,
+        tags: Annotated[
+            list[str] | None,
+            Query(description='Tags as a JSON object: {"http.status_code":"500","error":"true"}.'),
+        ] = None,
+        tag: Annotated[
+            list[str] | None, Query(description="A tag as key:value; repeat for more.")
+        ] = None,
+        start: Annotated[
+            str | None, Query(description="Earliest span start, unix microseconds.")
+        ] = None,
+        end: Annotated[
+            str | None, Query(description="Latest span start, unix microseconds.")
+        ] = None,
+        lookback: Annotated[
+            str | None, Query(description="Without start: how far before end (1h, 2d).")
+        ] = None,
+        min_duration: Annotated[
+            str | None, Query(alias="minDuration", description="Go duration: 100ms, 1.2s.")
+        ] = None,
+        max_duration: Annotated[
+            str | None, Query(alias="maxDuration", description="Go duration: 2s, 1m.")
+        ] = None,
+        limit: Annotated[
+            str | None, Query(description="Traces to return (default 20, at most 1000).")
+        ] = None,
+        trace_id: Annotated[
+            list[str] | None,
+            Query(alias="traceID", description="Return these traces instead of searching."),
+        ] = None,
+    ) -> JSONResponse:
+        def answer() -> JSONResponse:
+            store = _store(request)
+            if trace_id:
+                return _by_ids(store, trace_id)
+            return envelope(
+                search_traces(
+                    store,
+                    service,
+                    operation,
+                    parse_tags(tag or [], tags or []),
+                    parse_window(start, end, lookback, time.time_ns()),
+                    parse_durations(min_duration, max_duration),
+                    parse_limit(limit),
+                )
+            )
+
+        return _guarded(answer)
+
+    @router.get("/api/traces/{trace_id}", summary="One trace by id (Jaeger)", name="jaeger_trace")
+    def get_trace(request: Request, trace_id: str) -> JSONResponse:
+        def answer() -> JSONResponse:
+            tid = parse_trace_id(trace_id)
+            try:
+                spans = _store(request).get_trace(tid)
+            except TraceNotFound:
+                return error_response(404, "trace not found")
+            return envelope([trace_json(spans)])
+
+        return _guarded(answer)
+
+    return router
