@@ -1,0 +1,285 @@
+"""The web UI on a real server: its files, their types, its boundaries, its API calls."""
+
+from __future__ import annotations
+
+import http.client
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from html.parser import HTMLParser
+from pathlib import Path
+
+import httpx
+import pytest
+
+from infertrace.api import ui
+from infertrace.collector.server import Endpoints
+from infertrace.telemetry.memory import MemoryStore
+from infertrace.workload import Workload
+from tests.collector.helpers import running
+
+STATIC = ui.STATIC_DIR
+JS_FILES = sorted(STATIC.glob("*.js"))
+TYPES = {
+    ".html": "text/html",
+    ".js": "text/javascript",
+    ".css": "text/css",
+    ".svg": "image/svg+xml",
+}
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Endpoints]:
+    store = MemoryStore()
+    w = Workload(seed=7, start_ns=time.time_ns() - 120 * 10**9, rate=2.0)
+    store.write_batch(w.spans(120))
+    store.write_logs(w.logs(20))
+    with running(store) as endpoints:
+        yield endpoints
+    store.close()
+
+
+def get(endpoints: Endpoints, path: str, headers: dict[str, str] | None = None) -> httpx.Response:
+    return httpx.get(endpoints.http_url + path, headers=headers)
+
+
+def raw_get(endpoints: Endpoints, path: str) -> tuple[int, bytes]:
+    """GET with the path sent exactly as given (httpx would normalise dot segments)."""
+    conn = http.client.HTTPConnection(endpoints.host, endpoints.http_port, timeout=10)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+class _Refs(HTMLParser):
+    """The src and href values of a page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refs: list[str] = []
+        self.module_scripts: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        for name in ("src", "href"):
+            value = values.get(name)
+            if value:
+                self.refs.append(value)
+        if tag == "script" and values.get("type") == "module" and values.get("src"):
+            self.module_scripts.append(values["src"] or "")
+
+
+def page_refs() -> _Refs:
+    parser = _Refs()
+    parser.feed((STATIC / "index.html").read_text("utf-8"))
+    return parser
+
+
+def test_root_serves_the_page_with_the_app_script(server: Endpoints) -> None:
+    response = get(server, "/")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert '<script type="module" src="ui/app.js"></script>' in response.text
+    assert response.headers["cache-control"] == "no-cache"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    csp = response.headers["content-security-policy"]
+    assert "script-src 'self'" in csp
+    assert "connect-src 'self'" in csp
+    assert page_refs().module_scripts == ["ui/app.js"]
+
+
+def test_etag_revalidation_answers_304(server: Endpoints) -> None:
+    first = get(server, "/ui/app.js")
+    etag = first.headers["etag"]
+    again = get(server, "/ui/app.js", headers={"If-None-Match": etag})
+    assert again.status_code == 304
+    assert again.content == b""
+    assert get(server, "/ui/app.js", headers={"If-None-Match": '"other"'}).status_code == 200
+
+
+def test_head_of_the_page(server: Endpoints) -> None:
+    response = httpx.head(server.http_url + "/")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+
+
+def test_every_file_the_page_references_is_served_with_its_type(server: Endpoints) -> None:
+    local = [r for r in page_refs().refs if not r.startswith("#") and r != "docs"]
+    assert {"ui/app.js", "ui/style.css", "ui/favicon.svg"} <= set(local)
+    for ref in local:
+        assert ref.startswith("ui/"), f"{ref} is not a UI file"
+        response = get(server, "/" + ref)
+        assert response.status_code == 200, ref
+        assert response.headers["content-type"].startswith(TYPES[Path(ref).suffix]), ref
+        assert response.content == (STATIC / ref.removeprefix("ui/")).read_bytes()
+
+
+def test_every_module_import_resolves_to_a_served_file(server: Endpoints) -> None:
+    imported = set()
+    for path in JS_FILES:
+        for target in re.findall(r"""\bfrom\s+['"]\./([\w.-]+)['"]""", path.read_text("utf-8")):
+            imported.add(target)
+    assert len(imported) >= 8
+    for name in imported:
+        response = get(server, f"/ui/{name}")
+        assert response.status_code == 200, name
+        assert response.headers["content-type"].startswith("text/javascript"), name
+
+
+def test_every_static_file_is_served_and_nothing_is_nested() -> None:
+    entries = list(STATIC.iterdir())
+    assert all(e.is_file() for e in entries), "keep the UI flat: no subfolders"
+    assert {e.name for e in entries} == set(ui.assets())
+
+
+@pytest.mark.parametrize("name", ["nope.js", "ui.py", "index.htm", "APP.JS", ".", "%00"])
+def test_unknown_files_are_404(server: Endpoints, name: str) -> None:
+    response = get(server, f"/ui/{name}")
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/ui/..%2f..%2fpyproject.toml",
+        "/ui/..%2F..%2F..%2Fpyproject.toml",
+        "/ui/../app.py",
+        "/ui/../ui.py",
+        "/ui/%2e%2e/ui.py",
+        "/ui/%2e%2e%2fui.py",
+        "/ui/..%5cui.py",
+        "/ui//etc/passwd",
+        "/ui/static/app.js",
+    ],
+)
+def test_path_traversal_is_404_not_the_file(server: Endpoints, path: str) -> None:
+    status, body = raw_get(server, path)
+    assert status == 404
+    assert b"[project]" not in body
+    assert b"import" not in body
+    assert b"root:" not in body
+
+
+def _normalise(path: str) -> str:
+    return re.sub(r"\{[^}]*\}", "{}", path)
+
+
+def api_paths_in_js() -> dict[str, str]:
+    """Every '/api/...' string literal in the UI's scripts, by normalised path."""
+    found = {}
+    for path in JS_FILES:
+        for literal in re.findall(r"""['"`](/api/[^'"`?\s]*)""", path.read_text("utf-8")):
+            found[_normalise(literal)] = f"{path.name}: {literal}"
+    return found
+
+
+def test_every_api_path_the_ui_calls_exists_in_openapi(server: Endpoints) -> None:
+    spec = get(server, "/openapi.json").json()
+    served = {_normalise(p) for p, ops in spec["paths"].items() if "get" in ops}
+    called = api_paths_in_js()
+    expected = {
+        "/api/services",
+        "/api/services/{}/operations",
+        "/api/models",
+        "/api/spans",
+        "/api/traces/{}",
+        "/api/logs",
+        "/api/metrics",
+        "/api/metrics/names",
+        "/api/analytics/models",
+        "/api/analytics/timeseries",
+        "/api/analytics/leaderboard",
+        "/api/stats",
+    }
+    assert expected <= set(called), "the UI stopped calling an endpoint this test expects"
+    missing = {where for path, where in called.items() if path not in served}
+    assert not missing, f"the UI calls paths the API does not serve: {sorted(missing)}"
+
+
+def test_the_ui_is_not_in_the_openapi_document(server: Endpoints) -> None:
+    paths = get(server, "/openapi.json").json()["paths"]
+    assert "/" not in paths
+    assert not any(p.startswith("/ui") for p in paths)
+
+
+def test_the_ui_loads_without_the_api_token_while_the_api_refuses() -> None:
+    store = MemoryStore()
+    with running(store, api_token="t") as endpoints:
+        assert get(endpoints, "/").status_code == 200
+        assert get(endpoints, "/ui/app.js").status_code == 200
+        assert get(endpoints, "/api/services").status_code == 401
+        authorised = get(endpoints, "/api/services", headers={"Authorization": "Bearer t"})
+        assert authorised.status_code == 200
+    store.close()
+
+
+def test_scripts_build_no_html_from_strings() -> None:
+    for path in JS_FILES:
+        text = path.read_text("utf-8")
+        for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
+            assert sink not in text, f"{path.name} uses {sink}"
+
+
+def test_nothing_is_loaded_from_other_origins() -> None:
+    for path in STATIC.iterdir():
+        text = path.read_text("utf-8")
+        assert not re.search(r"(src|href)=[\"']?(https?:)?//", text), path.name
+        assert not re.search(r"""(import|from)\s*\(?\s*['"]https?:""", text), path.name
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+@pytest.mark.parametrize("path", JS_FILES, ids=[p.name for p in JS_FILES])
+def test_scripts_parse_as_modules(path: Path) -> None:
+    # `node --check file.js` parses a .js file as CommonJS first and may let an
+    # ES module's syntax error through: parse stdin as a module instead.
+    node = shutil.which("node")
+    assert node is not None
+    result = subprocess.run(
+        [node, "--input-type=module", "--check"],
+        input=path.read_bytes(),
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr.decode(errors="replace")
+
+
+def _chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+@pytest.mark.skipif(_chromium() is None, reason="no headless Chromium installed on this machine")
+@pytest.mark.parametrize(
+    ("route", "marker"),
+    [("#/search", "results-head"), ("#/stats", "tiles"), ("#/models", "chart-grid")],
+)
+def test_views_render_in_headless_chromium(server: Endpoints, route: str, marker: str) -> None:
+    browser = _chromium()
+    assert browser is not None
+    result = subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+            f"{server.http_url}/{route}",
+        ],
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    dom = result.stdout.decode("utf-8", errors="replace")
+    assert result.returncode == 0, result.stderr.decode(errors="replace")[-2000:]
+    assert "alert-error" not in dom
+    assert marker in dom
