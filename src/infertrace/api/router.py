@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from infertrace.api import analytics, search, ui
+from infertrace.api import analytics, export, search, ui
 from infertrace.api.responses import install_error_handlers
 
 
@@ -13,4 +13,5 @@ def install_query_api(app: FastAPI) -> None:
     install_error_handlers(app)
     app.include_router(search.router)
     app.include_router(analytics.router)
+    app.include_router(export.router)
     app.include_router(ui.router)

@@ -1,0 +1,227 @@
+"""A small typed client for the InferTrace REST API, over httpx.
+
+::
+
+    with ApiClient("http://127.0.0.1:4318", token="s3cret") as api:
+        page = api.spans(service="vllm-llama-8b", since="1h", attrs={"gen_ai.system": "vllm"})
+        api.export("parquet", "spans.parquet", model="meta-llama/Llama-3.1-8B-Instruct")
+
+Answers are the API's JSON documents as dicts (see /openapi.json for their
+shapes). Every failure raises :class:`ApiError`: an HTTP error status with the
+server's ``detail`` as message, or ``status=None`` when no answer came
+(connection refused, timeout). A client holds one connection pool: not safe
+to share between threads while a request is running (httpx's rule).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal, TypeAlias, TypedDict, Unpack
+
+import httpx
+
+from infertrace.errors import InferTraceError
+
+DEFAULT_URL = "http://127.0.0.1:4318"
+"""Where ``infertrace serve`` listens by default."""
+
+JSON: TypeAlias = dict[str, Any]
+Time: TypeAlias = str | int | datetime
+"""RFC 3339 or relative text (``15m``, ``1h``), unix nanoseconds, or a datetime."""
+ExportFormat: TypeAlias = Literal["parquet", "csv", "jsonl"]
+GroupBy: TypeAlias = Literal["model", "service", "operation", "pod"]
+Params: TypeAlias = list[tuple[str, str | int | float | bool | None]]
+
+
+class ApiError(InferTraceError):
+    """The API refused a request (``status``) or could not be reached (status None)."""
+
+    def __init__(self, status: int | None, message: str) -> None:
+        self.status = status
+        self.message = message
+        super().__init__(message if status is None else f"HTTP {status}: {message}")
+
+
+class SpanFilters(TypedDict, total=False):
+    """The span filters of ``/api/spans`` and ``/api/export/spans``.
+
+    Durations are text like ``250ms`` or ``2s``; ``status`` is ok, error or
+    unset; ``attrs`` values that read as numbers or booleans match attributes of
+    that type (quote them, ``'"200"'``, to match the string).
+    """
+
+    service: str
+    model: str
+    operation: str
+    since: Time
+    until: Time
+    min_duration: str
+    max_duration: str
+    status: str
+    attrs: Mapping[str, str | int | float | bool]
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class ExportResult:
+    """A finished export: where it went, its size, and the server's row limit."""
+
+    path: Path
+    bytes_written: int
+    max_rows: int | None
+
+
+def _time(value: Time) -> str:
+    return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
+def _text(value: str | int | float | bool) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def span_params(filters: SpanFilters) -> Params:
+    """Query parameters for span filters; absent and None filters are left out."""
+    params: Params = []
+    for name, value in filters.items():
+        if value is None:
+            continue
+        if name == "attrs":
+            assert isinstance(value, Mapping)
+            params.extend((f"attr.{k}", _text(v)) for k, v in value.items())
+        elif isinstance(value, datetime):
+            params.append((name, value.isoformat()))
+        else:
+            params.append((name, str(value)))
+    return params
+
+
+def _message(response: httpx.Response) -> str:
+    """The ``detail`` of an error answer, flattened to one line."""
+    try:
+        detail = response.json().get("detail")
+    except (ValueError, AttributeError):
+        detail = None
+    if isinstance(detail, str):
+        return detail
+    if isinstance(detail, list):
+        parts = []
+        for item in detail:
+            if isinstance(item, dict):
+                loc = item.get("loc") or []
+                where = str(loc[-1]) if loc else ""
+                parts.append(f"{where}: {item.get('msg', '')}" if where else str(item.get("msg")))
+        if parts:
+            return "; ".join(parts)
+    return response.reason_phrase or "error"
+
+
+class ApiClient:
+    """The REST API of one InferTrace server; ``with`` closes its connections.
+
+    ``token`` is sent as ``Authorization: Bearer <token>`` (the server's
+    ``api_token``). ``timeout`` is seconds per connect, read or write.
+    """
+
+    def __init__(self, url: str = DEFAULT_URL, token: str | None = None, timeout: float = 30.0):
+        self.url = url.rstrip("/")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+
+    def close(self) -> None:
+        """Close the connection pool; safe to call twice."""
+        self._http.close()
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _unreachable(self, exc: httpx.TransportError) -> ApiError:
+        reason = str(exc) or type(exc).__name__
+        return ApiError(None, f"cannot reach the InferTrace API at {self.url}: {reason}")
+
+    def _get(self, path: str, params: Params | None = None) -> JSON:
+        try:
+            response = self._http.get(path, params=params)
+        except httpx.TransportError as exc:
+            raise self._unreachable(exc) from exc
+        if response.status_code != 200:
+            raise ApiError(response.status_code, _message(response))
+        doc: JSON = response.json()
+        return doc
+
+    def trace(self, trace_id: str) -> JSON:
+        """One trace: ``spans`` by start time, with ``span_count`` and ``duration_nanos``."""
+        return self._get(f"/api/traces/{trace_id}")
+
+    def spans(self, **filters: Unpack[SpanFilters]) -> JSON:
+        """Matching spans, newest first: ``spans``, ``count``, ``limit``, ``truncated``."""
+        return self._get("/api/spans", span_params(filters))
+
+    def models(
+        self, since: Time | None = None, until: Time | None = None, group_by: GroupBy = "model"
+    ) -> JSON:
+        """Per-group analytics over model spans: ``groups``, one row per key."""
+        params: Params = [("group_by", group_by)]
+        params += [(k, _time(v)) for k, v in (("since", since), ("until", until)) if v is not None]
+        return self._get("/api/analytics/models", params)
+
+    def stats(self) -> JSON:
+        """Stored records and bytes per signal."""
+        return self._get("/api/stats")
+
+    def export(
+        self,
+        fmt: ExportFormat,
+        path: str | os.PathLike[str],
+        progress: Callable[[int], None] | None = None,
+        **filters: Unpack[SpanFilters],
+    ) -> ExportResult:
+        """Stream matching spans into the file ``path``; ``progress`` gets bytes so far.
+
+        The download goes to ``path`` + ``.part`` and is renamed when complete,
+        so ``path`` never holds a partial export; ``limit`` is the most rows.
+        """
+        target = Path(path)
+        partial = target.with_name(target.name + ".part")
+        params: Params = [("format", fmt), *span_params(filters)]
+        written = 0
+        answered = False
+        try:
+            with self._http.stream("GET", "/api/export/spans", params=params) as response:
+                answered = True
+                if response.status_code != 200:
+                    response.read()
+                    raise ApiError(response.status_code, _message(response))
+                limit = response.headers.get("x-export-max-rows")
+                with partial.open("wb") as out:
+                    for chunk in response.iter_bytes():
+                        out.write(chunk)
+                        written += len(chunk)
+                        if progress is not None:
+                            progress(written)
+        except httpx.TransportError as exc:
+            partial.unlink(missing_ok=True)
+            if not answered:
+                raise self._unreachable(exc) from exc
+            raise ApiError(
+                None, f"export from {self.url} broke off after {written} bytes: {exc}"
+            ) from exc
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        partial.replace(target)
+        return ExportResult(target, written, int(limit) if limit else None)
