@@ -45,7 +45,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
@@ -59,7 +60,7 @@ from infertrace.api.jaeger_model import (
 )
 from infertrace.errors import InvalidFilter, StoreClosed, StoreOverloaded, TraceNotFound
 from infertrace.model import Span
-from infertrace.telemetry.filters import MAX_LIMIT, SpanFilter
+from infertrace.telemetry.filters import MAX_LIMIT, NO_LOWER, NO_UPPER, SpanFilter
 from infertrace.telemetry.protocols import TelemetryStore
 
 DEFAULT_TRACES = 20
@@ -104,7 +105,7 @@ def _unparsable(name: str, problem: str) -> ParamError:
 
 
 def parse_go_duration(text: str, name: str, units: dict[str, int] = _GO_UNITS) -> int:
-    """Nanoseconds of a non-negative Go duration (``1.2s``, ``1h30m``, ``0``)."""
+    """Nanoseconds of a non-negative Go duration (``1.2s``, ``1h30m``, ``0``), at most 64 chars."""
     s = text.strip().removeprefix("+")
     if s == "0":
         return 0
@@ -119,9 +120,7 @@ def parse_go_duration(text: str, name: str, units: dict[str, int] = _GO_UNITS) -
             total += int(frac) * units[unit] // 10 ** len(frac)
         pos = match.end()
         if pos == len(s):
-            if total >= 2**63:
-                break
-            return total
+            return min(total, NO_UPPER)  # longer than any span: no bound
     shown = ", ".join(u for u in units if u not in ("µs", "μs"))
     raise _unparsable(name, f"{text!r} is not a duration like 1.2s, 100ms or 1m ({shown})")
 
@@ -134,28 +133,35 @@ def parse_micros(text: str, name: str) -> int:
     return int(s) * 1000
 
 
+def _given(text: str | None) -> str | None:
+    """The parameter's text, or None when absent or blank (blank means absent)."""
+    return None if text is None else (text.strip() or None)
+
+
 def parse_window(
     start: str | None, end: str | None, lookback: str | None, now_ns: int
 ) -> tuple[int | None, int | None]:
-    """The store's half-open [since, until) in ns for inclusive µs ``start``..``end``."""
+    """The store's half-open [since, until) in ns for inclusive µs ``start``..``end``.
+
+    A start after the end matches nothing, as in Jaeger; beyond int64 is unbounded.
+    """
+    start, end, lookback = _given(start), _given(end), _given(lookback)
     since = parse_micros(start, "start") if start else None
     until = parse_micros(end, "end") + 1000 if end else None
-    if since is None and lookback and lookback.strip() != "custom":
+    if since is None and lookback and lookback != "custom":
         reference = now_ns if until is None else until - 1000
         since = reference - parse_go_duration(lookback, "lookback", _LOOKBACK_UNITS)
-    if since is not None and until is not None and since >= until:
-        raise ParamError("start", f"'start' ({start}) must not be later than 'end' ({end})")
-    return since, until
+    return (
+        None if since is None else min(max(since, NO_LOWER), NO_UPPER),
+        None if until is None else min(max(until, NO_LOWER), NO_UPPER),
+    )
 
 
 def parse_durations(low: str | None, high: str | None) -> tuple[int | None, int | None]:
-    """``minDuration`` and ``maxDuration`` in ns; max must not be below min."""
+    """``minDuration`` and ``maxDuration`` in ns (a max below the min matches nothing)."""
+    low, high = _given(low), _given(high)
     lo = parse_go_duration(low, "minDuration") if low else None
     hi = parse_go_duration(high, "maxDuration") if high else None
-    if lo is not None and hi is not None and hi < lo:
-        raise ParamError(
-            "maxDuration", f"'maxDuration' ({high}) must not be less than 'minDuration' ({low})"
-        )
     return lo, hi
 
 
@@ -365,34 +371,101 @@ def _by_ids(store: TelemetryStore, raw_ids: Sequence[str]) -> JSONResponse:
     return envelope(traces, missing or None)
 
 
+_GO_DURATION = r"(0|(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+)"
+_LOOKBACK = rf"(custom|{_GO_DURATION}|[0-9]+[dw])"
+
+
+class _AnyText(Convertor[str]):
+    """A path segment of any text, '/' and line breaks included: service names are free."""
+
+    regex = r"[\s\S]*"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("jaeger_service", _AnyText())
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "A parameter has a bad value: `errors[0].msg` names it"},
+    401: {"description": "Missing or wrong bearer token (when the server has an API token)"},
+    503: {"description": "The store is unavailable; retry after `Retry-After` seconds"},
+}
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such trace"}}
+
+
+def _text(description: str, pattern: str, alias: str | None = None) -> Any:
+    """A documented text parameter whose syntax /openapi.json states."""
+    extra = {"pattern": f"^\\s*({pattern})?\\s*$", "maxLength": 64}
+    return Query(alias=alias, description=description, json_schema_extra=extra)
+
+
+def _documented(*params: JSONObject) -> dict[str, Any]:
+    """OpenAPI for parameters FastAPI cannot describe (required-but-checked-here, JSON)."""
+    return {"parameters": list(params)}
+
+
+_SERVICE = {
+    "name": "service",
+    "in": "query",
+    "required": True,
+    "description": "Service name (for /api/traces: unless traceID is given).",
+    "schema": {"type": "string", "minLength": 1},
+}
+_TAGS = {
+    "name": "tags",
+    "in": "query",
+    "required": False,
+    "description": 'Tags a span must have, as a JSON object: {"http.status_code":"500"}. '
+    "A value matches the text or the bool or number it spells; error=true is the error "
+    "status.",
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "additionalProperties": {"type": "string"},
+                "propertyNames": {"minLength": 1},
+                "maxProperties": MAX_TAGS // 2,
+            }
+        }
+    },
+}
+
+
 def jaeger_router() -> APIRouter:
     """The Jaeger query API as a router with prefix ``/jaeger``."""
-    router = APIRouter(prefix="/jaeger", tags=["jaeger"])
+    router = APIRouter(prefix="/jaeger", tags=["jaeger"], responses=_ERRORS)
 
     @router.get("/api/services", summary="Service names (Jaeger)", name="jaeger_services")
     def services(request: Request) -> JSONResponse:
         return _guarded(lambda: envelope(_store(request).services()))
 
     @router.get(
-        "/api/services/{service:path}/operations",
-        summary="Operations of a service (Jaeger)",
+        "/api/services/{service:jaeger_service}/operations",
+        summary="Operation names of a service (Jaeger)",
         name="jaeger_service_operations",
     )
     def service_operations(request: Request, service: str) -> JSONResponse:
         return _guarded(lambda: envelope(_store(request).operations(service)))
 
     @router.get(
-        "/api/operations", summary="Operations with span kinds (Jaeger)", name="jaeger_operations"
+        "/api/operations",
+        summary="Operations of a service with their span kinds (Jaeger)",
+        name="jaeger_operations",
+        openapi_extra=_documented(_SERVICE),
     )
     def operations(
         request: Request,
-        service: Annotated[str | None, Query(description="Service name (required).")] = None,
+        service: Annotated[str | None, Query(include_in_schema=False)] = None,
         span_kind: Annotated[
             str | None,
-            Query(
+            _text(
+                "Only operations of this kind; empty for all.",
+                "(server|client|producer|consumer|internal)",
                 alias="spanKind",
-                description="Only operations of this kind: server, client, producer, "
-                "consumer, internal, or empty for all.",
             ),
         ] = None,
     ) -> JSONResponse:
@@ -412,39 +485,53 @@ def jaeger_router() -> APIRouter:
 
         return _guarded(answer)
 
-    @router.get("/api/traces", summary="Search traces (Jaeger)", name="jaeger_traces")
+    @router.get(
+        "/api/traces",
+        summary="Search traces (Jaeger)",
+        name="jaeger_traces",
+        openapi_extra=_documented(_SERVICE, _TAGS),
+    )
     def traces(
         request: Request,
-        service: Annotated[str | None, Query(description="Service name (required).")] = None,
+        service: Annotated[str | None, Query(include_in_schema=False)] = None,
+        tags: Annotated[list[str] | None, Query(include_in_schema=False)] = None,
         operation: Annotated[str | None, Query(description="Operation (span) name.")] = None,
-        tags: Annotated[
-            list[str] | None,
-            Query(description='Tags as a JSON object: {"http.status_code":"500","error":"true"}.'),
-        ] = None,
         tag: Annotated[
-            list[str] | None, Query(description="A tag as key:value; repeat for more.")
+            list[str] | None,
+            Query(
+                description="A tag as key:value; repeat for more.",
+                json_schema_extra={"maxItems": MAX_TAGS // 2, "items": {"pattern": "^[^:]+:"}},
+            ),
         ] = None,
-        start: Annotated[
-            str | None, Query(description="Earliest span start, unix microseconds.")
-        ] = None,
-        end: Annotated[
-            str | None, Query(description="Latest span start, unix microseconds.")
-        ] = None,
+        start: Annotated[str | None, _text("Earliest span start, unix µs.", "[0-9]{1,19}")] = None,
+        end: Annotated[str | None, _text("Latest span start, unix µs.", "[0-9]{1,19}")] = None,
         lookback: Annotated[
-            str | None, Query(description="Without start: how far before end (1h, 2d).")
+            str | None,
+            _text(
+                "Without start: how long before end (1h, 2d).",
+                f"(custom|{_GO_DURATION}|[0-9]+[dw])",
+            ),
         ] = None,
         min_duration: Annotated[
-            str | None, Query(alias="minDuration", description="Go duration: 100ms, 1.2s.")
+            str | None, _text("Go duration: 100ms, 1.2s.", _GO_DURATION, alias="minDuration")
         ] = None,
         max_duration: Annotated[
-            str | None, Query(alias="maxDuration", description="Go duration: 2s, 1m.")
+            str | None,
+            _text("Go duration, not below minDuration.", _GO_DURATION, alias="maxDuration"),
         ] = None,
         limit: Annotated[
-            str | None, Query(description="Traces to return (default 20, at most 1000).")
+            str | None, _text("Traces to return (default 20, at most 1000).", "[0-9]{1,18}")
         ] = None,
         trace_id: Annotated[
             list[str] | None,
-            Query(alias="traceID", description="Return these traces instead of searching."),
+            Query(
+                alias="traceID",
+                description="Return these traces (up to 32 hex digits each) instead of searching.",
+                json_schema_extra={
+                    "maxItems": MAX_TRACE_IDS,
+                    "items": {"pattern": "^\\s*[0-9a-fA-F]{1,32}\\s*$"},
+                },
+            ),
         ] = None,
     ) -> JSONResponse:
         def answer() -> JSONResponse:
@@ -465,8 +552,22 @@ def jaeger_router() -> APIRouter:
 
         return _guarded(answer)
 
-    @router.get("/api/traces/{trace_id}", summary="One trace by id (Jaeger)", name="jaeger_trace")
-    def get_trace(request: Request, trace_id: str) -> JSONResponse:
+    @router.get(
+        "/api/traces/{trace_id}",
+        summary="One trace by id (Jaeger)",
+        name="jaeger_trace",
+        responses=_NOT_FOUND,
+    )
+    def get_trace(
+        request: Request,
+        trace_id: Annotated[
+            str,
+            Path(
+                description="Up to 32 hex digits",
+                json_schema_extra={"pattern": "^\\s*[0-9a-fA-F]{1,32}\\s*$"},
+            ),
+        ],
+    ) -> JSONResponse:
         def answer() -> JSONResponse:
             tid = parse_trace_id(trace_id)
             try:
