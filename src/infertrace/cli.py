@@ -196,5 +196,15 @@ def _register_db_commands() -> None:
 _register_db_commands()
 
 
+def _register_query_commands() -> None:
+    """``infertrace trace|spans|models|stats|export`` query a running server's API."""
+    from infertrace.cli_query import register
+
+    register(main)
+
+
+_register_query_commands()
+
+
 if __name__ == "__main__":
     main()

@@ -33,7 +33,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from infertrace.api.query import span_filter
-from infertrace.api.responses import dumps, error
+from infertrace.api.responses import ERROR_RESPONSES, dumps, error
 from infertrace.api.search import store_of
 from infertrace.api.serialize import span_json
 from infertrace.errors import InferTraceError
@@ -47,7 +47,7 @@ DEFAULT_EXPORT_ROWS = 100_000
 MAX_EXPORT_ROWS = 1_000_000
 """A larger ``limit`` is lowered to this."""
 
-router = APIRouter(prefix="/api", tags=["export"])
+router = APIRouter(prefix="/api", tags=["export"], responses=ERROR_RESPONSES)
 
 
 class ExportFormat(enum.StrEnum):
@@ -309,7 +309,12 @@ _ENCODERS = {
     "/export/spans",
     summary="Export spans as Parquet, CSV or JSON Lines (streamed)",
     response_class=StreamingResponse,
-    responses={200: {"content": {m: {} for m in MEDIA_TYPES.values()}}},
+    responses={
+        200: {
+            "description": "The spans as a file download, in the requested format",
+            "content": {m.split(";")[0]: {} for m in MEDIA_TYPES.values()},
+        }
+    },
 )
 def export_spans(
     request: Request,
