@@ -17,6 +17,9 @@ result is up to ``limit`` (default 20, at most 1,000) whole traces, newest
 matching span first. ``start``/``end`` are unix microseconds, both inclusive;
 without ``start``, ``lookback`` (``1h``, ``2d``) before ``end`` (or now) is
 used. Durations are Go durations (``1.2s``, ``100ms``, ``500us``, ``1m30s``).
+A blank parameter is an absent one; as in Jaeger, a start after the end is no
+error and matches nothing, and so (unlike Jaeger, which answers 400) does a
+``maxDuration`` below ``minDuration``.
 Tags come as a JSON object (``tags={"error":"true"}``) or repeated ``tag=k:v``.
 A tag value is text; it matches an attribute holding that text, or the bool,
 integer or float it spells (``500`` matches 500 and "500", ``true`` matches
@@ -27,12 +30,13 @@ and event fields are not searched.
 
 The store does the narrowing: every tag it can filter on is passed down (a tag
 that may match in several ways runs one store query per way, at most
-``MAX_QUERIES``), the rest is checked here, and pages move back in time until
+``jaeger_model.MAX_QUERIES``), the rest is checked here, and pages move back in time until
 ``limit`` traces are found or ``SCAN_BUDGET`` spans were read. Responses are
 bounded: at most ``MAX_TRACE_SPANS`` spans per trace and ``MAX_RESPONSE_SPANS``
 in all (the trace that crosses it is cut, with a warning; later ones are left
 out). Endpoints are plain ``def``: FastAPI runs them on its thread pool, as
-store calls block.
+store calls block. /openapi.json states every parameter's syntax, so every
+schema-valid request gets a 2xx (or 404 for an unknown trace id).
 """
 
 from __future__ import annotations
