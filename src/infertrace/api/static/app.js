@@ -60,6 +60,7 @@ const tokenButton = document.getElementById('token-button');
 
 /** Open the token dialog; resolves to the token saved, or null when cancelled. */
 function openTokenDialog(message) {
+  if (dialog.open) dialog.close('cancel');
   tokenMessage.textContent = message;
   tokenInput.value = '';
   if (typeof dialog.showModal !== 'function') {

@@ -165,7 +165,7 @@ export function legend(items) {
  * A scatter plot of points [{t, v, color, error, label, onClick}] over [t0, t1]:
  * each point is a circle with a native tooltip; clicking calls onClick.
  */
-export function scatterChart({points, t0, t1, yFormat = fmtCompact, width = 1200, height = 180}) {
+export function scatterChart({points, t0, t1, yFormat = fmtCompact, width = 1000, height = 170}) {
   const W = width;
   const svg = s('svg', {class: 'chart-svg scatter', viewBox: `0 0 ${W} ${height}`, role: 'img'});
   let maxValue = 0;

@@ -128,6 +128,7 @@ export function fmtAxisTime(unixNano, spanNano) {
 /** A duration in nanoseconds as "850µs", "12.3ms", "1.25s", "2m 5s". */
 export function fmtDuration(ns) {
   if (ns === null || ns === undefined || Number.isNaN(ns)) return '—';
+  if (ns === 0) return '0';
   const abs = Math.abs(ns);
   if (abs < 1e3) return `${Math.round(ns)}ns`;
   if (abs < 1e6) return `${trim(ns / 1e3)}µs`;

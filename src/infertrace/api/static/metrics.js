@@ -10,7 +10,7 @@ import {go} from './route.js';
 import {dataTable} from './table.js';
 import {timeRange} from './timerange.js';
 
-const MAX_SERIES = 10;
+const MAX_SERIES = 12;
 const MAX_TABLE_ROWS = 500;
 
 function attrText(attrs) {
@@ -25,6 +25,29 @@ function valueOf(p) {
   return null;
 }
 
+/**
+ * The keys that name series: those whose value varies, minus any key another
+ * kept key determines (pod=x implies model=y and service=z: "pod=x" suffices).
+ */
+function namingKeys(points, keysOf, values) {
+  const varying = [...values.keys()].filter((k) => values.get(k).size > 1)
+    .sort((a, b) => values.get(b).size - values.get(a).size || (a < b ? -1 : 1));
+  const determines = (j, k) => {
+    const seen = new Map();
+    for (const p of points) {
+      const all = keysOf(p);
+      const vj = fmtValue(all[j]);
+      const vk = fmtValue(all[k]);
+      if (seen.has(vj) && seen.get(vj) !== vk) return false;
+      seen.set(vj, vk);
+    }
+    return true;
+  };
+  const kept = [];
+  for (const k of varying) if (!kept.some((j) => determines(j, k))) kept.push(k);
+  return kept.sort();
+}
+
 /** Series keyed by service and attributes, named by what differs between them. */
 function seriesOf(points, metricName) {
   const values = new Map(); // key -> set of values seen
@@ -35,7 +58,7 @@ function seriesOf(points, metricName) {
       values.get(k).add(fmtValue(v));
     }
   }
-  const varying = [...values.keys()].filter((k) => values.get(k).size > 1).sort();
+  const varying = namingKeys(points, keysOf, values);
   const bySeries = new Map();
   for (const p of points) {
     const all = keysOf(p);
@@ -67,6 +90,7 @@ function pointsTable(points) {
         label: 'Value',
         align: 'right',
         sort: valueOf,
+        className: 'nowrap',
         render: (p) => (p.histogram ? `count ${fmtNumber(p.histogram.count)}, mean ${fmtNumber(valueOf(p), 3)}` : fmtNumber(p.value, 3)),
       },
       {label: 'Unit', render: (p) => p.unit || ''},

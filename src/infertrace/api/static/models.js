@@ -49,15 +49,14 @@ function tiles(groups, groupLabel) {
     tile('Output tokens', fmtCompact(tokensOut), fmtNumber(tokensOut)));
 }
 
-function analyticsTable(groups, groupBy, groupLabel, window) {
+function analyticsTable(groups, groupBy, groupLabel, range) {
   const filterKey = {model: 'model', service: 'service', operation: 'operation'}[groupBy];
   return dataTable({
     rows: groups,
     sortBy: 1,
-    rowHref: filterKey ? (g) => hashFor('search', {[filterKey]: g.key, since: window}) : undefined,
-    rowClass: (g) => (g.errors ? 'row-warn' : null),
+    rowHref: filterKey ? (g) => hashFor('search', {[filterKey]: g.key, since: range}) : undefined,
     columns: [
-      {label: groupLabel, render: (g) => g.key || '(none)', sort: (g) => g.key},
+      {label: groupLabel, render: (g) => g.key || '(none)', sort: (g) => g.key, className: 'nowrap'},
       {label: 'Requests', align: 'right', render: (g) => fmtNumber(g.requests), sort: (g) => g.requests},
       {label: 'Errors', align: 'right', render: (g) => fmtNumber(g.errors), sort: (g) => g.errors},
       {label: 'Error rate', align: 'right', render: (g) => fmtPercent(g.error_rate, 2), sort: (g) => g.error_rate},
@@ -106,11 +105,11 @@ async function chartCard(metric, models, colors, bounds, step, signal) {
 }
 
 async function load(body, state, signal) {
-  const {window, groupBy, by} = state;
-  const step = (WINDOWS.find(([w]) => w === window) || WINDOWS[1])[2];
+  const {range, groupBy, by} = state;
+  const step = (WINDOWS.find(([w]) => w === range) || WINDOWS[1])[2];
   const groupLabel = (GROUPS.find(([g]) => g === groupBy) || GROUPS[0])[1];
   // One request fixes the window in server time, so every chart shares its buckets.
-  const first = await getJSON('/api/analytics/timeseries', {query: {metric: 'requests', step, since: window}, signal});
+  const first = await getJSON('/api/analytics/timeseries', {query: {metric: 'requests', step, since: range}, signal});
   const bounds = {since: String(first.since_unix_nano), until: String(first.until_unix_nano)};
   const [analytics, board, top] = await Promise.all([
     getJSON('/api/analytics/models', {query: {group_by: groupBy, ...bounds}, signal}),
@@ -135,8 +134,8 @@ async function load(body, state, signal) {
     models.length === MAX_MODELS ? h('span', {class: 'muted small'}, `the ${MAX_MODELS} busiest models`) : null));
   body.append(h('div', {class: 'chart-grid'}, charts));
   body.append(h('div', {class: 'dash-bottom'},
-    h('div', {class: 'card grow'}, h('div', {class: 'card-title'}, `By ${groupLabel.toLowerCase()}`),
-      analytics.groups.length ? analyticsTable(analytics.groups, groupBy, groupLabel, window) : emptyState('No rows.')),
+    h('div', {class: 'card'}, h('div', {class: 'card-title'}, `By ${groupLabel.toLowerCase()}`),
+      analytics.groups.length ? analyticsTable(analytics.groups, groupBy, groupLabel, range) : emptyState('No rows.')),
     h('div', {class: 'card leaderboard-card'},
       h('div', {class: 'card-title'}, `Leaderboard: ${MEASURES[board.by].label.toLowerCase()}`),
       leaderboardList(board.entries, board.by))));
@@ -144,12 +143,12 @@ async function load(body, state, signal) {
 
 export async function render(root, params, {signal}) {
   const state = {
-    window: params.get('window') || '1h',
+    range: params.get('window') || '1h',
     groupBy: params.get('group_by') || 'model',
     by: params.get('by') || 'latency_p95',
   };
   const auto = params.get('refresh') === '1';
-  const windowSel = select('window', WINDOWS.map(([w, label]) => [w, label]), state.window);
+  const windowSel = select('window', WINDOWS.map(([w, label]) => [w, label]), state.range);
   const groupSel = select('group_by', GROUPS, state.groupBy);
   const bySel = select('by', Object.entries(MEASURES).map(([k, m]) => [k, m.label]), state.by);
   const autoBox = h('input', {type: 'checkbox', name: 'refresh', checked: auto});

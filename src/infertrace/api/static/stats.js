@@ -37,7 +37,7 @@ function statsTable(stats) {
 }
 
 export async function render(root, params, {signal}) {
-  const body = h('div', {}, loading());
+  const body = h('div', {class: 'dash-body'}, loading());
   const updated = h('span', {class: 'muted small'});
   const refresh = async () => {
     try {
