@@ -5,13 +5,15 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from infertrace.api import analytics, export, search, ui
+from infertrace.api.jaeger import jaeger_router
 from infertrace.api.responses import install_error_handlers
 
 
 def install_query_api(app: FastAPI) -> None:
-    """Add the REST API (/api) and its error handling to ``app``."""
+    """Add the REST API (/api), the Jaeger API (/jaeger) and their error handling."""
     install_error_handlers(app)
     app.include_router(search.router)
     app.include_router(analytics.router)
     app.include_router(export.router)
+    app.include_router(jaeger_router())
     app.include_router(ui.router)
