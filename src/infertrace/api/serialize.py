@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -21,14 +22,22 @@ from infertrace.telemetry.protocols import SignalStats, StoreStats
 _NS_PER_S = 1_000_000_000
 
 
-def iso_time(unix_nano: int) -> str:
-    """RFC 3339 in UTC with nanosecond precision: ``2026-11-22T10:00:00.123456789Z``."""
-    seconds, nanos = divmod(unix_nano, _NS_PER_S)
+@functools.lru_cache(maxsize=4096)
+def _second(seconds: int) -> str:
     t = time.gmtime(seconds)
     return (
         f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T"
-        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}.{nanos:09d}Z"
+        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}."
     )
+
+
+def iso_time(unix_nano: int) -> str:
+    """RFC 3339 in UTC with nanosecond precision: ``2026-11-22T10:00:00.123456789Z``.
+
+    Records of one answer share few distinct seconds, so the date part is cached.
+    """
+    seconds, nanos = divmod(unix_nano, _NS_PER_S)
+    return f"{_second(seconds)}{nanos:09d}Z"
 
 
 def _value(value: AttributeValue) -> Any:
@@ -40,8 +49,12 @@ def _value(value: AttributeValue) -> Any:
 
 
 def attributes_json(attributes: Mapping[str, AttributeValue]) -> dict[str, Any]:
-    """An attribute map with JSON-ready values."""
-    return {k: _value(v) for k, v in attributes.items()}
+    """An attribute map with JSON-ready values (most values already are)."""
+    out: dict[str, Any] = dict(attributes)
+    for key, value in out.items():
+        if type(value) is bytes or type(value) is tuple:
+            out[key] = _value(value)
+    return out
 
 
 def _event(event: SpanEvent) -> dict[str, Any]:
