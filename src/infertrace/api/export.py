@@ -12,7 +12,9 @@ keys of :func:`span_json` in the same order; in CSV and Parquet the
 ``attributes``, ``resource_attributes``, ``events`` and ``links`` columns hold
 JSON text. A bad filter or format is a 422 before any byte is sent; a failure
 after streaming has begun aborts the connection, so a client sees an
-incomplete download, never a silently short file.
+incomplete download, never a silently short file. The one export that cannot
+be paged, more than ``MAX_LIMIT`` matching spans with the same start time and
+the same duration, fails that way (or with a 422 when it is the first page).
 """
 
 from __future__ import annotations
@@ -325,7 +327,8 @@ def export_spans(
 ) -> Response:
     """Every span matching the filters of /api/spans, newest first, as a download.
 
-    ``limit`` is the most rows exported: 100000 by default, at most 1000000.
+    ``limit`` is the most rows exported: 100000 by default, at most 1000000
+    (header ``X-Export-Max-Rows``). The format defaults to JSON Lines.
     """
     raw = request.query_params.get("limit")  # checked by span_filter; its flt.limit is capped
     max_rows = min(int(raw), MAX_EXPORT_ROWS) if raw else DEFAULT_EXPORT_ROWS
