@@ -31,3 +31,13 @@ def test_memory_store_satisfies_every_protocol() -> None:
     store = infertrace.MemoryStore(span_capacity=4)
     assert isinstance(store, TelemetryStore)
     assert isinstance(store, AnalyticsStore)
+
+
+@pytest.mark.parametrize("package", ["infertrace.api"])
+def test_package_all_is_sorted_unique_and_importable(package: str) -> None:
+    module = importlib.import_module(package)
+    names = module.__all__
+    assert len(names) == len(set(names))
+    assert sorted(names) == list(names)
+    for name in names:
+        assert hasattr(module, name), name

@@ -7,7 +7,9 @@
     ├── InvalidFilter (ValueError)      a query filter has a bad value
     ├── TraceNotFound (KeyError)        get_trace on an unknown trace id
     ├── StoreOverloaded (RuntimeError)  the store cannot take a write now; retry later
-    └── StoreClosed (RuntimeError)      the store was closed
+    ├── StoreClosed (RuntimeError)      the store was closed
+    ├── api.client.ApiError             a query API call failed (status and detail)
+    └── api.export.ExportIncomplete     an export cannot be paged exactly (RuntimeError)
 
 Every message says what was wrong and with which value.
 """
