@@ -10,13 +10,13 @@ with the reason when neither works, and fail instead when
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from typing import NoReturn
 
 import pytest
 
 from infertrace.telemetry.postgres.cluster import FAST_SETTINGS, ClusterError, ThrowawayCluster
+from tests.pg_schema import fresh_schema
 
 
 def postgres_unavailable(reason: str) -> NoReturn:
@@ -56,17 +56,8 @@ def pg_server() -> Iterator[str]:
 @pytest.fixture
 def pg_dsn(pg_server: str) -> Iterator[str]:
     """A DSN whose search_path is a fresh, empty schema, dropped after the test."""
-    import psycopg
-    from psycopg.conninfo import make_conninfo
-
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_server, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    try:
-        yield make_conninfo(pg_server, options=f"-c search_path={schema}")
-    finally:
-        with psycopg.connect(pg_server, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+    with fresh_schema(pg_server) as dsn:
+        yield dsn
 
 
 @pytest.fixture

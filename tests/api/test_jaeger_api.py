@@ -15,9 +15,8 @@ import math
 import re
 import socket
 import threading
-import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from typing import Any
 
 import anyio
@@ -45,23 +44,12 @@ from infertrace.telemetry.memory import MemoryStore
 from infertrace.telemetry.protocols import TelemetryStore
 from infertrace.telemetry.reference import ReferenceStore
 from infertrace.workload import Workload
+from tests.api.test_jaeger_model import SPAN_KEYS
+from tests.pg_schema import fresh_schema
 
 BASE = 1_700_000_000_000_000_000
 SEC = 1_000_000_000
 MS = 1_000_000
-SPAN_KEYS = {
-    "traceID",
-    "spanID",
-    "flags",
-    "operationName",
-    "references",
-    "startTime",
-    "duration",
-    "tags",
-    "logs",
-    "processID",
-    "warnings",
-}
 ENVELOPE_KEYS = {"data", "total", "limit", "offset", "errors"}
 KINDS = {
     SpanKind.INTERNAL: "internal",
@@ -198,22 +186,6 @@ def dataset() -> list[Span]:
 
 SPANS = dataset()
 BY_TRACE = {s.trace_id: [x for x in SPANS if x.trace_id == s.trace_id] for s in SPANS}
-
-
-@contextmanager
-def fresh_schema(pg_server: str) -> Iterator[str]:
-    """A DSN whose search_path is a new, empty schema, dropped afterwards."""
-    import psycopg
-    from psycopg.conninfo import make_conninfo
-
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_server, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    try:
-        yield make_conninfo(pg_server, options=f"-c search_path={schema}")
-    finally:
-        with psycopg.connect(pg_server, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 @pytest.fixture(scope="module", params=["memory", "reference", "postgres"])
