@@ -1,14 +1,16 @@
-"""The web UI: the page at ``/`` and its files at ``/ui/<name>``.
+"""The web UI: the page at ``/``, the API reference at ``/docs``, their files at ``/ui/<name>``.
 
 The UI is plain HTML, CSS and JavaScript modules in ``static/`` beside this
-module: no build step, nothing fetched from elsewhere. Only regular files
+module: no build step, nothing fetched from elsewhere. ``/docs`` replaces
+FastAPI's Swagger page, whose scripts come from a CDN and so stay blank on an
+offline cluster: ``docs.js`` renders ``/openapi.json`` in the browser instead. Only regular files
 directly in that folder with a known type are served, looked up by exact name
 in a table read once, so no request path can reach any other file.
 
 Every answer carries an ETag and ``Cache-Control: no-cache``: browsers keep the
 files but revalidate them on each load (a cheap 304), so an upgraded server
-never runs with a stale script. The page itself gets a Content-Security-Policy
-that allows only this origin's scripts, styles and API.
+never runs with a stale script. The pages (``.html``) get a
+Content-Security-Policy that allows only this origin's scripts, styles and API.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ STATIC_DIR = Path(__file__).with_name("static")
 """Where the UI's files are (shipped as package data)."""
 
 INDEX = "index.html"
+DOCS = "docs.html"
 
 CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -89,7 +92,7 @@ def _serve(request: Request, name: str) -> Response:
         "Cache-Control": "no-cache",
         "X-Content-Type-Options": "nosniff",
     }
-    if name == INDEX:
+    if name.endswith(".html"):
         headers["Content-Security-Policy"] = CSP
         headers["Referrer-Policy"] = "no-referrer"
     if asset.etag in request.headers.get("if-none-match", ""):
@@ -107,3 +110,9 @@ async def index(request: Request) -> Response:
 async def ui_file(request: Request, name: str) -> Response:
     """One file of the UI, by its exact name; 404 for anything else."""
     return _serve(request, name)
+
+
+@router.api_route("/docs", methods=["GET", "HEAD"])
+async def docs(request: Request) -> Response:
+    """The API reference, drawn in the browser from ``/openapi.json``; no CDN."""
+    return _serve(request, DOCS)

@@ -57,7 +57,8 @@ def create_app(
         title="InferTrace",
         version=__version__,
         summary="OTLP collector and query API for ML inference telemetry",
-        docs_url="/docs",
+        docs_url=None,  # ui.py serves /docs, with no CDN
+        redoc_url=None,
     )
     receiver = OtlpHttpReceiver(pipeline, settings.max_body_bytes, settings.max_inflight)
     app.router.routes.extend(receiver.routes())
