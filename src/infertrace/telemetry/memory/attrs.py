@@ -65,7 +65,6 @@ class AttributeCodec:
         str_pos: list[int] = []
         shape_keys: list[Hashable] = []
         starts: list[int] = []
-        seen: dict[int, tuple[Shape, int, int, int, int]] = {}
         s_append, p_append = strs.append, str_pos.append
         plans = self._plans
         for m in maps:
@@ -74,16 +73,6 @@ class AttributeCodec:
             if not m:
                 shape_keys.append(EMPTY_SHAPE)
                 continue
-            prior = seen.get(id(m))
-            if prior is not None:  # the same map object again (shared resource / static attrs)
-                shape, lo, hi, s_lo, s_hi = prior
-                flat.extend(flat[lo:hi])
-                for j in range(s_lo, s_hi):
-                    s_append(strs[j])
-                    p_append(str_pos[j] - lo + base)
-                shape_keys.append(shape)
-                continue
-            s_lo = len(strs)
             vs: tuple[Any, ...] = tuple(m.values())
             tkey = (tuple(m), tuple(map(type, vs)))
             plan = plans.get(tkey)
@@ -94,8 +83,10 @@ class AttributeCodec:
                 if len(plans) < 4096:
                     plans[tkey] = plan
             shape, str_idx, int_idx, other_idx = plan
-            if any(not -EXACT_INT <= vs[i] <= EXACT_INT for i in int_idx):
-                shape, str_idx, other_idx = _big_int_plan(tkey, vs)
+            for i in int_idx:  # a loop, not any(genexpr): no generator per map
+                if not -EXACT_INT <= vs[i] <= EXACT_INT:
+                    shape, str_idx, other_idx = _big_int_plan(tkey, vs)
+                    break
             flat.extend(vs)
             for i in str_idx:
                 s_append(vs[i])
@@ -106,7 +97,6 @@ class AttributeCodec:
                     return None
                 s_append(_other_key(v))
                 p_append(base + i)
-            seen[id(m)] = (shape, base, len(flat), s_lo, len(strs))
             shape_keys.append(shape)
         codes = self.values.codes(strs)
         for pos, code in zip(str_pos, codes, strict=True):

@@ -36,18 +36,16 @@ class MapDict:
 
     def codes(self, maps: Sequence[Mapping[str, Any]]) -> list[int]:
         """Codes for ``maps`` (not yet retained); raise BadMap for a malformed map."""
-        cache: dict[int, int] = {}
-        out: list[int] = []
-        for m in maps:
-            c = cache.get(id(m))
-            if c is None:
-                if attributes_problem(m) is not None:
-                    self.dict.drop_unused(out)
-                    raise BadMap
-                c = self.dict.code(canonical(m))
-                cache[id(m)] = c
-            out.append(c)
-        return out
+        ids = list(map(id, maps))
+        made: dict[int, int] = {}
+        # Records of one resource share one map object: the work is per distinct
+        # object (first-seen order), the per-record part is one C-level map().
+        for key, m in dict(zip(ids, maps, strict=True)).items():
+            if attributes_problem(m) is not None:
+                self.dict.drop_unused(made.values())
+                raise BadMap
+            made[key] = self.dict.code(canonical(m))
+        return list(map(made.__getitem__, ids))
 
     def __len__(self) -> int:
         return len(self.dict)

