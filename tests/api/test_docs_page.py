@@ -20,13 +20,12 @@ from infertrace.api import ui
 from infertrace.collector.server import Endpoints
 from infertrace.telemetry.memory import MemoryStore
 from infertrace.workload import Workload
+from tests.api.browser import NODE, needs_chromium, needs_node, rendered_dom
 from tests.collector.helpers import running
 
 STATIC = ui.STATIC_DIR
 DOCS_HTML = STATIC / "docs.html"
 DOCS_JS = STATIC / "docs.js"
-NODE = shutil.which("node")
-needs_node = pytest.mark.skipif(NODE is None, reason="node is not installed")
 
 # The OpenAPI fields docs.js reads, by where they sit in the document.
 TOP_FIELDS = ("openapi", "info", "paths")
@@ -243,48 +242,9 @@ def test_outline_of_the_served_document(spec: dict[str, Any], tmp_path: Path) ->
     assert len(set(anchors)) == len(anchors)
 
 
-@needs_node
-@pytest.mark.parametrize("path", [DOCS_JS], ids=["docs.js"])
-def test_docs_js_parses_as_a_module(path: Path) -> None:
-    assert NODE is not None
-    result = subprocess.run(
-        [NODE, "--input-type=module", "--check"],
-        input=path.read_bytes(),
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr.decode(errors="replace")
-
-
-def _chromium() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
-
-
-@pytest.mark.skipif(_chromium() is None, reason="no headless Chromium installed on this machine")
+@needs_chromium
 def test_docs_render_in_headless_chromium(server: Endpoints) -> None:
-    browser = _chromium()
-    assert browser is not None
-    result = subprocess.run(
-        [
-            browser,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--virtual-time-budget=10000",
-            "--dump-dom",
-            f"{server.http_url}/docs",
-        ],
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
-    dom = result.stdout.decode("utf-8", errors="replace")
-    assert result.returncode == 0, result.stderr.decode(errors="replace")[-2000:]
+    dom = rendered_dom(f"{server.http_url}/docs")
     assert "alert-error" not in dom
     assert 'id="op-list_spans_api_spans_get"' in dom
     assert ">null<" not in dom

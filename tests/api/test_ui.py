@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import http.client
 import re
-import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from html.parser import HTMLParser
@@ -18,6 +16,7 @@ from infertrace.api import ui
 from infertrace.collector.server import Endpoints
 from infertrace.telemetry.memory import MemoryStore
 from infertrace.workload import Workload
+from tests.api.browser import module_syntax_error, needs_chromium, needs_node, rendered_dom
 from tests.collector.helpers import running
 
 STATIC = ui.STATIC_DIR
@@ -232,54 +231,18 @@ def test_nothing_is_loaded_from_other_origins() -> None:
         assert not re.search(r"""(import|from)\s*\(?\s*['"]https?:""", text), path.name
 
 
-@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+@needs_node
 @pytest.mark.parametrize("path", JS_FILES, ids=[p.name for p in JS_FILES])
 def test_scripts_parse_as_modules(path: Path) -> None:
-    # `node --check file.js` parses a .js file as CommonJS first and may let an
-    # ES module's syntax error through: parse stdin as a module instead.
-    node = shutil.which("node")
-    assert node is not None
-    result = subprocess.run(
-        [node, "--input-type=module", "--check"],
-        input=path.read_bytes(),
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr.decode(errors="replace")
+    assert module_syntax_error(path) is None
 
 
-def _chromium() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
-
-
-@pytest.mark.skipif(_chromium() is None, reason="no headless Chromium installed on this machine")
+@needs_chromium
 @pytest.mark.parametrize(
     ("route", "marker"),
     [("#/search", "results-head"), ("#/stats", "tiles"), ("#/models", "chart-grid")],
 )
 def test_views_render_in_headless_chromium(server: Endpoints, route: str, marker: str) -> None:
-    browser = _chromium()
-    assert browser is not None
-    result = subprocess.run(
-        [
-            browser,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--virtual-time-budget=10000",
-            "--dump-dom",
-            f"{server.http_url}/{route}",
-        ],
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
-    dom = result.stdout.decode("utf-8", errors="replace")
-    assert result.returncode == 0, result.stderr.decode(errors="replace")[-2000:]
+    dom = rendered_dom(f"{server.http_url}/{route}")
     assert "alert-error" not in dom
     assert marker in dom
