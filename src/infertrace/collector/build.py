@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from infertrace.model import LogRecord, MetricPoint, Span, fast_constructor
+from infertrace.model import LogRecord, MetricPoint, Span, SpanEvent, fast_constructor
 
 T = TypeVar("T")
 
@@ -90,3 +90,4 @@ new_point: Callable[..., MetricPoint] = builder(
         "description",
     ),
 )
+new_event: Callable[..., SpanEvent] = builder(SpanEvent, ("name", "time_unix_nano", "attributes"))

@@ -3,13 +3,14 @@
 Reading one attribute through the standard classes costs about 0.9 µs here
 (a wrapper object per KeyValue and per AnyValue, then ``WhichOneof``), which
 was most of the decode time. These classes are the same schema with the
-``attributes`` of spans, span status, log records and metric data points
-declared ``repeated bytes`` / ``bytes`` instead of messages: the protobuf wire
-format of a message and of bytes is identical, so they parse the very same
-requests, and each attribute arrives as the raw bytes of its KeyValue. Those
-bytes repeat a lot (``gen_ai.system=vllm``, model names, pod labels), so the
-decoder caches their decoded form by the bytes (:mod:`infertrace.collector.kvcache`)
-and parses only the ones it has not seen.
+``attributes`` of spans, span status, the resource of trace requests, log
+records and metric data points declared ``repeated bytes`` / ``bytes``
+instead of messages: the protobuf wire format of a message and of bytes is
+identical, so they parse the very same requests, and each attribute arrives
+as the raw bytes of its KeyValue. Those bytes repeat a lot
+(``gen_ai.system=vllm``, model names, pod labels), so the decoder caches their
+decoded form by the bytes (:mod:`infertrace.collector.kvcache`) and parses
+only the ones it has not seen.
 
 The classes live in a private descriptor pool, built once at import from the
 descriptors that ``opentelemetry-proto`` ships, so they follow its version.
@@ -27,6 +28,7 @@ from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 _AS_BYTES = {
+    "opentelemetry.proto.trace.v1.ResourceSpans": ("resource",),
     "opentelemetry.proto.trace.v1.Span": ("attributes", "status"),
     "opentelemetry.proto.logs.v1.LogRecord": ("attributes",),
     "opentelemetry.proto.metrics.v1.NumberDataPoint": ("attributes",),
