@@ -85,23 +85,18 @@ class MetricTable:
         codes = series.codes(keys)
         code_arr = np.array(codes, np.int32)
         self._grow(max(codes))
-        dods = np.zeros(n, np.int64)
-        started: set[int] = set()
-        last_t, last_d = self.last_t, self.last_d
-        for i, (code, p) in enumerate(zip(codes, points, strict=True)):
-            t = p.time_unix_nano
-            if fresh[i] and code not in started:
-                started.add(code)
-                self.base_t[code] = t
-                self.base_d[code] = 0
-                last_t[code], last_d[code] = t, 0
-                continue
-            d = t - int(last_t[code])
-            dods[i] = d - int(last_d[code])
-            last_t[code], last_d[code] = t, d
+        # Every step below is computed into locals first and only then written
+        # to the per-series state, so a failure can never leave a series'
+        # rolling base half-updated (issue 9: a poisoned point used to shift
+        # the next point of another series).
+        dods, pending, bases = _delta_of_deltas(codes, points, fresh, self.last_t, self.last_d)
         series.retain(code_arr)
         keep = min(n, self.ring.capacity)
         cut = n - keep
+        for code, (t, d) in bases.items():
+            self.base_t[code], self.base_d[code] = t, d
+        for code, (t, d) in pending.items():
+            self.last_t[code], self.last_d[code] = t, d
         first = self.ring.reserve(keep) if not cut else self._reserve_cut(code_arr, dods, cut)
         small = (dods >= -(2**31) + 1) & (dods < 2**31)
         stored = np.where(small, dods, ESCAPE).astype(np.int32)
@@ -122,9 +117,10 @@ class MetricTable:
     def _reserve_cut(self, codes: npt.NDArray[np.int32], dods: I64, cut: int) -> int:
         """A batch larger than the ring: its first ``cut`` points are evicted at once."""
         self.ring.evict_to(self.ring.head)
+        base_t, base_d = self.base_t, self.base_d
         for code, dod in zip(codes[:cut].tolist(), dods[:cut].tolist(), strict=True):
-            self.base_d[code] += dod
-            self.base_t[code] += self.base_d[code]
+            base_d[code] = d = wrap64(int(base_d[code]) + dod)
+            base_t[code] = wrap64(int(base_t[code]) + d)
         self.series.release(codes[:cut])
         self.ring.evicted += cut
         return self.ring.reserve(len(codes) - cut)
@@ -139,8 +135,8 @@ class MetricTable:
             for code, dod in zip(codes.tolist(), dods, strict=True):
                 if dod == ESCAPE:
                     dod = esc.pop(seq)
-                base_d[code] += dod
-                base_t[code] += base_d[code]
+                base_d[code] = d = wrap64(int(base_d[code]) + dod)
+                base_t[code] = wrap64(int(base_t[code]) + d)
                 seq += 1
             self.series.release(codes)
             self.hist[s:e] = [None] * (e - s)
@@ -250,6 +246,47 @@ class MetricTable:
         self.series._check()
         for seq in self.escapes:
             assert self.ring.is_live(seq)
+
+
+def wrap64(x: int) -> int:
+    """``x`` modulo 2**64, as a signed int64: the arithmetic NumPy does on int64."""
+    return ((x + _HALF) & _MASK) - _HALF
+
+
+def _delta_of_deltas(
+    codes: list[int],
+    points: Sequence[MetricPoint],
+    fresh: list[bool],
+    last_t: I64,
+    last_d: I64,
+) -> tuple[I64, dict[int, tuple[int, int]], dict[int, tuple[int, int]]]:
+    """Per point its delta of deltas; per series its new (last time, last delta) and,
+    for a series seen first in this batch, its base. Pure: nothing is modified.
+
+    Deltas and deltas of deltas are kept modulo 2**64: times are in [0, 2**63), so
+    decoding with NumPy's wrapping int64 sums gives every time back exactly, and
+    no accepted time, however far from its neighbour, can overflow (issue 9).
+    """
+    dods = np.zeros(len(codes), np.int64)
+    state: dict[int, tuple[int, int]] = {}
+    bases: dict[int, tuple[int, int]] = {}
+    for i, (code, p) in enumerate(zip(codes, points, strict=True)):
+        t = p.time_unix_nano
+        prev = state.get(code)
+        if prev is None:
+            if fresh[i]:
+                bases[code] = (t, 0)
+                state[code] = (t, 0)
+                continue
+            prev = (int(last_t[code]), int(last_d[code]))
+        d = wrap64(t - prev[0])
+        dods[i] = wrap64(d - prev[1])
+        state[code] = (t, d)
+    return dods, state, bases
+
+
+_HALF = 2**63
+_MASK = 2**64 - 1
 
 
 def _segmented_cumsum(x: I64, starts: I64, lengths: I64) -> I64:
