@@ -17,7 +17,14 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from infertrace import __version__
-from infertrace.config import STORE_KINDS, ConfigError, Settings, parse_duration, parse_size
+from infertrace.config import (
+    STORE_KINDS,
+    ConfigError,
+    Settings,
+    parse_bound,
+    parse_duration,
+    parse_size,
+)
 from infertrace.errors import InferTraceError
 
 
@@ -39,6 +46,18 @@ class _Duration(click.ParamType[float, Any]):
     ) -> float:
         try:
             return parse_duration(value if isinstance(value, int | float) else str(value))
+        except ConfigError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+class _Bound(click.ParamType[float, Any]):
+    name = "duration|off"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        try:
+            return parse_bound(value if isinstance(value, int | float) else str(value))
         except ConfigError as exc:
             self.fail(str(exc), param, ctx)
 
@@ -69,6 +88,17 @@ def main() -> None:
 @click.option("--max-age", type=_Duration(), help=f"Drop data older, e.g. 6h. {_env('max_age')}")
 @click.option(
     "--max-body-bytes", type=_Size(), help=f"Request limit (20MiB). {_env('max_body_bytes')}"
+)
+@click.option(
+    "--accept-past",
+    type=_Bound(),
+    help="Refuse records timed earlier than this before now, or off "
+    f"(max-age + 1h, else 7d). {_env('accept_past')}",
+)
+@click.option(
+    "--accept-future",
+    type=_Bound(),
+    help=f"Refuse records timed later than this after now, or off (5m). {_env('accept_future')}",
 )
 @click.option("--max-inflight", type=int, help=f"Concurrent requests (64). {_env('max_inflight')}")
 @click.option("--pool-size", type=int, help=f"PostgreSQL connections (4). {_env('pool_size')}")

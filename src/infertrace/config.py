@@ -48,6 +48,15 @@ def parse_size(text: str | int, what: str = "size") -> int:
     return value
 
 
+def parse_bound(text: str | float, what: str = "bound") -> float:
+    """Seconds of a duration as :func:`parse_duration`, or ``inf`` for ``"off"``."""
+    if isinstance(text, str) and text.strip().lower() in ("off", "none", "unbounded"):
+        return math.inf
+    if isinstance(text, int | float) and text == math.inf:
+        return math.inf
+    return parse_duration(text, what)
+
+
 def parse_duration(text: str | float, what: str = "duration") -> float:
     """Seconds of ``"90s"``, ``"15m"``, ``"6h"``, ``"2d"``, ``"3600"`` or a number; positive."""
     if isinstance(text, int | float):
@@ -71,7 +80,10 @@ class Settings:
     ``max_age`` (seconds) drops telemetry older than that; None keeps it until
     capacity evicts it. ``max_inflight`` bounds concurrent OTLP/HTTP requests:
     beyond it the collector answers 503 with Retry-After instead of queueing
-    unbounded bodies in memory. ``pool_size`` and ``migrate`` (upgrade the schema
+    unbounded bodies in memory. ``accept_past`` / ``accept_future`` (seconds,
+    ``inf`` for no bound) bound record times around the collector's clock:
+    records outside are refused one by one; the past side defaults to ``max_age``
+    plus an hour, or a week without ``max_age``. ``pool_size`` and ``migrate`` (upgrade the schema
     at start-up) apply to the PostgreSQL store. ``api_token`` guards the query
     APIs and ``ingest_token`` OTLP ingest (HTTP and gRPC) with a bearer token.
     """
@@ -91,6 +103,8 @@ class Settings:
     migrate: bool = True
     api_token: str | None = None
     ingest_token: str | None = None
+    accept_past: float | None = None
+    accept_future: float = 300.0
 
     def __post_init__(self) -> None:
         for name in ("port", "grpc_port"):
@@ -107,6 +121,9 @@ class Settings:
             raise ConfigError(f"max_body_bytes must be positive, got {self.max_body_bytes}")
         if self.max_age is not None:
             parse_duration(self.max_age, "max_age")
+        if self.accept_past is not None:
+            parse_bound(self.accept_past, "accept_past")
+        parse_bound(self.accept_future, "accept_future")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
@@ -125,6 +142,8 @@ def _convert(name: str, raw: str) -> Any:
         return raw
     if name == "max_age":
         return parse_duration(raw, ENV_PREFIX + "MAX_AGE")
+    if name in ("accept_past", "accept_future"):
+        return parse_bound(raw, ENV_PREFIX + name.upper())
     if name == "max_body_bytes":
         return parse_size(raw, ENV_PREFIX + "MAX_BODY_BYTES")
     if name == "migrate":

@@ -24,12 +24,18 @@ class InferTraceError(Exception):
 class InvalidRecord(InferTraceError, ValueError):
     """A record in a write is malformed; the whole batch was rejected.
 
-    ``index`` is the position of the first bad record in the batch.
+    ``index`` is the position of the first bad record in the batch; ``problems``
+    lists ``(index, reason)`` of every bad record when the check that failed
+    knows them all (it is at least the first), so a caller can drop them in one
+    pass instead of retrying once per bad record.
     """
 
-    def __init__(self, index: int, reason: str) -> None:
+    def __init__(
+        self, index: int, reason: str, problems: list[tuple[int, str]] | None = None
+    ) -> None:
         self.index = index
         self.reason = reason
+        self.problems: tuple[tuple[int, str], ...] = tuple(problems or [(index, reason)])
         super().__init__(f"record {index} rejected: {reason}")
 
 

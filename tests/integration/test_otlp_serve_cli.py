@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -69,7 +70,7 @@ def test_serve_prints_where_to_send_and_stops_cleanly_on_sigterm(
     assert re.search(r"OTLP/gRPC\s+127\.0\.0\.1:\d+", banner)
     assert f"export OTEL_EXPORTER_OTLP_ENDPOINT={url}" in banner
     assert "777 spans, 555 logs, 100,000 points" in banner
-    body = encode_spans(Workload(seed=1).spans(12)).SerializeToString()
+    body = encode_spans(Workload(seed=1, start_ns=time.time_ns()).spans(12)).SerializeToString()
     response = httpx.post(
         f"{url}/v1/traces", content=body, headers={"Content-Type": "application/x-protobuf"}
     )

@@ -6,8 +6,11 @@ imported lazily so the memory default never loads the PostgreSQL driver.
 
 from __future__ import annotations
 
+import math
+
 from infertrace.config import ConfigError, Settings
 from infertrace.telemetry.protocols import TelemetryStore
+from infertrace.telemetry.timebounds import TimeBounds
 
 PURGE_INTERVAL_SECONDS = 10.0
 """How often a store with ``max_age`` drops old telemetry (at most this late)."""
@@ -16,6 +19,20 @@ PURGE_INTERVAL_SECONDS = 10.0
 def purge_interval(max_age: float) -> float:
     """The purge period for ``max_age``: every 10 s, or sooner for a shorter max age."""
     return min(PURGE_INTERVAL_SECONDS, max_age / 2)
+
+
+def time_bounds(settings: Settings) -> TimeBounds:
+    """The accepted window of record times the settings ask for (``inf``: no bound)."""
+    past = settings.accept_past
+    future = settings.accept_future
+    bounds = TimeBounds.for_retention(
+        settings.max_age,
+        past_seconds=None if past is None or math.isinf(past) else past,
+        future_seconds=None if math.isinf(future) else future,
+    )
+    if past is not None and math.isinf(past):
+        bounds = TimeBounds(None, bounds.future_seconds)
+    return bounds
 
 
 def build_store(settings: Settings) -> TelemetryStore:
@@ -34,6 +51,7 @@ def build_store(settings: Settings) -> TelemetryStore:
             metric_capacity=settings.metric_capacity,
             max_age=settings.max_age,
             purge_interval=purge_interval(settings.max_age or PURGE_INTERVAL_SECONDS),
+            time_bounds=time_bounds(settings),
         )
     if settings.store == "postgres":
         if not settings.dsn:
@@ -44,7 +62,10 @@ def build_store(settings: Settings) -> TelemetryStore:
         from infertrace.telemetry.postgres import PostgresStore
 
         store = PostgresStore(
-            settings.dsn, pool_size=settings.pool_size, run_migrations=settings.migrate
+            settings.dsn,
+            pool_size=settings.pool_size,
+            run_migrations=settings.migrate,
+            time_bounds=time_bounds(settings),
         )
         if settings.max_age is not None:
             store.start_purge(purge_interval(settings.max_age), settings.max_age)

@@ -150,10 +150,12 @@ class Pipeline:
                 self.store_closed = True
                 raise
             except InvalidRecord as exc:
-                if not 0 <= exc.index < len(records):
+                bad = {i for i, _ in exc.problems}
+                if not all(0 <= i < len(records) for i in bad):
                     raise
-                decoded.reject(f"store refused record {exc.index} of the batch", exc.reason)
-                records = records[: exc.index] + records[exc.index + 1 :]
+                for i, reason in exc.problems:  # all of them at once: one retry, not one each
+                    decoded.reject(f"store refused record {i} of the batch", reason)
+                records = [r for i, r in enumerate(records) if i not in bad]
                 decoded.records = records
         self.metrics.items(signal.label, len(records), decoded.rejected)
         return Outcome(len(records), decoded.rejected, decoded.message(signal.noun))

@@ -38,6 +38,7 @@ from infertrace.telemetry.filters import (
 )
 from infertrace.telemetry.protocols import SignalStats, StoreStats
 from infertrace.telemetry.purger import PurgeOwner, seconds
+from infertrace.telemetry.timebounds import UNBOUNDED, TimeBounds
 from infertrace.telemetry.validate import check_batch, log_problem, metric_problem, span_problem
 
 R = TypeVar("R")
@@ -111,7 +112,9 @@ class ReferenceStore(PurgeOwner):
         log_capacity: int | None = None,
         metric_capacity: int | None = None,
         clock: Callable[[], int] = time.time_ns,
+        time_bounds: TimeBounds = UNBOUNDED,
     ) -> None:
+        self.time_bounds = time_bounds
         self._spans: _Ring[Span] = _Ring(span_capacity)
         self._logs: _Ring[LogRecord] = _Ring(log_capacity)
         self._metrics: _Ring[MetricPoint] = _Ring(metric_capacity)
@@ -127,6 +130,7 @@ class ReferenceStore(PurgeOwner):
 
     def write_batch(self, spans: Sequence[Span]) -> None:
         check_batch(spans, span_problem)
+        self.time_bounds.check_spans(spans, self._clock())
         frozen = [
             replace(
                 s,
@@ -182,6 +186,7 @@ class ReferenceStore(PurgeOwner):
 
     def write_logs(self, records: Sequence[LogRecord]) -> None:
         check_batch(records, log_problem)
+        self.time_bounds.check_logs(records, self._clock())
         frozen = [
             replace(
                 r,
@@ -211,6 +216,7 @@ class ReferenceStore(PurgeOwner):
 
     def write_metrics(self, points: Sequence[MetricPoint]) -> None:
         check_batch(points, metric_problem)
+        self.time_bounds.check_metrics(points, self._clock())
         frozen = [
             replace(
                 p,

@@ -172,8 +172,13 @@ def metric_problem(point: object) -> str | None:
 
 
 def check_batch(records: Sequence[object], problem: Callable[[object], str | None]) -> None:
-    """Raise InvalidRecord for the first bad record of ``records``. O(n)."""
+    """Raise InvalidRecord naming every bad record of ``records``. O(n)."""
     for i, rec in enumerate(records):
         reason = problem(rec)
         if reason is not None:
-            raise InvalidRecord(i, reason)
+            problems = [(i, reason)]
+            for j in range(i + 1, len(records)):
+                later = problem(records[j])
+                if later is not None:
+                    problems.append((j, later))
+            raise InvalidRecord(i, reason, problems)

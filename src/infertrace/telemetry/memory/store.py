@@ -31,6 +31,7 @@ from infertrace.telemetry.memory.span_query import SpanRows, search, trace_slots
 from infertrace.telemetry.memory.spans import SpanTable
 from infertrace.telemetry.protocols import SignalStats, StoreStats, TelemetryStore
 from infertrace.telemetry.purger import PurgeOwner, seconds
+from infertrace.telemetry.timebounds import UNBOUNDED, TimeBounds
 
 
 class MemoryStore(PurgeOwner):
@@ -39,7 +40,8 @@ class MemoryStore(PurgeOwner):
     When a signal's ring is full the oldest records are evicted, and every
     index and dictionary entry that pointed at them goes too. ``max_age``
     (seconds or timedelta) starts a background purge of records received
-    longer ago than that. Thread-safe.
+    longer ago than that; ``time_bounds`` refuses records timed too far from the
+    clock (every time accepted by default). Thread-safe.
     """
 
     def __init__(
@@ -50,7 +52,9 @@ class MemoryStore(PurgeOwner):
         max_age: timedelta | float | None = None,
         clock: Callable[[], int] = time.time_ns,
         purge_interval: timedelta | float = 10.0,
+        time_bounds: TimeBounds = UNBOUNDED,
     ) -> None:
+        self.time_bounds = time_bounds
         self._spans = SpanTable(span_capacity)
         self._rows = SpanRows(self._spans)
         self._logs = LogTable(log_capacity)
@@ -75,6 +79,7 @@ class MemoryStore(PurgeOwner):
         if not len(spans):
             return
         batch = self._spans.prepare(spans)
+        self.time_bounds.check_spans(spans, self._clock())
         with self._span_lock.write():
             self._check_open()
             self._spans.append(batch, spans, self._clock())
@@ -123,6 +128,7 @@ class MemoryStore(PurgeOwner):
 
     def write_logs(self, records: Sequence[LogRecord]) -> None:
         """Store log records atomically, or raise InvalidRecord and store none."""
+        self.time_bounds.check_logs(records, self._clock())
         with self._log_lock.write():
             self._check_open()
             self._logs.append(records, self._clock())
@@ -134,6 +140,7 @@ class MemoryStore(PurgeOwner):
 
     def write_metrics(self, points: Sequence[MetricPoint]) -> None:
         """Store metric points atomically, or raise InvalidRecord and store none."""
+        self.time_bounds.check_metrics(points, self._clock())
         with self._metric_lock.write():
             self._check_open()
             self._metrics.append(points, self._clock())

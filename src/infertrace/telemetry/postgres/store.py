@@ -63,6 +63,7 @@ from infertrace.telemetry.postgres.stats import store_stats
 from infertrace.telemetry.postgres.writer import LOGS, METRICS, SPANS, Writer
 from infertrace.telemetry.protocols import StoreStats, TelemetryStore
 from infertrace.telemetry.purger import Purger, seconds
+from infertrace.telemetry.timebounds import UNBOUNDED, TimeBounds
 from infertrace.telemetry.validate import check_batch, log_problem, metric_problem, span_problem
 
 log = logging.getLogger("infertrace.postgres")
@@ -96,8 +97,10 @@ class PostgresStore:
         connect_timeout: float = 10.0,
         read_your_writes: bool = True,
         clock: Callable[[], int] = time.time_ns,
+        time_bounds: TimeBounds = UNBOUNDED,
     ) -> None:
         self._clock = clock
+        self.time_bounds = time_bounds
         self._ryw = read_your_writes
         self._closed = False
         self._lock = threading.Lock()
@@ -180,16 +183,19 @@ class PostgresStore:
         """Validate, encode and queue spans; all or nothing. O(n) in this thread."""
         self._check_open()
         check_batch(spans, span_problem)
+        self.time_bounds.check_spans(spans, self._clock())
         self._writer.submit(SPANS, encode_all(spans, span_row))
 
     def write_logs(self, records: Sequence[LogRecord]) -> None:
         self._check_open()
         check_batch(records, log_problem)
+        self.time_bounds.check_logs(records, self._clock())
         self._writer.submit(LOGS, encode_all(records, log_row))
 
     def write_metrics(self, points: Sequence[MetricPoint]) -> None:
         self._check_open()
         check_batch(points, metric_problem)
+        self.time_bounds.check_metrics(points, self._clock())
         self._writer.submit(METRICS, encode_all(points, metric_row))
 
     def flush(self, timeout: float = 30.0) -> None:
