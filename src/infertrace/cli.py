@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -140,7 +141,7 @@ def serve(**flags: Any) -> None:
         # span). At 50,000 a pass stays a few ms, and OTLP ingest got 28-35% faster
         # (benchmarks/collector_ingest.py).
         gc.set_threshold(50_000, 20, 10)
-        _print_endpoints(console, settings, endpoints)
+        _print_endpoints(console, settings, endpoints, store)
 
     try:
         run(store, settings, ready)
@@ -151,16 +152,20 @@ def serve(**flags: Any) -> None:
     console.print("InferTrace collector stopped.")
 
 
-def _print_endpoints(console: Console, settings: Settings, endpoints: Any) -> None:
+def _print_endpoints(console: Console, settings: Settings, endpoints: Any, store: Any) -> None:
+    layout_note = None
     if settings.store == "memory":
-        store = (
+        what = (
             f"memory ({settings.span_capacity:,} spans, {settings.log_capacity:,} logs, "
             f"{settings.metric_capacity:,} points)"
         )
-    else:
-        store = "postgres"
+    else:  # the PostgreSQL store says where it is (never the password) and why its layout
+        what = f"postgres, {getattr(store, 'server', '?')}"
+        layout_note = getattr(store, "layout_note", None)
     url = endpoints.http_url
-    console.print(f"[bold]InferTrace {__version__}[/bold] collector, store: {store}")
+    console.print(f"[bold]InferTrace {__version__}[/bold] collector, store: {escape(what)}")
+    if layout_note:
+        console.print(f"  Layout     {layout_note}", markup=False, highlight=False)
     console.print(f"  OTLP/HTTP  {url}  (POST /v1/traces, /v1/logs, /v1/metrics)")
     console.print(f"  OTLP/gRPC  {endpoints.grpc_target}")
     console.print(f"  Web UI     {url}/")

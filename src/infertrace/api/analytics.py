@@ -133,4 +133,7 @@ def leaderboard(
 
 @router.get("/stats", summary="Stored records and bytes per signal")
 def stats(request: Request) -> ApiJSON:
+    """Per signal: ``capacity`` (records the store can hold; ``null`` when unbounded,
+    as PostgreSQL is, bounded by retention instead), ``count``, ``evicted``,
+    ``index_entries``, ``data_bytes``, ``index_bytes``, ``total_bytes``."""
     return ApiJSON(store_stats_json(store_of(request).stats()))

@@ -40,7 +40,9 @@ class _StoreCollector(Collector):
             return
         records = GaugeMetricFamily("infertrace_store_records", "Records held", labels=["signal"])
         capacity = GaugeMetricFamily(
-            "infertrace_store_capacity", "Records the store can hold", labels=["signal"]
+            "infertrace_store_capacity",
+            "Records the store can hold (absent when unbounded, e.g. PostgreSQL)",
+            labels=["signal"],
         )
         size = GaugeMetricFamily(
             "infertrace_store_bytes", "Measured bytes of data and indexes", labels=["signal"]
@@ -50,7 +52,8 @@ class _StoreCollector(Collector):
         )
         for name, s in zip(SIGNALS, (stats.spans, stats.logs, stats.metrics), strict=True):
             records.add_metric([name], s.count)
-            capacity.add_metric([name], s.capacity)
+            if s.capacity is not None:  # unbounded (PostgreSQL): no sample rather than 0
+                capacity.add_metric([name], s.capacity)
             size.add_metric([name], s.total_bytes)
             evicted.add_metric([name], s.evicted)
         yield from (records, capacity, size, evicted)

@@ -17,9 +17,13 @@ from infertrace.telemetry.filters import LogFilter, MetricFilter, SpanFilter
 
 @dataclass(frozen=True, slots=True)
 class SignalStats:
-    """Measured size of one signal's storage."""
+    """Measured size of one signal's storage.
 
-    capacity: int
+    ``capacity`` is the number of records the store can hold, or None when it is
+    unbounded (PostgreSQL: bounded by retention and disk, not by a row count).
+    """
+
+    capacity: int | None
     count: int
     evicted: int
     index_entries: int

@@ -3,7 +3,9 @@
 ``migrate()`` runs in one transaction under an advisory lock, so two processes
 starting at once apply each migration exactly once, and a failure leaves the
 database as it was. The storage layout (``timescaledb`` or ``partitioned``) is
-chosen on the first run and recorded, so later runs and other processes agree.
+chosen on the first run, from the catalog alone (see ``extension``), and recorded
+with the one line saying why, so later runs and other processes agree and
+``db status`` and ``serve`` can repeat the reason.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from typing import Any
 
 import psycopg
 
-from infertrace.telemetry.postgres import timescale
+from infertrace.errors import InferTraceError
+from infertrace.telemetry.postgres import extension, timescale
 from infertrace.telemetry.postgres.schema import LATEST, MIGRATIONS
 
 _LOCK_KEY = 0x1AFE7ACE  # advisory lock id owned by InferTrace migrations
@@ -21,8 +24,8 @@ _LOCK_KEY = 0x1AFE7ACE  # advisory lock id owned by InferTrace migrations
 Conn = psycopg.Connection[Any]
 
 
-class MigrationError(RuntimeError):
-    """The schema could not be brought up to date."""
+class MigrationError(InferTraceError, RuntimeError):
+    """The schema could not be brought up to date, or not in the layout asked for."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +35,8 @@ class MigrationResult:
     layout: str
     version: int
     applied: tuple[int, ...]
+    note: str = ""
+    """Why this layout: what was found of TimescaleDB and what was chosen, in one line."""
 
 
 def _prepare(conn: Conn) -> None:
@@ -46,29 +51,61 @@ def _prepare(conn: Conn) -> None:
     )
 
 
-def _layout(conn: Conn, use_timescale: bool | None) -> str:
+CONVERT_HINT = (
+    "convert it with `infertrace db convert-to-hypertables` (README: PostgreSQL,"
+    " moving to TimescaleDB)"
+)
+
+
+def _layout(conn: Conn, use_timescale: bool | None) -> tuple[str, str]:
     row = conn.execute("SELECT value FROM infertrace_settings WHERE key = 'layout'").fetchone()
     if row is not None:
-        return str(row[0])
-    layout = "partitioned"
-    if use_timescale is not False and timescale.try_enable(conn):
-        layout = "timescaledb"
-    elif use_timescale:
-        raise MigrationError("TimescaleDB was requested but the extension is not available")
-    conn.execute("INSERT INTO infertrace_settings (key, value) VALUES ('layout', %s)", (layout,))
-    return layout
+        layout = str(row[0])
+        if use_timescale and layout != "timescaledb":
+            raise MigrationError(
+                "TimescaleDB was required (--timescale), but this database was set up"
+                f" with native day partitions at its first migration: {CONVERT_HINT},"
+                " or migrate without --timescale"
+            )
+        if use_timescale is False and layout == "timescaledb":
+            raise MigrationError(
+                "--no-timescale was given, but this database was set up with TimescaleDB"
+                " hypertables at its first migration: migrate without --no-timescale"
+            )
+        return layout, layout_note(conn) or f"layout {layout} (recorded without a reason)"
+    decision = extension.decide(extension.read_facts(conn), use_timescale)
+    if use_timescale and not decision.use:
+        raise MigrationError(
+            f"TimescaleDB was required (--timescale) but cannot be used: {decision.reason}"
+        )
+    layout, note = ("timescaledb" if decision.use else "partitioned"), decision.line
+    if decision.create:
+        try:
+            with conn.transaction():
+                timescale.create(conn)
+        except psycopg.Error as exc:  # the catalog said it would work; say what did not
+            if use_timescale:
+                raise MigrationError(f"CREATE EXTENSION timescaledb failed: {exc}") from exc
+            layout = "partitioned"
+            note = f"TimescaleDB: CREATE EXTENSION failed ({exc}): {extension.PARTITIONS}"
+    conn.execute(
+        "INSERT INTO infertrace_settings (key, value) VALUES ('layout', %s), ('layout_note', %s)",
+        (layout, note),
+    )
+    return layout, note
 
 
 def migrate(conn: Conn, use_timescale: bool | None = None) -> MigrationResult:
     """Bring the schema to the latest version; a no-op when it is already there.
 
     ``use_timescale``: None uses TimescaleDB when available, False never, True
-    requires it. Only the first run of a database decides the layout.
+    requires it. Only the first run of a database decides the layout; a later
+    ``use_timescale`` that contradicts the recorded layout is a MigrationError.
     """
     try:
         with conn.transaction():
             _prepare(conn)
-            layout = _layout(conn, use_timescale)
+            layout, note = _layout(conn, use_timescale)
             done = {r[0] for r in conn.execute("SELECT version FROM infertrace_migrations")}
             applied = []
             for version, description, apply in MIGRATIONS:
@@ -87,7 +124,7 @@ def migrate(conn: Conn, use_timescale: bool | None = None) -> MigrationResult:
         raise MigrationError(
             f"database schema version {newest} is newer than this InferTrace ({LATEST})"
         )
-    return MigrationResult(layout, newest, tuple(applied))
+    return MigrationResult(layout, newest, tuple(applied), note)
 
 
 def schema_state(conn: Conn) -> tuple[str, int] | None:
@@ -103,3 +140,11 @@ def schema_state(conn: Conn) -> tuple[str, int] | None:
     if version is None or version[0] is None or layout is None:
         return None
     return str(layout[0]), int(version[0])
+
+
+def layout_note(conn: Conn) -> str | None:
+    """The line recorded at the first migration saying why its layout was chosen."""
+    if conn.execute("SELECT to_regclass('infertrace_settings') IS NULL").fetchone() == (True,):
+        return None
+    row = conn.execute("SELECT value FROM infertrace_settings WHERE key = 'layout_note'").fetchone()
+    return None if row is None else str(row[0])

@@ -44,7 +44,13 @@ from infertrace.telemetry.analytics import (
 )
 from infertrace.telemetry.filters import LogFilter, MetricFilter, SpanFilter, TimeBound, window
 from infertrace.telemetry.postgres import analytics, copy, queries
-from infertrace.telemetry.postgres.migrate import MigrationError, migrate, schema_state
+from infertrace.telemetry.postgres.connect import connect, where
+from infertrace.telemetry.postgres.migrate import (
+    MigrationError,
+    layout_note,
+    migrate,
+    schema_state,
+)
 from infertrace.telemetry.postgres.partitions import Partitions
 from infertrace.telemetry.postgres.rows import (
     LOG_SELECT,
@@ -116,12 +122,16 @@ class PostgresStore:
             name="infertrace-pg",
         )
         try:
-            self._pool.open(wait=True, timeout=connect_timeout)
-            with self._pool.connection() as conn:
-                self.layout = self._schema(conn, run_migrations, use_timescale)
+            # One direct connection first: a bad DSN (no such database, wrong password)
+            # fails here at once with psycopg's message, as `db migrate` does, instead
+            # of the pool retrying it for connect_timeout and logging every attempt.
+            with connect(dsn, connect_timeout) as conn:
+                self.server = where(conn)  # for banners: never the password
+                self.layout, self.layout_note = self._schema(conn, run_migrations, use_timescale)
                 self._partitions = Partitions(self.layout)
                 self._partitions.load(conn)
                 self._partitions.ensure_ahead(conn, clock())
+            self._pool.open(wait=True, timeout=connect_timeout)
         except (PoolTimeout, psycopg.Error, MigrationError) as exc:
             self._pool.close()
             if isinstance(exc, MigrationError):
@@ -138,16 +148,20 @@ class PostgresStore:
         )
 
     @staticmethod
-    def _schema(conn: psycopg.Connection[Any], run: bool, use_timescale: bool | None) -> str:
+    def _schema(
+        conn: psycopg.Connection[Any], run: bool, use_timescale: bool | None
+    ) -> tuple[str, str]:
+        """(layout, the line saying why it was chosen)."""
         if run:
-            return migrate(conn, use_timescale).layout
+            result = migrate(conn, use_timescale)
+            return result.layout, result.note
         state = schema_state(conn)
         if state is None or state[1] < LATEST:
             raise MigrationError(
                 f"database schema is at version {state[1] if state else 0}, need {LATEST}:"
                 " run `infertrace db migrate`"
             )
-        return state[0]
+        return state[0], layout_note(conn) or f"layout {state[0]} (recorded without a reason)"
 
     def _sink(
         self, conn: psycopg.Connection[Any], spans: Any, logs: Any, metrics: Any, bid: Any

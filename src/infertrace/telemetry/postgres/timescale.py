@@ -1,5 +1,9 @@
 """The TimescaleDB path: feature-detected, small, and kept to documented calls.
 
+Whether to take it is decided in ``extension`` from the catalog, before anything
+is created. Every function of the extension is called schema-qualified (its
+schema read from ``pg_extension``), so a ``search_path`` without that schema works.
+
 What it relies on (TimescaleDB 2.x, the 2.28 series being the last for PostgreSQL 15):
 
 - ``create_hypertable(relation, time_column, chunk_time_interval => bigint,
@@ -21,6 +25,9 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
+from psycopg import sql
+
+from infertrace.telemetry.postgres import extension
 
 Conn = psycopg.Connection[Any]
 
@@ -32,23 +39,9 @@ _SEGMENT_BY = {
 }
 
 
-def try_enable(conn: Conn) -> bool:
-    """Create the extension if the server offers it; False when it cannot be used.
-
-    Runs in a savepoint, so a failure (not preloaded, no privilege) leaves the
-    surrounding migration transaction usable.
-    """
-    row = conn.execute(
-        "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'"
-    ).fetchone()
-    if row is None:
-        return False
-    try:
-        with conn.transaction():
-            conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
-    except psycopg.Error:
-        return False
-    return True
+def create(conn: Conn) -> None:
+    """``CREATE EXTENSION timescaledb``; only after ``extension.decide`` said it is safe."""
+    conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
 
 
 def community_license(conn: Conn) -> bool:
@@ -60,8 +53,10 @@ def community_license(conn: Conn) -> bool:
 def make_hypertable(conn: Conn, table: str, time_column: str, chunk_ns: int) -> None:
     """Turn an empty table into a hypertable with ``chunk_ns`` wide chunks."""
     conn.execute(
-        "SELECT create_hypertable(%s::regclass, %s::name, chunk_time_interval => %s::bigint,"
-        " create_default_indexes => false, if_not_exists => true)",
+        sql.SQL(
+            "SELECT {}(%s::regclass, %s::name, chunk_time_interval => %s::bigint,"
+            " create_default_indexes => false, if_not_exists => true)"
+        ).format(_fn(conn, "create_hypertable")),
         (table, time_column, chunk_ns),
     )
 
@@ -75,7 +70,12 @@ def configure_compression(conn: Conn) -> None:
         " AS $$ SELECT (extract(epoch FROM now()) * 1000000000)::bigint $$"
     )
     for table, segment in _SEGMENT_BY.items():
-        conn.execute("SELECT set_integer_now_func(%s::regclass, 'infertrace_now_ns')", (table,))
+        conn.execute(
+            sql.SQL("SELECT {}(%s::regclass, 'infertrace_now_ns'::regproc)").format(
+                _fn(conn, "set_integer_now_func")
+            ),
+            (table,),
+        )
         order = "start_time_unix_nano DESC" if table == "spans" else "time_unix_nano DESC"
         conn.execute(
             f"ALTER TABLE {table} SET (timescaledb.compress,"
@@ -83,8 +83,9 @@ def configure_compression(conn: Conn) -> None:
             f" timescaledb.compress_orderby = {_literal(order)})"
         )
         conn.execute(
-            "SELECT add_compression_policy(%s::regclass, compress_after => %s::bigint,"
-            " if_not_exists => true)",
+            sql.SQL(
+                "SELECT {}(%s::regclass, compress_after => %s::bigint, if_not_exists => true)"
+            ).format(_fn(conn, "add_compression_policy")),
             (table, COMPRESS_AFTER_NS),
         )
 
@@ -94,9 +95,16 @@ def set_retention_policy(conn: Conn, max_age_ns: int) -> bool:
     if not community_license(conn):
         return False
     for table in _SEGMENT_BY:
-        conn.execute("SELECT remove_retention_policy(%s::regclass, if_exists => true)", (table,))
         conn.execute(
-            "SELECT add_retention_policy(%s::regclass, drop_after => %s::bigint)",
+            sql.SQL("SELECT {}(%s::regclass, if_exists => true)").format(
+                _fn(conn, "remove_retention_policy")
+            ),
+            (table,),
+        )
+        conn.execute(
+            sql.SQL("SELECT {}(%s::regclass, drop_after => %s::bigint)").format(
+                _fn(conn, "add_retention_policy")
+            ),
             (table, max_age_ns),
         )
     return True
@@ -104,7 +112,17 @@ def set_retention_policy(conn: Conn, max_age_ns: int) -> bool:
 
 def drop_chunks(conn: Conn, table: str, cutoff_ns: int) -> None:
     """Drop every chunk of ``table`` whose rows are all older than ``cutoff_ns``."""
-    conn.execute("SELECT drop_chunks(%s::regclass, older_than => %s::bigint)", (table, cutoff_ns))
+    conn.execute(
+        sql.SQL("SELECT {}(%s::regclass, older_than => %s::bigint)").format(
+            _fn(conn, "drop_chunks")
+        ),
+        (table, cutoff_ns),
+    )
+
+
+def _fn(conn: Conn, name: str) -> sql.Identifier:
+    """A TimescaleDB function, qualified by the schema the extension lives in."""
+    return extension.function(conn, name, extension.TIMESCALEDB)
 
 
 def _literal(text: str) -> str:
