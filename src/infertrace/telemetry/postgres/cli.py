@@ -17,6 +17,7 @@ import psycopg
 
 from infertrace.telemetry.postgres import extension
 from infertrace.telemetry.postgres.connect import connect, where
+from infertrace.telemetry.postgres.convert import check, convert_to_hypertables
 from infertrace.telemetry.postgres.migrate import (
     CONVERT_HINT,
     MigrationError,
@@ -98,3 +99,32 @@ def status_command(dsn: str | None) -> None:
     if version > LATEST:
         click.echo(f"schema version {version} is newer than this InferTrace ({LATEST})")
         raise click.exceptions.Exit(NOT_READY)
+
+
+@db.command("convert-to-hypertables")
+@click.option("--dsn", help=_DSN_HELP)
+@click.option("--yes", is_flag=True, help="Convert (without it: only check and say what it does).")
+def convert_command(dsn: str | None, yes: bool) -> None:
+    """Move a database set up with native day partitions to TimescaleDB hypertables.
+
+    One transaction: each table is locked, copied into a hypertable and its
+    partitions dropped; a failure changes nothing. Stop every collector on the
+    database first.
+    """
+    try:
+        with connect(_dsn(dsn)) as conn:
+            server = where(conn)
+            if not yes:
+                decision = check(conn)
+                click.echo(f"ready to convert {server}: {decision.line}")
+                click.echo(
+                    "stop every collector on this database, then run again with --yes"
+                    " (the tables are locked while their rows are copied)"
+                )
+                return
+            result = convert_to_hypertables(conn)
+    except (psycopg.Error, MigrationError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(result.note)
+    moved = ", ".join(f"{n:,} {table}" for table, n in result.rows.items())
+    click.echo(f"converted {server}: {moved}")

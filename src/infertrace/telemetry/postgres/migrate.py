@@ -19,7 +19,7 @@ from infertrace.errors import InferTraceError
 from infertrace.telemetry.postgres import extension, timescale
 from infertrace.telemetry.postgres.schema import LATEST, MIGRATIONS
 
-_LOCK_KEY = 0x1AFE7ACE  # advisory lock id owned by InferTrace migrations
+LOCK_KEY = 0x1AFE7ACE  # advisory lock id owned by InferTrace migrations (and conversions)
 
 Conn = psycopg.Connection[Any]
 
@@ -40,7 +40,7 @@ class MigrationResult:
 
 
 def _prepare(conn: Conn) -> None:
-    conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+    conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
     conn.execute(
         "CREATE TABLE IF NOT EXISTS infertrace_migrations ("
         " version integer PRIMARY KEY, description text NOT NULL,"
