@@ -208,3 +208,31 @@ def test_gzip_bomb_is_413(client: tuple[httpx.Client, MemoryStore]) -> None:
     assert len(bomb) < LIMIT // 8
     response = send(client[0], bomb, {**PB, "Content-Encoding": "gzip"})
     assert response.status_code == 413
+
+
+@pytest.mark.parametrize(
+    "where",
+    ["span attribute", "resource attribute", "array element", "nested map value"],
+)
+def test_profiles_string_index_values_are_400_not_500(
+    client: tuple[httpx.Client, MemoryStore], where: str
+) -> None:
+    """``AnyValue.string_value_strindex`` (OTLP 1.8, profiles only) was a KeyError -> 500;
+    the reliability fuzzer found it by setting fields to extremes."""
+    request = ExportTraceServiceRequest.FromString(VALID)
+    span = request.resource_spans[0].scope_spans[0].spans[0]
+    value = (
+        span.attributes.add().value
+        if where == "span attribute"
+        else request.resource_spans[0].resource.attributes.add().value
+        if where == "resource attribute"
+        else span.attributes.add().value.array_value.values.add()
+        if where == "array element"
+        else span.attributes.add().value.kvlist_value.values.add().value
+    )
+    value.string_value_strindex = 3
+    before = client[1].stats().spans.count
+    response = send(client[0], request.SerializeToString(), PB)
+    assert response.status_code == 400
+    assert b"string_value_strindex" in response.content
+    assert client[1].stats().spans.count == before + 12  # send() posts VALID after it

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from operator import attrgetter
 from typing import Any
 
+from google.protobuf.message import DecodeError
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from infertrace.model import AttributeValue, Primitive
@@ -43,12 +44,23 @@ def _kvlist(v: AnyValue) -> str:
     return json.dumps(to_json(v), separators=(",", ":"))
 
 
+def _strindex(_v: AnyValue) -> Primitive:
+    # OTLP 1.8 added this AnyValue case for profiles, whose string table it indexes;
+    # traces, logs and metrics have no such table, so the request is malformed
+    # (found by the reliability fuzzer: an unknown kind used to be a 500).
+    raise DecodeError(
+        "AnyValue.string_value_strindex indexes a profiles string table; "
+        "traces, logs and metrics cannot use it"
+    )
+
+
 _PRIMITIVE_GETTERS: dict[str, Callable[[AnyValue], Primitive]] = {
     "string_value": attrgetter("string_value"),
     "bool_value": attrgetter("bool_value"),
     "int_value": attrgetter("int_value"),
     "double_value": attrgetter("double_value"),
     "bytes_value": attrgetter("bytes_value"),
+    "string_value_strindex": _strindex,
 }
 
 GETTERS: dict[str | None, Callable[[AnyValue], AttributeValue]] = {
@@ -59,6 +71,7 @@ GETTERS: dict[str | None, Callable[[AnyValue], AttributeValue]] = {
     "bytes_value": attrgetter("bytes_value"),
     "array_value": _array,
     "kvlist_value": _kvlist,
+    "string_value_strindex": _strindex,
     None: lambda _v: "",
 }
 """``GETTERS[v.WhichOneof("value")](v)`` is the attribute value of ``v``.
