@@ -109,3 +109,46 @@ class Maintenance(Protocol):
 @runtime_checkable
 class TelemetryStore(SpanWriter, SpanReader, LogStore, MetricStore, Maintenance, Protocol):
     """Everything a backend offers: what ``--store`` selects."""
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    """A store's availability as last checked: ``reason`` says why when not ``ok``."""
+
+    ok: bool
+    reason: str = ""
+    checked_unix: float = 0.0
+    """When the check ran (``time.time()``); 0 when never."""
+
+
+@runtime_checkable
+class Monitored(Protocol):
+    """A store watched in the background, whose health and stats come from a cache.
+
+    Both methods answer at once, never touching the backend: health probes,
+    /metrics and the query API's fail-fast check call them on the event loop.
+    """
+
+    def health(self) -> Health: ...
+
+    def cached_stats(self) -> StoreStats | None: ...
+
+
+def writes_block(store: object) -> bool:
+    """Whether the store's writes wait on I/O (a database commit).
+
+    Such writes must not run on an event loop: the receivers hand them to worker
+    threads, enough of them at once for the store to group their commits. A
+    store says so with a true ``writes_block`` attribute; the memory store does not.
+    """
+    return bool(getattr(store, "writes_block", False))
+
+
+@runtime_checkable
+class Drains(Protocol):
+    """A store that may hold accepted writes not yet stored when it is shut down."""
+
+    def shutdown(self, timeout: float) -> str | None:
+        """Close, waiting up to ``timeout`` s; None when nothing accepted was left
+        unstored, else a message naming what was left (and refused to its senders)."""
+        ...

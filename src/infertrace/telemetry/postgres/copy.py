@@ -10,7 +10,7 @@ common case pays nothing for the check.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
@@ -96,8 +96,13 @@ def write_group(
     logs: Sequence[Row],
     metrics: Sequence[Row],
     batch_id: uuid.UUID,
+    before_commit: Callable[[], None] | None = None,
 ) -> None:
-    """Store one write group atomically, recording ``batch_id`` with it."""
+    """Store one write group atomically, recording ``batch_id`` with it.
+
+    ``before_commit`` runs last inside the transaction; if it raises, the
+    transaction rolls back and the exception propagates.
+    """
     partitions.ensure(conn, "spans", {r[6] // DAY_NS for r in spans})
     partitions.ensure(conn, "logs", {r[0] // DAY_NS for r in logs})
     partitions.ensure(conn, "metric_points", {r[5] // DAY_NS for r in metrics})
@@ -109,3 +114,5 @@ def write_group(
         if metrics:
             copy_rows(conn, "metric_points", METRIC_COLUMNS, metrics)
         conn.execute("INSERT INTO infertrace_batches (batch_id) VALUES (%s)", (batch_id,))
+        if before_commit is not None:
+            before_commit()

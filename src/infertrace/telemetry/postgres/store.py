@@ -2,8 +2,16 @@
 
 Writes are validated and encoded in the caller's thread (so a bad record is an
 InvalidRecord and nothing of its batch is stored), then queued for the writer
-threads' binary COPY (see ``writer``). Reads first wait for writes submitted
-before them (read-your-writes), then run one parameterised query each.
+threads' binary COPY (see ``writer``); a write returns once its group has
+committed, so a write that returned is stored and a later read sees it
+(read-your-writes). Writes block on the database: ``writes_block`` tells the
+receivers to run them on worker threads. Reads run one parameterised query
+each.
+
+Outages: a :class:`~infertrace.telemetry.postgres.health.HealthMonitor` pings
+the database every second; ``health()`` and ``cached_stats()`` answer from its
+cache, and while the database is known down reads and writes fail at once with
+StoreOverloaded (503 + Retry-After) instead of waiting on connection timeouts.
 
 Ordering matches the reference store: newest time first, ties newest arrival
 first (``seq``); traces oldest first. Retention is by record time (the span's
@@ -45,6 +53,7 @@ from infertrace.telemetry.analytics import (
 from infertrace.telemetry.filters import LogFilter, MetricFilter, SpanFilter, TimeBound, window
 from infertrace.telemetry.postgres import analytics, copy, queries
 from infertrace.telemetry.postgres.connect import connect, where
+from infertrace.telemetry.postgres.health import HealthMonitor
 from infertrace.telemetry.postgres.migrate import (
     MigrationError,
     layout_note,
@@ -67,13 +76,23 @@ from infertrace.telemetry.postgres.rows import (
 from infertrace.telemetry.postgres.schema import LATEST
 from infertrace.telemetry.postgres.stats import store_stats
 from infertrace.telemetry.postgres.writer import LOGS, METRICS, SPANS, Writer
-from infertrace.telemetry.protocols import StoreStats, TelemetryStore
+from infertrace.telemetry.protocols import (
+    Drains,
+    Health,
+    Monitored,
+    StoreStats,
+    TelemetryStore,
+)
 from infertrace.telemetry.purger import Purger, seconds
 from infertrace.telemetry.timebounds import UNBOUNDED, TimeBounds
 from infertrace.telemetry.validate import check_batch, log_problem, metric_problem, span_problem
 
 log = logging.getLogger("infertrace.postgres")
 _TRANSIENT = (psycopg.OperationalError, PoolTimeout)
+_CONNECT_TIMEOUT = 2
+"""Seconds a new connection may take (libpq's minimum): an outage is found fast."""
+RETRY_AFTER_DOWN = 2.0
+"""Retry-After (seconds) while the database is known down."""
 _DISTINCT = (
     "WITH RECURSIVE d AS ((SELECT {c} AS v FROM {t} WHERE {c} IS NOT NULL ORDER BY {c} LIMIT 1)"
     " UNION ALL SELECT (SELECT {c} FROM {t} WHERE {c} > d.v ORDER BY {c} LIMIT 1)"
@@ -88,7 +107,13 @@ class PostgresStore:
     ``pool_size`` bounds the connections (writers plus concurrent readers);
     ``run_migrations=False`` refuses to start on an out-of-date schema instead
     of migrating it; ``use_timescale`` None detects the extension.
+    ``write_timeout`` bounds how long a write waits for its commit,
+    ``query_timeout`` how long a read waits for a pooled connection, and
+    ``health_interval`` is how often the database is pinged.
     """
+
+    writes_block = True
+    """Writes wait for their commit: receivers run them on worker threads."""
 
     def __init__(
         self,
@@ -101,13 +126,18 @@ class PostgresStore:
         run_migrations: bool = True,
         use_timescale: bool | None = None,
         connect_timeout: float = 10.0,
-        read_your_writes: bool = True,
+        write_timeout: float = 5.0,
+        query_timeout: float = 5.0,
+        health_interval: float = 1.0,
         clock: Callable[[], int] = time.time_ns,
         time_bounds: TimeBounds = UNBOUNDED,
     ) -> None:
         self._clock = clock
         self.time_bounds = time_bounds
-        self._ryw = read_your_writes
+        self._dsn = dsn
+        self._write_timeout = write_timeout
+        self._shutdown_report: str | None = None
+        self._ping_conn: psycopg.Connection[Any] | None = None
         self._closed = False
         self._lock = threading.Lock()
         self._purger: Purger | None = None
@@ -116,7 +146,8 @@ class PostgresStore:
             dsn,
             min_size=1,
             max_size=max(pool_size, writers + 1),
-            kwargs={"autocommit": True},
+            kwargs={"autocommit": True, "connect_timeout": _CONNECT_TIMEOUT},
+            timeout=query_timeout,
             check=ConnectionPool.check_connection,
             open=False,
             name="infertrace-pg",
@@ -138,13 +169,19 @@ class PostgresStore:
                 raise
             raise StoreOverloaded(f"cannot use PostgreSQL: {exc}", 5.0) from exc
         self._writer = Writer(
-            self._pool,
+            self._writer_connection,
             self._sink,
             copy.committed,
             _probe,
             max_queued_rows=max_queued_rows,
             group_rows=group_rows,
             threads=writers,
+        )
+        self._monitor = HealthMonitor(
+            self._ping,
+            self._fresh_stats,
+            interval=health_interval,
+            initial=Health(True, "", time.time()),
         )
 
     @staticmethod
@@ -164,10 +201,16 @@ class PostgresStore:
         return state[0], layout_note(conn) or f"layout {state[0]} (recorded without a reason)"
 
     def _sink(
-        self, conn: psycopg.Connection[Any], spans: Any, logs: Any, metrics: Any, bid: Any
+        self,
+        conn: psycopg.Connection[Any],
+        spans: Any,
+        logs: Any,
+        metrics: Any,
+        bid: Any,
+        before_commit: Callable[[], None],
     ) -> None:
         try:
-            copy.write_group(conn, self._partitions, spans, logs, metrics, bid)
+            copy.write_group(conn, self._partitions, spans, logs, metrics, bid, before_commit)
         except errors.CheckViolation:
             self._partitions.forget()  # a partition was dropped under us: re-read and retry
             self._partitions.load(conn)
@@ -177,16 +220,60 @@ class PostgresStore:
         if self._closed:
             raise StoreClosed("store is closed")
 
-    def _query(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    def _check_available(self) -> None:
+        """Raise at once while the store is closed or the database known down."""
         self._check_open()
-        if self._ryw:
-            self._writer.flush()
+        health = self.health()
+        if not health.ok:
+            raise StoreOverloaded(health.reason, RETRY_AFTER_DOWN)
+
+    def _unavailable(self, exc: BaseException) -> StoreOverloaded:
+        self._monitor.check_now()
+        return StoreOverloaded(f"database unavailable: {exc}", RETRY_AFTER_DOWN)
+
+    def _query(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        self._check_available()
         try:
             with self._pool.connection() as conn:
                 rows: list[tuple[Any, ...]] = conn.execute(sql, params, binary=True).fetchall()
                 return rows
         except _TRANSIENT as exc:
-            raise StoreOverloaded(f"database unavailable: {exc}", 2.0) from exc
+            raise self._unavailable(exc) from exc
+
+    # -- health ---------------------------------------------------------------------------
+
+    def health(self) -> Health:
+        """Whether the database takes reads and writes, from cache. O(1), never blocks."""
+        if self._closed:
+            return Health(False, "store is closed", time.time())
+        health = self._monitor.state()
+        down = self._writer.down
+        if health.ok and down is not None:
+            return Health(False, f"database unavailable: {down}", health.checked_unix)
+        return health
+
+    def cached_stats(self) -> StoreStats | None:
+        """The stats of the last background snapshot (every few seconds). O(1)."""
+        return self._monitor.stats()
+
+    def _ping(self) -> None:
+        conn = self._ping_conn
+        if conn is None or conn.closed:
+            conn = psycopg.connect(self._dsn, autocommit=True, connect_timeout=_CONNECT_TIMEOUT)
+            conn.execute("SET statement_timeout = 2000")
+            self._ping_conn = conn
+        try:
+            conn.execute("SELECT 1")
+        except psycopg.Error:
+            conn.close()
+            raise
+
+    def _writer_connection(self) -> psycopg.Connection[Any]:
+        return psycopg.connect(self._dsn, autocommit=True, connect_timeout=_CONNECT_TIMEOUT)
+
+    def _fresh_stats(self) -> StoreStats:
+        with self._pool.connection() as conn:
+            return store_stats(conn, self.layout, dict(self._evicted))
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -194,26 +281,31 @@ class PostgresStore:
         self.write_batch([span])
 
     def write_batch(self, spans: Sequence[Span]) -> None:
-        """Validate, encode and queue spans; all or nothing. O(n) in this thread."""
-        self._check_open()
+        """Validate, encode and store spans; returns once committed. All or nothing.
+
+        O(n) in this thread, then a wait for the group commit (at most
+        ``write_timeout``). Raises InvalidRecord, StoreOverloaded (database
+        down, queue full, no commit in time: nothing acknowledged), StoreClosed.
+        """
+        self._check_available()
         check_batch(spans, span_problem)
         self.time_bounds.check_spans(spans, self._clock())
-        self._writer.submit(SPANS, encode_all(spans, span_row))
+        self._writer.write(SPANS, encode_all(spans, span_row), self._write_timeout)
 
     def write_logs(self, records: Sequence[LogRecord]) -> None:
-        self._check_open()
+        self._check_available()
         check_batch(records, log_problem)
         self.time_bounds.check_logs(records, self._clock())
-        self._writer.submit(LOGS, encode_all(records, log_row))
+        self._writer.write(LOGS, encode_all(records, log_row), self._write_timeout)
 
     def write_metrics(self, points: Sequence[MetricPoint]) -> None:
-        self._check_open()
+        self._check_available()
         check_batch(points, metric_problem)
         self.time_bounds.check_metrics(points, self._clock())
-        self._writer.submit(METRICS, encode_all(points, metric_row))
+        self._writer.write(METRICS, encode_all(points, metric_row), self._write_timeout)
 
     def flush(self, timeout: float = 30.0) -> None:
-        """Wait until every write acknowledged so far is committed."""
+        """Wait until every write in progress is settled (writes that returned are stored)."""
         self._writer.flush(timeout)
 
     # -- reads ----------------------------------------------------------------------------
@@ -336,14 +428,13 @@ class PostgresStore:
     def purge_older_than(self, max_age: timedelta | float) -> int:
         """Delete records older than ``max_age`` (by record time); how many were removed."""
         cutoff = self._clock() - int(seconds(max_age, "max_age") * 1e9)
-        self._check_open()
-        self._writer.flush()
+        self._check_available()
         try:
             with self._pool.connection() as conn:
                 removed = self._partitions.purge(conn, cutoff)
                 self._partitions.ensure_ahead(conn, self._clock())
         except _TRANSIENT as exc:
-            raise StoreOverloaded(f"database unavailable: {exc}", 2.0) from exc
+            raise self._unavailable(exc) from exc
         with self._lock:
             for table, n in removed.items():
                 self._evicted[table] += n
@@ -365,25 +456,39 @@ class PostgresStore:
             self._purger = Purger(lambda: self._scheduled_purge(age), every, "infertrace-pg-purge")
 
     def stats(self) -> StoreStats:
-        self._check_open()
-        self._writer.flush()
+        """Exact counts and sizes, queried now (``cached_stats`` never waits)."""
+        self._check_available()
         try:
-            with self._pool.connection() as conn:
-                return store_stats(conn, self.layout, dict(self._evicted))
+            return self._fresh_stats()
         except _TRANSIENT as exc:
-            raise StoreOverloaded(f"database unavailable: {exc}", 2.0) from exc
+            raise self._unavailable(exc) from exc
 
-    def close(self, timeout: float = 30.0) -> None:
-        """Flush queued writes (up to ``timeout``), stop threads, close the pool. Idempotent."""
+    def shutdown(self, timeout: float = 30.0) -> str | None:
+        """Close: refuse new writes, give writes in progress up to ``timeout`` s to commit.
+
+        Writes still uncommitted then fail (their callers get StoreClosed, so
+        their requests are answered 503); nothing that was acknowledged is
+        lost. Returns None when everything accepted was committed, else a
+        message naming what was left unacknowledged. Idempotent.
+        """
         with self._lock:
             if self._closed:
-                return
+                return self._shutdown_report
             self._closed = True
             purger, self._purger = self._purger, None
         if purger is not None:
             purger.stop()
-        self._writer.close(timeout)
+        report = self._writer.close(timeout)
+        self._monitor.close()
         self._pool.close()
+        if self._ping_conn is not None:
+            self._ping_conn.close()
+        self._shutdown_report = None if report.clean else str(report)
+        return self._shutdown_report
+
+    def close(self, timeout: float = 30.0) -> None:
+        """:meth:`shutdown` without the report (it is logged). Idempotent."""
+        self.shutdown(timeout)
 
     def __enter__(self) -> PostgresStore:
         return self
@@ -396,6 +501,8 @@ def _probe(conn: psycopg.Connection[Any]) -> None:
     conn.execute("SELECT 1")
 
 
-def _conforms(store: PostgresStore) -> tuple[TelemetryStore, AnalyticsStore]:
-    """Static conformance check (mypy): PostgresStore implements both protocols."""
-    return store, store
+def _conforms(
+    store: PostgresStore,
+) -> tuple[TelemetryStore, AnalyticsStore, Monitored, Drains]:
+    """Static conformance check (mypy): PostgresStore implements the protocols."""
+    return store, store, store, store
