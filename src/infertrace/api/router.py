@@ -5,13 +5,18 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from infertrace.api import analytics, export, search, ui
+from infertrace.api.availability import StoreGuard
 from infertrace.api.jaeger import jaeger_router
 from infertrace.api.responses import install_error_handlers
 
 
 def install_query_api(app: FastAPI) -> None:
-    """Add the REST API (/api), the Jaeger API (/jaeger) and their error handling."""
+    """Add the REST API (/api), the Jaeger API (/jaeger) and their error handling.
+
+    Their requests fail fast (503 + Retry-After) while ``app.state.store`` is known down.
+    """
     install_error_handlers(app)
+    app.add_middleware(StoreGuard)
     app.include_router(search.router)
     app.include_router(analytics.router)
     app.include_router(export.router)

@@ -12,7 +12,11 @@ Decoding and storing a typical request (up to ``INLINE_BYTES``) runs right on
 the event loop: handing it to a thread cost 40% of the throughput measured
 (thread switches and GIL contention, for no parallelism). Bigger bodies go to
 a worker thread, so one 20 MiB request does not stall health checks and other
-clients for its whole decode.
+clients for its whole decode. A store whose writes wait on I/O
+(:func:`~infertrace.telemetry.protocols.writes_block`, PostgreSQL: a write
+returns once committed) gets every request on a worker thread, up to
+``max_inflight`` at once, so the loop never waits on the database and
+concurrent requests share one commit.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from infertrace.collector.body import BodyError, Format
 from infertrace.collector.pipeline import Outcome, Pipeline, Signal
 from infertrace.collector.status import error_body
 from infertrace.errors import StoreClosed, StoreOverloaded
+from infertrace.telemetry.protocols import writes_block
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +61,8 @@ class OtlpHttpReceiver:
         self._limit = max_body_bytes
         self._max_inflight = max_inflight
         self._inflight = 0
-        self._limiter = anyio.CapacityLimiter(WORKER_THREADS)
+        self._blocking = writes_block(pipeline.store)
+        self._limiter = anyio.CapacityLimiter(max_inflight if self._blocking else WORKER_THREADS)
 
     def routes(self) -> list[Route]:
         """One POST route per signal, ready to add to any Starlette/FastAPI app."""
@@ -88,7 +94,8 @@ class OtlpHttpReceiver:
             raw = await bodies.read_limited(
                 request.stream(), self._limit, headers.get("content-length")
             )
-            if len(raw) * (COMPRESSION_GUESS if codings else 1) <= INLINE_BYTES:
+            size = len(raw) * (COMPRESSION_GUESS if codings else 1)
+            if size <= INLINE_BYTES and not self._blocking:
                 outcome = self._process(signal, raw, codings, fmt)
             else:
                 outcome = await anyio.to_thread.run_sync(

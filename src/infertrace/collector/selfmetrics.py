@@ -2,8 +2,10 @@
 
 Counters of accepted and rejected items per signal, requests by transport and
 outcome, request latency, and the store's size read from ``stats()`` at scrape
-time. Each collector owns a private registry, so several can live in one
-process (tests) and nothing leaks into the global default registry.
+time, or, for a store watched in the background (PostgreSQL), from its cached
+stats snapshot plus ``infertrace_store_up``: a scrape never waits on a database.
+Each collector owns a private registry, so several can live in one process
+(tests) and nothing leaks into the global default registry.
 Label children are bound once: recording costs a lock and an add, not a label
 lookup, on every request.
 """
@@ -17,7 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from infertrace.telemetry.protocols import Maintenance
+from infertrace.telemetry.protocols import Maintenance, Monitored, StoreStats
 
 SIGNALS = ("spans", "logs", "metric_points")
 TRANSPORTS = ("http", "grpc")
@@ -33,11 +35,23 @@ class _StoreCollector(Collector):
         self._store = store
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
-        try:
-            stats = self._store.stats()
-        except Exception:  # a closed or unreachable store must not break /metrics
-            log.warning("store stats unavailable for /metrics", exc_info=True)
-            return
+        stats: StoreStats | None
+        if isinstance(self._store, Monitored):
+            health = self._store.health()
+            up = GaugeMetricFamily(
+                "infertrace_store_up", "1 when the store's database answered its last check"
+            )
+            up.add_metric([], 1.0 if health.ok else 0.0)
+            yield up
+            stats = self._store.cached_stats()
+            if stats is None:
+                return
+        else:
+            try:
+                stats = self._store.stats()
+            except Exception:  # a closed or unreachable store must not break /metrics
+                log.warning("store stats unavailable for /metrics", exc_info=True)
+                return
         records = GaugeMetricFamily("infertrace_store_records", "Records held", labels=["signal"])
         capacity = GaugeMetricFamily(
             "infertrace_store_capacity",

@@ -1,0 +1,69 @@
+"""Fail fast while the store is known down: 503 + Retry-After at once, no thread held.
+
+For a store watched in the background (:class:`~infertrace.telemetry.protocols.Monitored`,
+PostgreSQL), every request to the query APIs (``/api/...``, ``/jaeger/api/...``)
+first reads the store's cached health. While the database is known down the
+answer is an immediate 503 with ``Retry-After`` and a ``detail`` naming the
+reason, in the REST API's error shape or Jaeger's envelope, instead of a
+worker thread waiting on connection timeouts. The UI's files and the OpenAPI
+document need no database and pass through.
+"""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from infertrace.api.responses import dumps
+from infertrace.telemetry.protocols import Monitored
+
+API_PREFIX = "/api/"
+JAEGER_PREFIX = "/jaeger/api/"
+RETRY_AFTER_SECONDS = 2
+"""Retry-After while the store is down: about two health checks."""
+
+
+class StoreGuard:
+    """ASGI middleware: the query APIs answer 503 at once while the store is down."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            if path.startswith((API_PREFIX, JAEGER_PREFIX)):
+                store = getattr(scope["app"].state, "store", None)
+                if isinstance(store, Monitored):
+                    health = store.health()
+                    if not health.ok:
+                        await _unavailable(send, health.reason, path.startswith(JAEGER_PREFIX))
+                        return
+        await self.app(scope, receive, send)
+
+
+async def _unavailable(send: Send, reason: str, jaeger: bool) -> None:
+    detail = f"store unavailable: {reason}; retry after {RETRY_AFTER_SECONDS} s"
+    if jaeger:
+        body = dumps(
+            {
+                "data": None,
+                "total": 0,
+                "limit": 0,
+                "offset": 0,
+                "errors": [{"code": 503, "msg": detail}],
+            }
+        )
+    else:
+        body = dumps({"detail": detail})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 503,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"retry-after", str(RETRY_AFTER_SECONDS).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
