@@ -102,6 +102,22 @@ def main() -> None:
     help=f"Refuse records timed later than this after now, or off (5m). {_env('accept_future')}",
 )
 @click.option("--max-inflight", type=int, help=f"Concurrent requests (64). {_env('max_inflight')}")
+@click.option(
+    "--max-connections",
+    type=int,
+    help="Open connections per port; beyond it the oldest idle one is closed (1024,"
+    f" at most half the open-file limit). {_env('max_connections')}",
+)
+@click.option(
+    "--receive-timeout",
+    type=_Duration(),
+    help=f"Time to send HTTP headers or a gRPC message (10s). {_env('receive_timeout')}",
+)
+@click.option(
+    "--idle-timeout",
+    type=_Duration(),
+    help=f"Idle keep-alive connections are closed after (30s). {_env('idle_timeout')}",
+)
 @click.option("--pool-size", type=int, help=f"PostgreSQL connections (4). {_env('pool_size')}")
 @click.option(
     "--migrate/--no-migrate",
@@ -119,8 +135,10 @@ def main() -> None:
 def serve(**flags: Any) -> None:
     """Run the collector: OTLP/HTTP and OTLP/gRPC receivers in front of a store."""
     from infertrace.collector.backend import build_store
+    from infertrace.collector.connections import raise_fd_limit
     from infertrace.collector.server import Endpoints, run
 
+    raise_fd_limit()  # connection caps are clamped below it: a higher limit, higher caps
     console = Console(soft_wrap=True)
     try:
         settings = Settings.from_env(os.environ, **flags)

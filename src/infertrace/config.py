@@ -20,6 +20,14 @@ from infertrace.errors import InferTraceError
 ENV_PREFIX = "INFERTRACE_"
 DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024
 """20 MiB, the OpenTelemetry Collector's default request size limit."""
+DEFAULT_MAX_CONNECTIONS = 1024
+"""Open connections per listening port; clamped to the open-file limit at start."""
+DEFAULT_RECEIVE_TIMEOUT = 10.0
+"""Seconds a client gets to send a request's HTTP headers or its gRPC message."""
+DEFAULT_IDLE_TIMEOUT = 30.0
+"""Seconds an idle keep-alive connection is kept. Longer than the OpenTelemetry
+SDKs' 5 s export interval, so exporters reuse their connection instead of racing
+a close by the server (uvicorn's own default is exactly 5 s)."""
 
 StoreKind = Literal["memory", "postgres"]
 STORE_KINDS: tuple[StoreKind, ...] = ("memory", "postgres")
@@ -86,6 +94,13 @@ class Settings:
     plus an hour, or a week without ``max_age``. ``pool_size`` and ``migrate`` (upgrade the schema
     at start-up) apply to the PostgreSQL store. ``api_token`` guards the query
     APIs and ``ingest_token`` OTLP ingest (HTTP and gRPC) with a bearer token.
+
+    Connection hygiene (:mod:`infertrace.collector.connections`):
+    ``max_connections`` caps open connections on each port (beyond it the
+    oldest idle one is closed, or the new one refused with 503 when none is
+    idle); ``receive_timeout`` is how long a client has to send a request's
+    headers (HTTP) or its message (gRPC); ``idle_timeout`` closes keep-alive
+    connections that carry no request for that long.
     """
 
     host: str = "127.0.0.1"
@@ -99,6 +114,9 @@ class Settings:
     max_age: float | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_inflight: int = 64
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    receive_timeout: float = DEFAULT_RECEIVE_TIMEOUT
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT
     pool_size: int = 4
     migrate: bool = True
     api_token: str | None = None
@@ -114,13 +132,15 @@ class Settings:
         if self.store not in STORE_KINDS:
             raise ConfigError(f"store must be one of {', '.join(STORE_KINDS)}, got {self.store!r}")
         positive = ("span_capacity", "log_capacity", "metric_capacity", "max_inflight", "pool_size")
-        for name in positive:
+        for name in ("max_connections", *positive):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.max_body_bytes < 1:
             raise ConfigError(f"max_body_bytes must be positive, got {self.max_body_bytes}")
         if self.max_age is not None:
             parse_duration(self.max_age, "max_age")
+        parse_duration(self.receive_timeout, "receive_timeout")
+        parse_duration(self.idle_timeout, "idle_timeout")
         if self.accept_past is not None:
             parse_bound(self.accept_past, "accept_past")
         parse_bound(self.accept_future, "accept_future")
@@ -140,8 +160,8 @@ class Settings:
 def _convert(name: str, raw: str) -> Any:
     if name in ("host", "store", "dsn", "api_token", "ingest_token"):
         return raw
-    if name == "max_age":
-        return parse_duration(raw, ENV_PREFIX + "MAX_AGE")
+    if name in ("max_age", "receive_timeout", "idle_timeout"):
+        return parse_duration(raw, ENV_PREFIX + name.upper())
     if name in ("accept_past", "accept_future"):
         return parse_bound(raw, ENV_PREFIX + name.upper())
     if name == "max_body_bytes":

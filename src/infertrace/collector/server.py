@@ -6,6 +6,12 @@ what ``infertrace serve`` calls: it serves until SIGINT or SIGTERM, then stops
 accepting, lets in-flight requests finish, and returns. :class:`BackgroundCollector`
 runs a collector on its own thread, for tests, benchmarks and embedding.
 The store is the caller's: nothing here closes it.
+
+Connection hygiene is set up here: the HTTP connection cap and header
+timeout (:mod:`infertrace.collector.connections`, with uvicorn's keep-alive
+timeout as the idle timeout), the gRPC limits
+(:func:`~infertrace.collector.grpc_server.server_options`), and rate-limited
+logging of failed accepts (:mod:`infertrace.collector.accept_errors`).
 """
 
 from __future__ import annotations
@@ -21,9 +27,18 @@ from typing import Any
 
 import uvicorn
 
+from infertrace.collector.accept_errors import AcceptErrorLog
 from infertrace.collector.app import create_app
+from infertrace.collector.connections import (
+    FD_SHARE_HTTP,
+    ConnectionGuard,
+    accept_backlog,
+    clamp_connections,
+    guarded_protocol,
+)
 from infertrace.collector.grpc_server import OtlpGrpcReceiver, create_grpc_server
 from infertrace.collector.pipeline import Pipeline
+from infertrace.collector.shed import ShedCounter
 from infertrace.config import Settings
 from infertrace.telemetry.protocols import TelemetryStore
 
@@ -86,6 +101,14 @@ class Collector:
         self._http_task: asyncio.Task[None] | None = None
         self._grpc: Any = None
         self._grpc_receiver: OtlpGrpcReceiver | None = None
+        self._shed = ShedCounter(self.pipeline.metrics.registry)
+        self.connections = ConnectionGuard(
+            clamp_connections(settings.max_connections, FD_SHARE_HTTP),
+            settings.receive_timeout,
+            self._shed.http,
+        )
+        """The HTTP connections: cap, header deadlines, counts of those shed."""
+        self._accept_errors = AcceptErrorLog()
         self.endpoints: Endpoints | None = None
 
     async def start(self) -> Endpoints:
@@ -93,22 +116,34 @@ class Collector:
         s = self.settings
         sock = _bind(s.host, s.port)
         grpc_server, self._grpc_receiver = create_grpc_server(
-            self.pipeline, s.max_body_bytes, s.max_inflight, s.ingest_token
+            self.pipeline,
+            s.max_body_bytes,
+            s.max_inflight,
+            s.ingest_token,
+            max_connections=s.max_connections,
+            receive_timeout=s.receive_timeout,
+            idle_timeout=s.idle_timeout,
+            count=self._shed.grpc,
         )
         try:
             grpc_port = grpc_server.add_insecure_port(f"{s.host}:{s.grpc_port}")
         except RuntimeError as exc:
             sock.close()
             raise OSError(f"cannot listen for OTLP/gRPC on {s.host}:{s.grpc_port}: {exc}") from exc
+        self._accept_errors.install(asyncio.get_running_loop())
         await grpc_server.start()
         self._grpc = grpc_server
         config = uvicorn.Config(
             self.app,
+            http=guarded_protocol(self.connections),
             log_level="warning",
             access_log=False,
             lifespan="off",
             timeout_graceful_shutdown=int(GRACE_SECONDS),
+            timeout_keep_alive=s.idle_timeout,  # type: ignore[arg-type]  # a float works
+            backlog=accept_backlog(),
         )
+        self.connections.start(asyncio.get_running_loop())
         self._http = _Uvicorn(config)
         self._http_task = asyncio.create_task(self._http.serve(sockets=[sock]))
         while not self._http.started:
@@ -131,6 +166,8 @@ class Collector:
         if self._grpc_receiver is not None:
             self._grpc_receiver.close()
             self._grpc_receiver = None
+        self.connections.stop()
+        self._accept_errors.uninstall()
 
 
 async def _serve_until_signalled(
@@ -170,6 +207,11 @@ class BackgroundCollector:
     @property
     def pipeline(self) -> Pipeline:
         return self._collector.pipeline
+
+    @property
+    def connections(self) -> ConnectionGuard:
+        """The HTTP connection guard (read its counts from the collector's thread or tests)."""
+        return self._collector.connections
 
     def start(self, timeout: float = 10.0) -> Endpoints:
         """Start serving; returns the bound endpoints or raises what start() raised."""
