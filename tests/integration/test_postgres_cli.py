@@ -61,8 +61,13 @@ def test_status_exit_code_says_whether_the_schema_is_ready(
 @pytest.mark.parametrize(
     ("recorded", "flag", "code", "says"),
     [
-        ("partitioned", "--timescale", 1, "was set up with native day partitions"),
-        ("partitioned", "--timescale", 1, "infertrace db convert-to-hypertables"),
+        (
+            "partitioned",
+            "--timescale",
+            1,
+            "was set up with native day partitions at its first migration:"
+            " convert it with `infertrace db convert-to-hypertables`",
+        ),
         ("partitioned", "--no-timescale", 0, "already up to date"),
         ("partitioned", None, 0, "already up to date"),
         # the check runs before anything TimescaleDB-specific, so a recorded layout is

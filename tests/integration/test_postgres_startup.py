@@ -95,3 +95,15 @@ def test_store_reports_where_and_why(pg_dsn: str) -> None:
         assert store.stats().spans.capacity is None
     with PostgresStore(pg_dsn, run_migrations=False) as again:  # the recorded reason
         assert again.layout_note == store.layout_note
+
+
+def test_serve_on_an_unmigrated_database_without_migrating_is_a_clean_error(pg_dsn: str) -> None:
+    proc = serve(pg_dsn, "--no-migrate")
+    try:
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+    assert proc.returncode == 1, out + err
+    assert "run `infertrace db migrate`" in err and "Traceback" not in err
