@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import os
+import threading
 from typing import Any
 
 import click
@@ -27,6 +28,7 @@ from infertrace.config import (
     parse_size,
 )
 from infertrace.errors import InferTraceError
+from infertrace.telemetry.protocols import Drains
 
 
 class _Size(click.ParamType[int, Any]):
@@ -132,6 +134,12 @@ def main() -> None:
     "--ingest-token",
     help=f"Bearer token required for OTLP ingest (none). {_env('ingest_token')}",
 )
+@click.option(
+    "--shutdown-timeout",
+    type=_Duration(),
+    help="On SIGTERM/SIGINT, how long accepted writes get to commit before they are"
+    f" answered 503 and the exit status is 1 (10s). {_env('shutdown_timeout')}",
+)
 def serve(**flags: Any) -> None:
     """Run the collector: OTLP/HTTP and OTLP/gRPC receivers in front of a store."""
     from infertrace.collector.backend import build_store
@@ -161,13 +169,48 @@ def serve(**flags: Any) -> None:
         gc.set_threshold(50_000, 20, 10)
         _print_endpoints(console, settings, endpoints, store)
 
+    drain = _Drain(store, settings.shutdown_timeout)
     try:
-        run(store, settings, ready)
+        run(store, settings, ready, drain.start)
     except OSError as exc:
         raise click.ClickException(f"cannot listen: {exc}") from None
     finally:
-        store.close()
+        left = drain.finish()
+    if left is not None:
+        raise click.ClickException(f"stopped with writes left unacknowledged: {left}")
     console.print("InferTrace collector stopped.")
+
+
+class _Drain:
+    """The store's shutdown at SIGTERM/SIGINT, concurrent with the servers' grace period.
+
+    Accepted writes get ``timeout`` seconds to commit; the rest are answered 503
+    by the requests still waiting on them. ``finish`` closes the store (if the
+    signal never came) and returns what was left unacknowledged, or None.
+    """
+
+    def __init__(self, store: Any, timeout: float) -> None:
+        self._store = store
+        self._timeout = timeout
+        self._thread: threading.Thread | None = None
+        self._left: str | None = None
+
+    def start(self) -> None:
+        if isinstance(self._store, Drains) and self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="infertrace-drain")
+            self._thread.start()
+
+    def _run(self) -> None:
+        self._left = self._store.shutdown(self._timeout)
+
+    def finish(self) -> str | None:
+        if self._thread is None:
+            if isinstance(self._store, Drains):
+                return self._store.shutdown(self._timeout)
+            self._store.close()
+            return None
+        self._thread.join()
+        return self._left
 
 
 def _print_endpoints(console: Console, settings: Settings, endpoints: Any, store: Any) -> None:

@@ -20,6 +20,8 @@ from infertrace.errors import InferTraceError
 ENV_PREFIX = "INFERTRACE_"
 DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024
 """20 MiB, the OpenTelemetry Collector's default request size limit."""
+DEFAULT_SHUTDOWN_TIMEOUT = 10.0
+"""Seconds a stopping collector gives accepted writes to commit (PostgreSQL)."""
 DEFAULT_MAX_CONNECTIONS = 1024
 """Open connections per listening port; clamped to the open-file limit at start."""
 DEFAULT_RECEIVE_TIMEOUT = 10.0
@@ -101,6 +103,10 @@ class Settings:
     idle); ``receive_timeout`` is how long a client has to send a request's
     headers (HTTP) or its message (gRPC); ``idle_timeout`` closes keep-alive
     connections that carry no request for that long.
+
+    ``shutdown_timeout`` is how long a stopping collector waits for accepted
+    writes to commit (PostgreSQL); what is still uncommitted then is answered
+    503 and named in the exit message.
     """
 
     host: str = "127.0.0.1"
@@ -123,6 +129,7 @@ class Settings:
     ingest_token: str | None = None
     accept_past: float | None = None
     accept_future: float = 300.0
+    shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT
 
     def __post_init__(self) -> None:
         for name in ("port", "grpc_port"):
@@ -144,6 +151,7 @@ class Settings:
         if self.accept_past is not None:
             parse_bound(self.accept_past, "accept_past")
         parse_bound(self.accept_future, "accept_future")
+        parse_duration(self.shutdown_timeout, "shutdown_timeout")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
@@ -164,6 +172,8 @@ def _convert(name: str, raw: str) -> Any:
         return parse_duration(raw, ENV_PREFIX + name.upper())
     if name in ("accept_past", "accept_future"):
         return parse_bound(raw, ENV_PREFIX + name.upper())
+    if name == "shutdown_timeout":
+        return parse_duration(raw, ENV_PREFIX + "SHUTDOWN_TIMEOUT")
     if name == "max_body_bytes":
         return parse_size(raw, ENV_PREFIX + "MAX_BODY_BYTES")
     if name == "migrate":

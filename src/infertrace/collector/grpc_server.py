@@ -4,7 +4,9 @@ Requests arrive as raw bytes (no deserializer registered) and go through the
 same pipeline as OTLP/HTTP, so a malformed message is answered with
 INVALID_ARGUMENT and a message saying what was wrong, not gRPC's generic
 INTERNAL deserialisation failure. Small requests are processed on the event
-loop, big ones on worker threads, as in :mod:`infertrace.collector.http`.
+loop, big ones on worker threads, as in :mod:`infertrace.collector.http`
+(every request on a thread, up to the concurrency limit, when the store's
+writes block).
 gzip-compressed requests are inflated by gRPC itself;
 ``max_receive_message_length`` (the body limit) bounds the inflated size, so a
 compression bomb gets RESOURCE_EXHAUSTED. An overloaded store answers
@@ -40,6 +42,7 @@ from infertrace.collector.http import INLINE_BYTES
 from infertrace.collector.pipeline import Pipeline, Signal
 from infertrace.collector.status import retry_info, rpc_status
 from infertrace.errors import StoreClosed, StoreOverloaded
+from infertrace.telemetry.protocols import writes_block
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +92,9 @@ class OtlpGrpcReceiver:
         self._pipeline = pipeline
         self._token = token or None
         self.gate = CallGate(max_inflight, receive_timeout, count=count)
+        blocking = writes_block(pipeline.store)  # then every export waits on a commit
+        self._inline_bytes = -1 if blocking else INLINE_BYTES
+        workers = max(workers, max_inflight) if blocking else workers
         self._executor = ThreadPoolExecutor(workers, thread_name_prefix="infertrace-grpc")
 
     def handlers(self) -> list[grpc.GenericRpcHandler]:
@@ -124,7 +130,7 @@ class OtlpGrpcReceiver:
                 trailers = _retry_trailers(code, str(exc), 1.0) if exc.reason == "busy" else ()
                 await context.abort(code, str(exc), trailing_metadata=trailers)
             try:
-                if len(request) <= INLINE_BYTES:
+                if len(request) <= self._inline_bytes:
                     outcome = pipeline.export(signal, request)
                 else:
                     loop = asyncio.get_running_loop()

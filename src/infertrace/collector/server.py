@@ -139,9 +139,9 @@ class Collector:
             log_level="warning",
             access_log=False,
             lifespan="off",
-            timeout_graceful_shutdown=int(GRACE_SECONDS),
             timeout_keep_alive=s.idle_timeout,  # type: ignore[arg-type]  # a float works
             backlog=accept_backlog(),
+            timeout_graceful_shutdown=int(self._grace()),
         )
         self.connections.start(asyncio.get_running_loop())
         self._http = _Uvicorn(config)
@@ -154,14 +154,19 @@ class Collector:
         self.endpoints = Endpoints(s.host, sock.getsockname()[1], grpc_port)
         return self.endpoints
 
+    def _grace(self) -> float:
+        # In-flight writes may wait for the store's drain: their answers must go out.
+        return max(GRACE_SECONDS, self.settings.shutdown_timeout + 2.0)
+
     async def stop(self) -> None:
-        """Stop accepting, let in-flight requests finish (up to GRACE_SECONDS)."""
+        """Stop accepting, let in-flight requests finish (GRACE_SECONDS, or the
+        shutdown timeout plus 2 s when that is longer)."""
         if self._http is not None and self._http_task is not None:
             self._http.should_exit = True
             await self._http_task
             self._http = self._http_task = None
         if self._grpc is not None:
-            await self._grpc.stop(GRACE_SECONDS)
+            await self._grpc.stop(self._grace())
             self._grpc = None
         if self._grpc_receiver is not None:
             self._grpc_receiver.close()
@@ -171,7 +176,10 @@ class Collector:
 
 
 async def _serve_until_signalled(
-    store: TelemetryStore, settings: Settings, on_ready: Callable[[Endpoints], None]
+    store: TelemetryStore,
+    settings: Settings,
+    on_ready: Callable[[Endpoints], None],
+    on_stop: Callable[[], None] | None,
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -182,14 +190,24 @@ async def _serve_until_signalled(
         on_ready(await collector.start())
         await stop.wait()
     finally:
+        if on_stop is not None:
+            on_stop()  # e.g. start the store's drain, concurrent with the servers' grace
         await collector.stop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
 
 
-def run(store: TelemetryStore, settings: Settings, on_ready: Callable[[Endpoints], None]) -> None:
-    """Serve until SIGINT/SIGTERM (main thread only); ``on_ready`` gets the bound ports."""
-    asyncio.run(_serve_until_signalled(store, settings, on_ready))
+def run(
+    store: TelemetryStore,
+    settings: Settings,
+    on_ready: Callable[[Endpoints], None],
+    on_stop: Callable[[], None] | None = None,
+) -> None:
+    """Serve until SIGINT/SIGTERM (main thread only); ``on_ready`` gets the bound ports.
+
+    ``on_stop`` (non-blocking) runs on the signal, before the servers stop.
+    """
+    asyncio.run(_serve_until_signalled(store, settings, on_ready, on_stop))
 
 
 class BackgroundCollector:

@@ -1,0 +1,110 @@
+"""SIGTERM ``infertrace serve --store postgres`` while the database is down and clients send.
+
+Every span answered 200 must be in the database after it restarts; the
+process must exit non-zero within its shutdown timeout and say what it left
+unacknowledged.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import httpx
+import psycopg
+
+from infertrace.collector.encode import encode_spans
+from infertrace.telemetry.postgres import ThrowawayCluster
+from infertrace.workload import Workload
+
+SHUTDOWN_SECONDS = 3.0
+CLIENTS = 6
+PB = {"Content-Type": "application/x-protobuf"}
+
+
+def _serve(dsn: str) -> tuple[subprocess.Popen[str], str]:
+    cmd = [sys.executable, "-m", "infertrace.cli", "serve", "--store", "postgres"]
+    cmd += ["--dsn", dsn, "--port", "0", "--grpc-port", "0"]
+    cmd += ["--shutdown-timeout", f"{SHUTDOWN_SECONDS:g}s"]
+    env = dict(os.environ, COLUMNS="200")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    assert proc.stdout is not None
+    banner = []
+    for line in proc.stdout:
+        banner.append(line)
+        if line.startswith("Press Ctrl+C"):
+            break
+    url = re.search(r"OTLP/HTTP\s+(http://127\.0\.0\.1:\d+)", "".join(banner))
+    assert url, "".join(banner) + (proc.stderr.read() if proc.stderr else "")
+    return proc, url.group(1)
+
+
+def _stored(dsn: str) -> set[tuple[bytes, bytes]]:
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute("SELECT trace_id, span_id FROM spans").fetchall()
+    return {(bytes(r[0]), bytes(r[1])) for r in rows}
+
+
+def test_sigterm_with_the_database_down_loses_nothing_acknowledged(
+    own_cluster: ThrowawayCluster,
+) -> None:
+    proc, url = _serve(own_cluster.dsn)
+    acked: set[tuple[bytes, bytes]] = set()
+    answers: dict[int, int] = {}
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def client(seed: int) -> None:
+        w = Workload(seed=seed, start_ns=time.time_ns())
+        with httpx.Client(timeout=30) as http:
+            while not stop.is_set():
+                spans = w.spans(200)
+                try:
+                    r = http.post(
+                        f"{url}/v1/traces",
+                        content=encode_spans(spans).SerializeToString(),
+                        headers=PB,
+                    )
+                except httpx.HTTPError:
+                    status = 0  # refused or cut: not acknowledged
+                else:
+                    status = r.status_code
+                with lock:
+                    answers[status] = answers.get(status, 0) + 1
+                    if status == 200:
+                        acked.update((s.trace_id, s.span_id) for s in spans)
+                if status != 200:
+                    time.sleep(0.05)
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(CLIENTS)]
+    try:
+        for t in threads:
+            t.start()
+        time.sleep(2.0)
+        with lock:
+            assert answers.get(200, 0) > 0, answers
+        own_cluster.stop("immediate")
+        proc.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        out, err = proc.communicate(timeout=SHUTDOWN_SECONDS + 20)
+        took = time.monotonic() - signalled
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert proc.returncode != 0, (out, err)
+    assert took < SHUTDOWN_SECONDS + 10, took
+    assert "left unacknowledged" in err and "spans" in err and "never acknowledged" in err, err
+    own_cluster.start()
+    stored = _stored(own_cluster.dsn)
+    missing = acked - stored
+    assert not missing, f"{len(missing)} of {len(acked)} acknowledged spans lost; {answers}"
+    assert len(acked) >= 200
