@@ -77,7 +77,9 @@ def _tokens_per_second(t: SpanTable, slots: I64) -> float | None:
     ttft = t.ttft[s]
     dur = t.dur[s]
     decode = np.where(ttft >= 0, np.maximum(dur - ttft, 0), dur)
-    total = int(decode.sum())
+    # An int64 sum wraps (two decodes of 2**62 ns sum negative); float64 cannot, and
+    # its relative error (~1e-16 per term) is far below what a rate can show.
+    total = float(decode.sum(dtype=np.float64))
     if total == 0:
         return None
     return int(out[has].sum()) / (total / 1e9)
