@@ -1,0 +1,222 @@
+"""PostgreSQL outages: probes that never hang, and a shutdown that loses nothing acknowledged.
+
+Two cases against ``infertrace serve --store postgres`` in a child process and
+a throwaway PostgreSQL cluster on 127.0.0.1, each bounded in count and time
+(about 30 s together):
+
+1. The database stops. 50 concurrent ``/readyz`` plus ``/metrics``,
+   ``/healthz``, ``/api/spans`` and ``/jaeger/api/services``, in several rounds:
+   every answer within 1 s; readiness 503 naming the database, the query APIs
+   503 with Retry-After, metrics and liveness 200. Then the database returns
+   and readiness follows.
+2. Clients send spans; the database stops; the collector gets SIGTERM. It must
+   exit non-zero within its shutdown timeout plus a margin, naming what it left
+   unacknowledged, and every span it answered 200 must be in the database
+   once the database is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import httpx
+import psycopg
+
+from infertrace.collector.encode import encode_spans
+from infertrace.telemetry.postgres import ThrowawayCluster
+from infertrace.workload import Workload
+from reliability import Row
+
+TITLE = "PostgreSQL outage"
+PROBES = 50
+BOUND = 1.0
+SHUTDOWN_TIMEOUT = 3.0
+PB = {"Content-Type": "application/x-protobuf"}
+
+
+def _serve(dsn: str) -> tuple[subprocess.Popen[str], str]:
+    cmd = [sys.executable, "-m", "infertrace.cli", "serve", "--store", "postgres", "--dsn", dsn]
+    cmd += ["--port", "0", "--grpc-port", "0"]
+    env = dict(os.environ, COLUMNS="200", INFERTRACE_SHUTDOWN_TIMEOUT=f"{SHUTDOWN_TIMEOUT:g}s")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    assert proc.stdout is not None
+    banner = ""
+    for line in proc.stdout:
+        banner += line
+        if line.startswith("Press Ctrl+C"):
+            break
+    match = re.search(r"OTLP/HTTP\s+(http://127\.0\.0\.1:\d+)", banner)
+    if not match:
+        proc.kill()
+        raise RuntimeError(f"infertrace serve did not start: {banner}")
+    return proc, match.group(1)
+
+
+def _end(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is None:
+        proc.kill()
+    proc.communicate(timeout=10)
+
+
+async def _round(url: str) -> list[tuple[str, int, float, str, str]]:
+    paths = [*["/readyz"] * PROBES, "/metrics", "/healthz", "/api/spans", "/jaeger/api/services"]
+    limits = httpx.Limits(max_connections=len(paths))
+    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
+
+        async def one(path: str) -> tuple[str, int, float, str, str]:
+            started = time.perf_counter()
+            r = await client.get(path)
+            took = time.perf_counter() - started
+            return path, r.status_code, took, r.headers.get("retry-after", ""), r.text
+
+        return list(await asyncio.gather(*(one(p) for p in paths)))
+
+
+def _wait(check: object, bound: float) -> float | None:
+    """Seconds until ``check()`` is true, or None after ``bound`` seconds."""
+    assert callable(check)
+    started = time.monotonic()
+    while time.monotonic() - started < bound:
+        if check():
+            return time.monotonic() - started
+        time.sleep(0.05)
+    return None
+
+
+def probes_during_outage(cluster: ThrowawayCluster, rounds: int) -> list[Row]:
+    proc, url = _serve(cluster.dsn)
+    try:
+        http = httpx.Client(base_url=url, timeout=30)
+        body = encode_spans(Workload(seed=1, start_ns=time.time_ns()).spans(100))
+        http.post("/v1/traces", content=body.SerializeToString(), headers=PB)
+        cluster.stop("immediate")
+        noticed = _wait(lambda: http.get("/readyz").status_code == 503, 10)
+        answers = [a for _ in range(rounds) for a in asyncio.run(_round(url))]
+        cluster.start()
+        back = _wait(lambda: http.get("/readyz").status_code == 200, 20)
+        http.close()
+    finally:
+        _end(proc)
+
+    def worst(path: str) -> float:
+        return max(t for p, _, t, _, _ in answers if p == path)
+
+    ready = [a for a in answers if a[0] == "/readyz"]
+    ready_ok = all(s == 503 and "database" in text for _, s, _, _, text in ready)
+    api = [a for a in answers if a[0].startswith(("/api/", "/jaeger/"))]
+    api_ok = all(s == 503 and retry for _, s, _, retry, _ in api)
+    up = [a for a in answers if a[0] in ("/metrics", "/healthz")]
+    up_ok = all(s == 200 for _, s, _, _, _ in up)
+    slowest = max(t for _, _, t, _, _ in answers)
+    return [
+        Row(
+            "/readyz notices the database stopped",
+            "1 outage",
+            noticed is not None and noticed < 5,
+            f"503 after {noticed:.1f} s" if noticed is not None else "never",
+        ),
+        Row(
+            f"{PROBES} concurrent /readyz during the outage",
+            f"{len(ready)} probes, {rounds} rounds",
+            ready_ok and worst("/readyz") <= BOUND,
+            f"all 503 naming the database, slowest {worst('/readyz') * 1000:.0f} ms",
+        ),
+        Row(
+            "/metrics and /healthz alongside them",
+            f"{len(up)} requests",
+            up_ok and max(worst("/metrics"), worst("/healthz")) <= BOUND,
+            f"200, slowest {max(worst('/metrics'), worst('/healthz')) * 1000:.0f} ms",
+        ),
+        Row(
+            "/api/spans, /api/services, Jaeger services during the outage",
+            f"{len(api)} requests",
+            api_ok and slowest <= BOUND,
+            f"503 + Retry-After, slowest {max(t for _, _, t, _, _ in api) * 1000:.0f} ms",
+        ),
+        Row(
+            "readiness after the database returns",
+            "1 restart",
+            back is not None,
+            f"200 after {back:.1f} s" if back is not None else "never",
+        ),
+    ]
+
+
+def sigterm_with_database_down(cluster: ThrowawayCluster, clients: int) -> list[Row]:
+    proc, url = _serve(cluster.dsn)
+    acked: set[tuple[bytes, bytes]] = set()
+    answers: dict[int, int] = {}
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def client(seed: int) -> None:
+        w = Workload(seed=seed, start_ns=time.time_ns())
+        with httpx.Client(timeout=30) as http:
+            while not stop.is_set():
+                spans = w.spans(200)
+                try:
+                    body = encode_spans(spans).SerializeToString()
+                    status = http.post(f"{url}/v1/traces", content=body, headers=PB).status_code
+                except httpx.HTTPError:
+                    status = 0
+                with lock:
+                    answers[status] = answers.get(status, 0) + 1
+                    if status == 200:
+                        acked.update((s.trace_id, s.span_id) for s in spans)
+                if status != 200:
+                    time.sleep(0.05)
+
+    threads = [threading.Thread(target=client, args=(100 + i,)) for i in range(clients)]
+    err = ""
+    took = float("inf")
+    try:
+        for t in threads:
+            t.start()
+        time.sleep(2.0)
+        cluster.stop("immediate")
+        proc.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        _, err = proc.communicate(timeout=SHUTDOWN_TIMEOUT + 30)
+        took = time.monotonic() - signalled
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+        if proc.poll() is None:
+            _end(proc)
+    cluster.start()
+    with psycopg.connect(cluster.dsn) as conn:
+        rows = conn.execute("SELECT trace_id, span_id FROM spans").fetchall()
+    stored = {(bytes(r[0]), bytes(r[1])) for r in rows}
+    lost = len(acked - stored)
+    said = re.search(r"left unacknowledged: (.*)", err)
+    refused = sum(n for s, n in answers.items() if s != 200)
+    return [
+        Row(
+            "spans answered 200, then SIGTERM with the database down",
+            f"{len(acked):,} spans acked, {refused} requests refused",
+            lost == 0 and len(acked) > 0,
+            f"{lost} lost after the database restarted",
+        ),
+        Row(
+            f"serve exits non-zero within --shutdown-timeout {SHUTDOWN_TIMEOUT:g}s",
+            "1 SIGTERM",
+            proc.returncode not in (0, None) and took < SHUTDOWN_TIMEOUT + 10 and bool(said),
+            f"exit {proc.returncode} after {took:.1f} s: "
+            + (said.group(1)[:110] if said else err.strip()[-110:]),
+        ),
+    ]
+
+
+def run(quick: bool) -> list[Row]:
+    with ThrowawayCluster(settings={"fsync": "off", "full_page_writes": "off"}) as cluster:
+        rows = probes_during_outage(cluster, rounds=1 if quick else 3)
+        rows += sigterm_with_database_down(cluster, clients=4 if quick else 8)
+    return rows
