@@ -18,6 +18,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import numpy as np
+import numpy.typing as npt
+
 from infertrace.errors import InvalidRecord
 from infertrace.model import LogRecord, MetricPoint, Span
 
@@ -107,6 +110,15 @@ class TimeBounds:
                                f"{_span(self.future_seconds or 0)} in the future "
                                f"(accepted until {_iso(hi)})"))  # fmt: skip
         return out
+
+    def check_array(self, times: npt.NDArray[np.int64], what: str, now: int) -> None:
+        """:meth:`check_spans` for times already in an int64 array: vectorised. O(n)."""
+        if self.unbounded or not len(times):
+            return
+        lo, hi = self.window(now)
+        if int(times.min()) >= lo and int(times.max()) <= hi:
+            return
+        _raise(self.problems(times.tolist(), what, now))
 
     def check_spans(self, spans: Sequence[Span], now: int) -> None:
         """Raise InvalidRecord naming every span that starts outside the window."""

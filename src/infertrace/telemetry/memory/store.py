@@ -79,7 +79,7 @@ class MemoryStore(PurgeOwner):
         if not len(spans):
             return
         batch = self._spans.prepare(spans)
-        self.time_bounds.check_spans(spans, self._clock())
+        self.time_bounds.check_array(batch.starts, "start time", self._clock())
         with self._span_lock.write():
             self._check_open()
             self._spans.append(batch, spans, self._clock())
