@@ -14,6 +14,7 @@ import pytest
 from infertrace.collector.accept_errors import AcceptErrorLog, is_accept_error
 from infertrace.collector.connections import ConnectionGuard, GuardedProtocol, clamp_connections
 from infertrace.collector.grpc_gate import CallGate, CallRefused
+from infertrace.config import ConfigError, Settings
 
 
 class _Transport:
@@ -199,3 +200,24 @@ def test_other_loop_errors_reach_the_previous_handler() -> None:
         loop.close()
     assert is_accept_error(_accept_context())
     assert not is_accept_error({"message": "x", "exception": OSError(errno.EPIPE, "pipe")})
+
+
+def test_connection_settings_from_the_environment() -> None:
+    settings = Settings.from_env(
+        {
+            "INFERTRACE_MAX_CONNECTIONS": "200",
+            "INFERTRACE_RECEIVE_TIMEOUT": "5s",
+            "INFERTRACE_IDLE_TIMEOUT": "2m",
+        }
+    )
+    assert (settings.max_connections, settings.receive_timeout, settings.idle_timeout) == (
+        200,
+        5.0,
+        120.0,
+    )
+    with pytest.raises(ConfigError, match="max_connections must be at least 1"):
+        Settings(max_connections=0)
+    with pytest.raises(ConfigError, match="receive_timeout"):
+        Settings(receive_timeout=0)
+    with pytest.raises(ConfigError, match="INFERTRACE_IDLE_TIMEOUT"):
+        Settings.from_env({"INFERTRACE_IDLE_TIMEOUT": "forever"})

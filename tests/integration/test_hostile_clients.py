@@ -226,3 +226,39 @@ def test_grpc_connections_beyond_the_cap_are_closed(count: int) -> None:
         time.sleep(0.3)
         closed = sum(closed_within(sock, 0.05)[0] < 1.0 for sock in socks)
         assert closed == count - 8
+
+
+def _frames(data: bytes) -> Iterator[tuple[int, bytes]]:
+    while len(data) >= 9:
+        length = int.from_bytes(data[:3], "big")
+        if len(data) < 9 + length:
+            return
+        yield data[3], data[9 : 9 + length]
+        data = data[9 + length :]
+
+
+def test_grpc_client_pinging_too_often_is_sent_away() -> None:
+    """Keepalive enforcement: HTTP/2 PINGs every 50 ms end in GOAWAY too_many_pings."""
+    with collector() as server, ExitStack() as stack:
+        assert server.endpoints is not None
+        (sock,) = idle_sockets(server.endpoints.grpc_port, 1, stack)
+        settings = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+        sock.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + settings)
+        sock.settimeout(0.05)
+        received = b""
+        for n in range(40):  # 2 s at most
+            ping = b"\x00\x00\x08\x06\x00\x00\x00\x00\x00" + n.to_bytes(8, "big")
+            try:
+                sock.sendall(ping)
+                received += sock.recv(65536)
+            except TimeoutError:
+                pass
+            except OSError:
+                break
+            goaways = [payload for kind, payload in _frames(received) if kind == 0x7]
+            if goaways:
+                break
+            time.sleep(0.05)
+        assert goaways, "no GOAWAY after 40 pings"
+        error_code = int.from_bytes(goaways[0][4:8], "big")
+        assert error_code == 0xB and goaways[0][8:] == b"too_many_pings"  # ENHANCE_YOUR_CALM
