@@ -113,7 +113,8 @@ def main() -> None:
 @click.option(
     "--receive-timeout",
     type=_Duration(),
-    help=f"Time to send HTTP headers or a gRPC message (10s). {_env('receive_timeout')}",
+    help="Time to send HTTP headers, then the body, or a gRPC message (10s)."
+    f" {_env('receive_timeout')}",
 )
 @click.option(
     "--idle-timeout",

@@ -101,8 +101,8 @@ class Settings:
     ``max_connections`` caps open connections on each port (beyond it the
     oldest idle one is closed, or the new one refused with 503 when none is
     idle); ``receive_timeout`` is how long a client has to send a request's
-    headers (HTTP) or its message (gRPC); ``idle_timeout`` closes keep-alive
-    connections that carry no request for that long.
+    headers, and then its body (HTTP), or its message (gRPC); ``idle_timeout``
+    closes keep-alive connections that carry no request for that long.
 
     ``shutdown_timeout`` is how long a stopping collector waits for accepted
     writes to commit (PostgreSQL); what is still uncommitted then is answered

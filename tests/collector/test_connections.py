@@ -34,8 +34,17 @@ class _Conn:
 
     def __init__(self, deadline: float = 0.0, begun: bool = False) -> None:
         self.transport = _Transport()
-        self.header_deadline = deadline
+        self.receive_deadline = deadline
         self.request_begun = begun
+        self.body_started = 0.0
+
+    def may_answer(self) -> bool:
+        return self.request_begun
+
+    def shed(self, answer: bytes | None) -> None:
+        if answer is not None and self.may_answer():
+            self.transport.write(answer)
+        self.transport.close()
 
 
 def _conn(deadline: float = 0.0, begun: bool = False) -> GuardedProtocol:
@@ -47,7 +56,7 @@ def test_guard_evicts_the_oldest_idle_connection_at_the_cap() -> None:
     a, b, c = _conn(), _conn(), _conn()
     for conn in (a, b, c):
         assert guard.admit(conn)
-    guard.busy(a)  # a runs a request: b is now the oldest idle one
+    guard.busy(a, 0.0)  # a runs a request: b is now the oldest idle one
     d = _conn()
     assert guard.admit(d)
     assert b.transport.closed and not a.transport.closed and not c.transport.closed  # type: ignore[attr-defined]
@@ -65,12 +74,30 @@ def test_guard_refuses_when_every_connection_is_busy() -> None:
     conns = [_conn(), _conn()]
     for conn in conns:
         guard.admit(conn)
-        guard.busy(conn)
+        guard.busy(conn, 0.0)
     assert not guard.admit(_conn())
     assert (guard.refused, counted) == (1, ["refused"])
     guard.release(conns[0])
     guard.release(conns[0])  # twice is harmless
     assert guard.admit(_conn()) and guard.open == 2
+    guard._check()
+
+
+def test_a_slow_body_makes_room_for_a_new_request() -> None:
+    guard = ConnectionGuard(10, 30.0, max_receiving=2)
+    a, b, c, d = (_conn(begun=True) for _ in range(4))
+    for conn, started in ((a, 0.0), (b, 0.2), (c, 0.5)):
+        guard.admit(conn)
+        conn.body_started = started
+        guard.busy(conn, started)  # c: a has taken only 0.5 s, nobody is ended
+    assert guard.evicted == 0
+    guard.admit(d)
+    d.body_started = 1.2
+    guard.busy(d, 1.2)  # a has been receiving for 1.2 s: it goes
+    assert a.transport.written.startswith(b"HTTP/1.1 503 ") and a.transport.closed  # type: ignore[attr-defined]
+    assert not b.transport.closed and guard.evicted == 1  # type: ignore[attr-defined]
+    guard.received(b)
+    guard.idle(c)  # answered before its body was all in
     guard._check()
 
 

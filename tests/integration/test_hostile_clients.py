@@ -113,20 +113,50 @@ def test_connections_beyond_the_cap_are_refused_when_all_are_busy() -> None:
         assert server.connections.refused == 1
 
 
-def test_silent_and_slow_header_connections_are_closed() -> None:
-    """A connection that sends nothing, and one that stops mid-headers (slowloris)."""
+def test_slow_bodies_do_not_hold_every_inflight_slot() -> None:
+    """6 clients trickling bodies against max_inflight 4: a normal export still gets in.
+
+    The OTLP receiver counts a request from its headers on: 16 slow bodies once held
+    all 16 slots (answering every other export 503) until they finished or timed out.
+    """
+    slow_request = (
+        b"POST /v1/traces HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-protobuf\r\n"
+        b"content-length: 1000\r\n\r\n" + BODY[:10]
+    )
+    with collector(max_inflight=4, receive_timeout=30.0) as server, ExitStack() as stack:
+        assert server.endpoints is not None
+        slow = idle_sockets(server.endpoints.http_port, 6, stack)
+        for sock in slow:
+            sock.sendall(slow_request)
+            time.sleep(0.02)
+        time.sleep(1.1)  # the oldest bodies have now been arriving for over 1 s
+        assert http_export_seconds(server.endpoints.http_url) < 1.0
+        seconds, answer = closed_within(slow[0], 1.0)
+        assert seconds < 1.0 and answer.startswith(b"HTTP/1.1 503 "), answer
+        assert b"request body too slow" in answer
+        assert server.connections.evicted == 1
+
+
+def test_silent_and_slow_connections_are_closed() -> None:
+    """A connection that sends nothing, one that stops mid-headers (slowloris), one that
+    stops mid-body, and one idle after its answer (keep-alive)."""
     with collector(receive_timeout=1.0, idle_timeout=1.0) as server, ExitStack() as stack:
         assert server.endpoints is not None
-        silent, slow, served = idle_sockets(server.endpoints.http_port, 3, stack)
+        silent, slow, slow_body, served = idle_sockets(server.endpoints.http_port, 4, stack)
         slow.sendall(b"POST /v1/traces HTTP/1.1\r\nhost: x\r\ncontent-type: applica")
+        slow_body.sendall(
+            b"POST /v1/traces HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-protobuf\r\n"
+            b"content-length: 1000\r\n\r\n" + BODY[:10]
+        )
         served.sendall(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
         seconds, answer = closed_within(silent, 4.0)
         assert 0.9 < seconds < 2.5 and answer == b""
-        seconds, answer = closed_within(slow, 4.0)
-        assert seconds < 2.5 and answer.startswith(b"HTTP/1.1 408 ")
+        for sock in (slow, slow_body):
+            seconds, answer = closed_within(sock, 4.0)
+            assert seconds < 2.5 and answer.startswith(b"HTTP/1.1 408 "), answer
         seconds, answer = closed_within(served, 4.0)  # keep-alive: closed when idle 1 s
         assert seconds < 2.5 and answer.startswith(b"HTTP/1.1 200 ")
-        assert server.connections.timed_out == 2
+        assert server.connections.timed_out == 3
         assert http_export_seconds(server.endpoints.http_url) < 1.0
 
 

@@ -1,4 +1,4 @@
-"""HTTP connection hygiene: a cap on open connections and a header-read timeout.
+"""HTTP connection hygiene: a cap on open connections and request-read timeouts.
 
 uvicorn arms its keep-alive timer only after a response, so a connection that
 never sends a byte, or sends half a request line and stops (slowloris), lived
@@ -11,15 +11,26 @@ bounds both the number and the lifetime of such connections:
   headers, or between keep-alive requests), so idle clients cannot lock out
   working ones; only when every open connection is running a request is the
   new one refused with a minimal ``503`` and ``Connection: close``.
-- a request's headers must be complete within ``header_timeout`` of the
-  connection opening or of the request's first byte; a sweep once a second
-  closes connections past that deadline (a ``408`` if some bytes came).
+- a request's headers must be complete within ``receive_timeout`` of the
+  connection opening or of the request's first byte, and its body within
+  ``receive_timeout`` of its headers (so a client trickling a body cannot
+  hold a connection that counts as busy); a sweep once a second closes
+  connections past that deadline (with a ``408`` if a request had begun and
+  no response has).
+- the OTLP receiver counts a request as in flight from its headers on, so 16
+  clients trickling bodies held all 16 slots and every other export got 503.
+  When ``max_receiving`` requests (half the in-flight limit, in the collector)
+  are receiving their body, a request whose headers complete ends the one
+  receiving longest if that has taken over ``SLOW_BODY_SECONDS`` (``503``,
+  connection closed), and wakes its handler at once, so the slot is free
+  before the new request is counted.
 - keep-alive idleness stays uvicorn's own timer (``timeout_keep_alive``).
 
-The work is per connection: per request the protocol sets a float and moves
-itself in and out of a dict (O(1)); the sweep is O(open connections) once a
-second. Counts of refused, evicted and timed-out connections go to the
-collector's Prometheus metrics. Everything runs on the event loop thread.
+The work is per connection: per request the protocol sets a few attributes,
+reads the loop clock twice and moves itself in and out of a dict (O(1),
+~0.3 µs); the sweep is O(open connections) once a second. Counts of refused,
+evicted and timed-out connections go to the collector's Prometheus metrics.
+Everything runs on the event loop thread.
 """
 
 from __future__ import annotations
@@ -35,7 +46,10 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 log = logging.getLogger(__name__)
 
 SWEEP_SECONDS = 1.0
-"""How often header deadlines are checked; a deadline is enforced within this."""
+"""How often receive deadlines are checked; a deadline is enforced within this."""
+
+SLOW_BODY_SECONDS = 1.0
+"""A body still arriving after this long may be ended to make room (see above)."""
 
 FD_SHARE_HTTP = 2
 """The HTTP cap is at most 1/FD_SHARE_HTTP of the open-file limit (its accept
@@ -61,11 +75,17 @@ REFUSAL = _response(
     b"503 Service Unavailable", b"too many connections, retry later\n", b"retry-after: 1\r\n"
 )
 """Written to a connection beyond the cap when no open connection is idle."""
-TIMEOUT = _response(b"408 Request Timeout", b"request headers not received in time\n")
-"""Written to a connection whose request began but whose headers are overdue."""
+TIMEOUT = _response(b"408 Request Timeout", b"request not received in time\n")
+"""Written to a connection whose request began, is overdue and has no response yet."""
+SHED_BODY = _response(
+    b"503 Service Unavailable",
+    b"request body too slow while other requests waited\n",
+    b"retry-after: 1\r\n",
+)
+"""Written to the request ended to make room for one more body to receive."""
 
 Counter = Callable[[str], None]
-"""Called with ``"refused"``, ``"evicted"`` or ``"header_timeout"`` per closed connection."""
+"""Called with ``"refused"``, ``"evicted"`` or ``"receive_timeout"`` per closed connection."""
 
 
 def fd_limit() -> int:
@@ -108,20 +128,26 @@ def raise_fd_limit(target: int = 65536) -> int:
 
 
 class ConnectionGuard:
-    """Open HTTP connections, the idle ones oldest first, and their header deadlines.
+    """Open HTTP connections, the idle ones oldest first, and their receive deadlines.
 
     Event-loop only (no lock). :meth:`admit`, :meth:`busy`, :meth:`idle` and
     :meth:`release` are O(1); :meth:`sweep` is O(open connections).
     """
 
     def __init__(
-        self, max_connections: int, header_timeout: float, count: Counter | None = None
+        self,
+        max_connections: int,
+        receive_timeout: float,
+        count: Counter | None = None,
+        max_receiving: int | None = None,
     ) -> None:
         self.max_connections = max_connections
-        self.header_timeout = header_timeout
+        self.receive_timeout = receive_timeout
+        self.max_receiving = max_connections if max_receiving is None else max_receiving
         self._count = count
         self._open: set[GuardedProtocol] = set()
         self._idle: dict[GuardedProtocol, None] = {}  # insertion order: oldest idle first
+        self._receiving: dict[GuardedProtocol, None] = {}  # oldest body first
         self._sweeper: asyncio.TimerHandle | None = None
         self.refused = self.evicted = self.timed_out = 0
 
@@ -141,17 +167,34 @@ class ConnectionGuard:
             self.evicted += 1
             self._counted("evicted")
             self.release(oldest)
-            oldest.transport.close()
+            oldest.shed(None)
         self._open.add(conn)
         self._idle[conn] = None
         return True
 
-    def busy(self, conn: GuardedProtocol) -> None:
-        """``conn`` started a request: it is no longer idle."""
+    def busy(self, conn: GuardedProtocol, now: float) -> None:
+        """``conn`` got a request's headers at loop time ``now`` and receives its body.
+
+        At ``max_receiving`` such connections, the one receiving longest is ended if
+        it has for over SLOW_BODY_SECONDS.
+        """
         self._idle.pop(conn, None)
+        if len(self._receiving) >= self.max_receiving:
+            oldest = next(iter(self._receiving))
+            if now - oldest.body_started >= SLOW_BODY_SECONDS:
+                self.evicted += 1
+                self._counted("evicted")
+                self.release(oldest)
+                oldest.shed(SHED_BODY)
+        self._receiving[conn] = None
+
+    def received(self, conn: GuardedProtocol) -> None:
+        """``conn`` has its request's whole body."""
+        self._receiving.pop(conn, None)
 
     def idle(self, conn: GuardedProtocol) -> None:
         """``conn`` finished its requests and waits for the next (the newest idle one)."""
+        self._receiving.pop(conn, None)  # answered before its whole body came
         if conn in self._open:
             self._idle[conn] = None
 
@@ -159,17 +202,16 @@ class ConnectionGuard:
         """``conn`` is closed or closing; safe to call twice."""
         self._open.discard(conn)
         self._idle.pop(conn, None)
+        self._receiving.pop(conn, None)
 
     def sweep(self, now: float) -> int:
-        """Close connections whose headers are overdue at loop time ``now``; returns how many."""
-        late = [c for c in self._open if 0.0 < c.header_deadline <= now]
+        """Close connections whose request is overdue at loop time ``now``; returns how many."""
+        late = [c for c in self._open if 0.0 < c.receive_deadline <= now]
         for conn in late:
             self.timed_out += 1
-            self._counted("header_timeout")
+            self._counted("receive_timeout")
             self.release(conn)
-            if conn.request_begun:
-                conn.transport.write(TIMEOUT)
-            conn.transport.close()
+            conn.shed(TIMEOUT)
         return len(late)
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -193,6 +235,8 @@ class ConnectionGuard:
 
     def _check(self) -> None:
         assert set(self._idle) <= self._open, "an idle connection is not open"
+        assert set(self._receiving) <= self._open, "a receiving connection is not open"
+        assert not set(self._idle) & set(self._receiving), "idle and receiving at once"
         assert len(self._open) <= self.max_connections, "more connections than the cap"
 
 
@@ -203,9 +247,30 @@ class GuardedProtocol(HttpToolsProtocol):
     """
 
     guard: ClassVar[ConnectionGuard]
-    header_deadline: float = 0.0
-    """Loop time by which the current request's headers must be complete; 0: none due."""
+    receive_deadline: float = 0.0
+    """Loop time by which the current request's headers, or body, must be in; 0: none due."""
     request_begun: bool = False
+    body_started: float = 0.0
+    """Loop time the current request's headers were complete."""
+
+    def may_answer(self) -> bool:
+        """True if a request has begun and no response to it has started."""
+        return self.request_begun and (self.cycle is None or not self.cycle.response_started)
+
+    def shed(self, answer: bytes | None) -> None:
+        """Close the connection, first writing ``answer`` if the client can still take one.
+
+        A request being handled is told it was disconnected right now rather than on
+        ``connection_lost``'s later loop turn, so it leaves the receiver's in-flight
+        count before any request admitted in this turn is counted.
+        """
+        if answer is not None and self.may_answer():
+            self.transport.write(answer)
+        self.transport.close()
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            cycle.disconnected = True
+            cycle.message_event.set()
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -213,7 +278,7 @@ class GuardedProtocol(HttpToolsProtocol):
             transport.write(REFUSAL)
             transport.close()
             return
-        self.header_deadline = self.loop.time() + self.guard.header_timeout
+        self.receive_deadline = self.loop.time() + self.guard.receive_timeout
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.guard.release(self)
@@ -222,14 +287,20 @@ class GuardedProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self.request_begun = True
-        if not self.header_deadline:  # the first request keeps its deadline from connecting
-            self.header_deadline = self.loop.time() + self.guard.header_timeout
+        if not self.receive_deadline:  # the first request keeps its deadline from connecting
+            self.receive_deadline = self.loop.time() + self.guard.receive_timeout
 
     def on_headers_complete(self) -> None:
-        self.header_deadline = 0.0
-        self.request_begun = False
-        self.guard.busy(self)
+        now = self.body_started = self.loop.time()
+        self.receive_deadline = now + self.guard.receive_timeout  # for the body
+        self.guard.busy(self, now)
         super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self.receive_deadline = 0.0
+        self.request_begun = False
+        self.guard.received(self)
+        super().on_message_complete()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()

@@ -7,9 +7,9 @@ accepting, lets in-flight requests finish, and returns. :class:`BackgroundCollec
 runs a collector on its own thread, for tests, benchmarks and embedding.
 The store is the caller's: nothing here closes it.
 
-Connection hygiene is set up here: the HTTP connection cap and header
-timeout (:mod:`infertrace.collector.connections`, with uvicorn's keep-alive
-timeout as the idle timeout), the gRPC limits
+Connection hygiene is set up here: the HTTP connection cap, receive
+timeouts and slow-body shedding (:mod:`infertrace.collector.connections`,
+with uvicorn's keep-alive timeout as the idle timeout), the gRPC limits
 (:func:`~infertrace.collector.grpc_server.server_options`), and rate-limited
 logging of failed accepts (:mod:`infertrace.collector.accept_errors`).
 """
@@ -106,8 +106,9 @@ class Collector:
             clamp_connections(settings.max_connections, FD_SHARE_HTTP),
             settings.receive_timeout,
             self._shed.http,
+            max_receiving=max(1, settings.max_inflight // 2),
         )
-        """The HTTP connections: cap, header deadlines, counts of those shed."""
+        """The HTTP connections: cap, receive deadlines, counts of those shed."""
         self._accept_errors = AcceptErrorLog()
         self.endpoints: Endpoints | None = None
 

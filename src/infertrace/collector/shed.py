@@ -10,12 +10,12 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter
 
 SHED_REASONS = {
-    "http": ("refused", "evicted", "header_timeout"),
+    "http": ("refused", "evicted", "receive_timeout"),
     "grpc": ("receive_timeout", "evicted", "busy"),
 }
 """Why an HTTP connection or a gRPC call was ended: ``refused`` (over the cap, none
-idle), ``evicted`` (the oldest idle connection or stalled call, to make room),
-``header_timeout`` / ``receive_timeout`` (headers or message too slow), ``busy``
+idle), ``evicted`` (the oldest idle connection, slowest body or stalled call, to make room),
+``receive_timeout`` (HTTP headers or body, or the gRPC message, too slow), ``busy``
 (in-flight limit)."""
 
 
