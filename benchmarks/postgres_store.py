@@ -3,7 +3,9 @@
 1. Loading spans: row-by-row INSERT vs executemany vs binary COPY (same rows,
    same table and indexes, each into a fresh schema).
 2. Sustained OTLP/HTTP ingest end to end: protobuf bodies POSTed to a running
-   collector backed by PostgresStore, until every span is committed.
+   collector backed by PostgresStore, until every span is committed, by 2 and
+   by 8 concurrent clients (a 200 means committed, so each client waits for its
+   commit; concurrent requests share one).
 3. At N stored spans (1,000,000 in the full run): get_trace, a filtered
    list_spans, and per-model analytics over one hour.
 
@@ -121,7 +123,7 @@ def bench_ingest(server: str, n: int, clients: int = 2) -> dict[str, float]:
     from infertrace.collector.server import BackgroundCollector
     from infertrace.config import Settings
 
-    dsn = _schema_dsn(server, "bench_ingest")
+    dsn = _schema_dsn(server, f"bench_ingest_{clients}")
     bodies = _bodies(Workload(seed=2, start_ns=time.time_ns() - HOUR_NS), n, 1000)
     store = PostgresStore(dsn, pool_size=4, max_queued_rows=400_000)
     collector = BackgroundCollector(store, Settings(store="postgres", dsn=dsn, port=0, grpc_port=0))
@@ -228,12 +230,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         server = cluster.dsn
         load = bench_load(server, sizes["load"])
         ingest = bench_ingest(server, sizes["ingest"])
+        ingest_8 = bench_ingest(server, sizes["ingest"], clients=8)
         queries = bench_queries(server, sizes["query"])
     result = {
         "quick": args.quick,
         "sizes": sizes,
         "load": load,
         "ingest": ingest,
+        "ingest_8_clients": ingest_8,
         "queries": queries,
     }
     _print(result)
@@ -249,7 +253,9 @@ def _print(r: dict[str, Any]) -> None:
     print(f"  load {n['load']:,} spans        rows/s   vs INSERT")
     for k in ("insert", "executemany", "copy_binary"):
         print(f"    {k:<20} {load[k]:>10,.0f}   {load[k] / load['insert']:>5.1f}x")
-    print(f"  OTLP/HTTP ingest end to end: {ingest['spans_per_s']:,.0f} spans/s")
+    print(f"  OTLP/HTTP ingest end to end: {ingest['spans_per_s']:,.0f} spans/s (2 clients)")
+    eight = r["ingest_8_clients"]["spans_per_s"]
+    print(f"  OTLP/HTTP ingest end to end: {eight:,.0f} spans/s (8 clients)")
     print(f"  at {q['rows']:,.0f} spans:")
     for k in ("get_trace_ms", "list_filtered_ms", "list_recent_ms", "analytics_hour_ms"):
         print(f"    {k:<20} {q[k]:>8.2f} ms")
