@@ -88,10 +88,12 @@ class Settings:
 
     ``port``/``grpc_port`` 0 bind a free port (the bound ports are printed).
     ``max_age`` (seconds) drops telemetry older than that; None keeps it until
-    capacity evicts it. ``max_inflight`` bounds concurrent OTLP/HTTP requests:
-    beyond it the collector answers 503 with Retry-After instead of queueing
-    unbounded bodies in memory. ``accept_past`` / ``accept_future`` (seconds,
-    ``inf`` for no bound) bound record times around the collector's clock:
+    capacity evicts it. ``max_inflight`` bounds concurrent OTLP/HTTP requests
+    and, separately, gRPC exports being processed and gRPC calls waiting for
+    their message: beyond it the collector answers 503 / UNAVAILABLE with
+    Retry-After instead of queueing unbounded bodies in memory.
+    ``accept_past`` / ``accept_future`` (seconds, ``inf`` for no bound) bound
+    record times around the collector's clock:
     records outside are refused one by one; the past side defaults to ``max_age``
     plus an hour, or a week without ``max_age``. ``pool_size`` and ``migrate`` (upgrade the schema
     at start-up) apply to the PostgreSQL store. ``api_token`` guards the query

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -248,3 +250,13 @@ def test_connection_settings_from_the_environment() -> None:
         Settings(receive_timeout=0)
     with pytest.raises(ConfigError, match="INFERTRACE_IDLE_TIMEOUT"):
         Settings.from_env({"INFERTRACE_IDLE_TIMEOUT": "forever"})
+
+
+def test_serve_raises_its_soft_file_limit_up_to_the_hard_one() -> None:
+    code = (
+        "import resource; from infertrace.collector.connections import raise_fd_limit; "
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (256, 1024)); "
+        "print(raise_fd_limit(), raise_fd_limit(4096), resource.getrlimit(resource.RLIMIT_NOFILE))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["1024", "1024", "(1024,", "1024)"]
