@@ -1,8 +1,9 @@
-"""SIGTERM ``infertrace serve --store postgres`` while the database is down and clients send.
+"""``infertrace serve --store postgres`` stopped while clients send: nothing acknowledged lost.
 
-Every span answered 200 must be in the database after it restarts; the
-process must exit non-zero within its shutdown timeout and say what it left
-unacknowledged.
+SIGTERM with the database down: every span answered 200 must be in the
+database after it restarts, and the process must exit non-zero within its
+shutdown timeout and say what it left unacknowledged. SIGKILL mid-ingest (the
+database up): every span answered 200 is in the database.
 """
 
 from __future__ import annotations
@@ -108,3 +109,42 @@ def test_sigterm_with_the_database_down_loses_nothing_acknowledged(
     missing = acked - stored
     assert not missing, f"{len(missing)} of {len(acked)} acknowledged spans lost; {answers}"
     assert len(acked) >= 200
+
+
+def test_sigkill_mid_ingest_loses_nothing_acknowledged(pg_dsn: str) -> None:
+    proc, url = _serve(pg_dsn)
+    acked: set[tuple[bytes, bytes]] = set()
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def client(seed: int) -> None:
+        w = Workload(seed=seed, start_ns=time.time_ns())
+        with httpx.Client(timeout=30) as http:
+            while not stop.is_set():
+                spans = w.spans(500)
+                body = encode_spans(spans).SerializeToString()
+                try:
+                    r = http.post(f"{url}/v1/traces", content=body, headers=PB)
+                except httpx.HTTPError:
+                    return  # the server is gone
+                if r.status_code == 200:
+                    with lock:
+                        acked.update((s.trace_id, s.span_id) for s in spans)
+
+    threads = [threading.Thread(target=client, args=(50 + i,)) for i in range(CLIENTS)]
+    try:
+        for t in threads:
+            t.start()
+        time.sleep(2.0)
+        proc.kill()  # no shutdown at all: only what was committed survives
+        proc.wait(10)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=10)
+    missing = acked - _stored(pg_dsn)
+    assert len(acked) >= 500
+    assert not missing, f"{len(missing)} of {len(acked)} acknowledged spans lost"
