@@ -2,7 +2,7 @@
 
 Two cases against ``infertrace serve --store postgres`` in a child process and
 a throwaway PostgreSQL cluster on 127.0.0.1, each bounded in count and time
-(about 30 s together):
+(about 20 s together):
 
 1. The database stops. 50 concurrent ``/readyz`` plus ``/metrics``,
    ``/healthz``, ``/api/spans`` and ``/jaeger/api/services``, in several rounds:
@@ -13,6 +13,8 @@ a throwaway PostgreSQL cluster on 127.0.0.1, each bounded in count and time
    exit non-zero within its shutdown timeout plus a margin, naming what it left
    unacknowledged, and every span it answered 200 must be in the database
    once the database is back.
+3. Clients send spans and the collector is killed (SIGKILL, database up):
+   every span it answered 200 must be in the database.
 """
 
 from __future__ import annotations
@@ -149,36 +151,79 @@ def probes_during_outage(cluster: ThrowawayCluster, rounds: int) -> list[Row]:
     ]
 
 
-def sigterm_with_database_down(cluster: ThrowawayCluster, clients: int) -> list[Row]:
-    proc, url = _serve(cluster.dsn)
-    acked: set[tuple[bytes, bytes]] = set()
-    answers: dict[int, int] = {}
-    lock = threading.Lock()
-    stop = threading.Event()
+class _Senders:
+    """``clients`` threads POSTing 200-span requests until stopped; what was acked."""
 
-    def client(seed: int) -> None:
+    def __init__(self, url: str, clients: int, seed: int) -> None:
+        self.url = url
+        self.acked: set[tuple[bytes, bytes]] = set()
+        self.answers: dict[int, int] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._send, args=(seed + i,)) for i in range(clients)
+        ]
+        for t in self._threads:
+            t.start()
+
+    def _send(self, seed: int) -> None:
         w = Workload(seed=seed, start_ns=time.time_ns())
         with httpx.Client(timeout=30) as http:
-            while not stop.is_set():
+            while not self._stop.is_set():
                 spans = w.spans(200)
                 try:
                     body = encode_spans(spans).SerializeToString()
-                    status = http.post(f"{url}/v1/traces", content=body, headers=PB).status_code
+                    r = http.post(f"{self.url}/v1/traces", content=body, headers=PB)
+                    status = r.status_code
                 except httpx.HTTPError:
                     status = 0
-                with lock:
-                    answers[status] = answers.get(status, 0) + 1
+                with self._lock:
+                    self.answers[status] = self.answers.get(status, 0) + 1
                     if status == 200:
-                        acked.update((s.trace_id, s.span_id) for s in spans)
+                        self.acked.update((s.trace_id, s.span_id) for s in spans)
                 if status != 200:
                     time.sleep(0.05)
 
-    threads = [threading.Thread(target=client, args=(100 + i,)) for i in range(clients)]
+    def stop(self) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(30)
+
+
+def _stored(dsn: str) -> set[tuple[bytes, bytes]]:
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute("SELECT trace_id, span_id FROM spans").fetchall()
+    return {(bytes(r[0]), bytes(r[1])) for r in rows}
+
+
+def sigkill_mid_ingest(cluster: ThrowawayCluster, clients: int) -> list[Row]:
+    before = _stored(cluster.dsn)
+    proc, url = _serve(cluster.dsn)
+    senders = _Senders(url, clients, seed=300)
+    try:
+        time.sleep(2.0)
+        proc.kill()
+        proc.wait(10)
+    finally:
+        senders.stop()
+        _end(proc)
+    lost = len(senders.acked - (_stored(cluster.dsn) - before))
+    return [
+        Row(
+            "spans answered 200, then SIGKILL (database up)",
+            f"{len(senders.acked):,} spans acked",
+            lost == 0 and len(senders.acked) > 0,
+            f"{lost} lost",
+        )
+    ]
+
+
+def sigterm_with_database_down(cluster: ThrowawayCluster, clients: int) -> list[Row]:
+    proc, url = _serve(cluster.dsn)
+    senders = _Senders(url, clients, seed=100)
     err = ""
     took = float("inf")
     try:
-        for t in threads:
-            t.start()
         time.sleep(2.0)
         cluster.stop("immediate")
         proc.send_signal(signal.SIGTERM)
@@ -186,23 +231,18 @@ def sigterm_with_database_down(cluster: ThrowawayCluster, clients: int) -> list[
         _, err = proc.communicate(timeout=SHUTDOWN_TIMEOUT + 30)
         took = time.monotonic() - signalled
     finally:
-        stop.set()
-        for t in threads:
-            t.join(30)
+        senders.stop()
         if proc.poll() is None:
             _end(proc)
     cluster.start()
-    with psycopg.connect(cluster.dsn) as conn:
-        rows = conn.execute("SELECT trace_id, span_id FROM spans").fetchall()
-    stored = {(bytes(r[0]), bytes(r[1])) for r in rows}
-    lost = len(acked - stored)
+    lost = len(senders.acked - _stored(cluster.dsn))
     said = re.search(r"left unacknowledged: (.*)", err)
-    refused = sum(n for s, n in answers.items() if s != 200)
+    refused = sum(n for s, n in senders.answers.items() if s != 200)
     return [
         Row(
             "spans answered 200, then SIGTERM with the database down",
-            f"{len(acked):,} spans acked, {refused} requests refused",
-            lost == 0 and len(acked) > 0,
+            f"{len(senders.acked):,} spans acked, {refused} requests refused",
+            lost == 0 and len(senders.acked) > 0,
             f"{lost} lost after the database restarted",
         ),
         Row(
@@ -219,4 +259,5 @@ def run(quick: bool) -> list[Row]:
     with ThrowawayCluster(settings={"fsync": "off", "full_page_writes": "off"}) as cluster:
         rows = probes_during_outage(cluster, rounds=1 if quick else 3)
         rows += sigterm_with_database_down(cluster, clients=4 if quick else 8)
+        rows += sigkill_mid_ingest(cluster, clients=4 if quick else 8)
     return rows
