@@ -8,6 +8,7 @@
     ├── TraceNotFound (KeyError)        get_trace on an unknown trace id
     ├── StoreOverloaded (RuntimeError)  the store cannot take a write now; retry later
     ├── StoreClosed (RuntimeError)      the store was closed
+    ├── WriteRefused (RuntimeError)     the database refused a write for good; nothing stored
     ├── api.client.ApiError             a query API call failed (status and detail)
     └── api.export.ExportIncomplete     an export cannot be paged exactly (RuntimeError)
 
@@ -68,3 +69,10 @@ class StoreOverloaded(InferTraceError, RuntimeError):
 
 class StoreClosed(InferTraceError, RuntimeError):
     """The store was used after close()."""
+
+
+class WriteRefused(InferTraceError, RuntimeError):
+    """The database refused a write for good (not a transient outage); nothing was stored.
+
+    Unlike StoreOverloaded a retry cannot help: the receivers answer 500 and log it.
+    """

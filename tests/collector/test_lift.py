@@ -119,6 +119,7 @@ def test_priorities_and_what_stays(
         ("gen_ai.latency.time_to_first_token", -0.1),
         ("gen_ai.latency.time_to_first_token", float("inf")),
         ("gen_ai.latency.time_to_first_token", 1e12),
+        ("gen_ai.latency.time_to_first_token", 1e300),  # x 1e9 is inf: was an OverflowError
         ("model_version", b"v1"),
     ],
 )

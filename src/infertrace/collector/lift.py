@@ -63,8 +63,8 @@ def _ratio(value: AttributeValue) -> float | None:
 def _seconds_to_nanos(value: AttributeValue) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    if not math.isfinite(value) or value < 0:
-        return None
+    if not math.isfinite(value) or not 0 <= value < INT64_LIMIT / 1e9:
+        return None  # and 1e300 s would make ``value * 1e9`` infinite: OverflowError
     nanos = round(value * 1_000_000_000)
     return nanos if nanos < INT64_LIMIT else None
 

@@ -46,7 +46,7 @@ from typing import Any
 
 import psycopg
 
-from infertrace.errors import InferTraceError, StoreClosed, StoreOverloaded
+from infertrace.errors import StoreClosed, StoreOverloaded, WriteRefused
 from infertrace.telemetry.postgres.rows import Row
 
 log = logging.getLogger("infertrace.postgres")
@@ -62,10 +62,6 @@ Conn = psycopg.Connection[Any]
 SPANS, LOGS, METRICS = 0, 1, 2
 KIND_NAMES = ("spans", "log records", "metric points")
 QUEUED, HELD, COMMITTING, SETTLED = 0, 1, 2, 3
-
-
-class WriteRefused(InferTraceError, RuntimeError):
-    """The database refused a write for good (not a transient outage); nothing was stored."""
 
 
 class _Cancelled(Exception):
