@@ -25,9 +25,9 @@ from google.protobuf.message import Message
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from infertrace.collector.encode import encode_logs, encode_metrics, encode_spans
+from infertrace.testing import ServedProcess as Served
 from infertrace.workload import Workload
 from reliability import Row
-from reliability._served import Served
 
 TITLE = "OTLP fuzzing and record times"
 PATHS = {"traces": "/v1/traces", "logs": "/v1/logs", "metrics": "/v1/metrics"}

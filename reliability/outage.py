@@ -20,11 +20,7 @@ a throwaway PostgreSQL cluster on 127.0.0.1, each bounded in count and time
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import signal
-import subprocess
-import sys
 import threading
 import time
 
@@ -33,6 +29,7 @@ import psycopg
 
 from infertrace.collector.encode import encode_spans
 from infertrace.telemetry.postgres import ThrowawayCluster
+from infertrace.testing import ServedProcess
 from infertrace.workload import Workload
 from reliability import Row
 
@@ -43,28 +40,11 @@ SHUTDOWN_TIMEOUT = 3.0
 PB = {"Content-Type": "application/x-protobuf"}
 
 
-def _serve(dsn: str) -> tuple[subprocess.Popen[str], str]:
-    cmd = [sys.executable, "-m", "infertrace.cli", "serve", "--store", "postgres", "--dsn", dsn]
-    cmd += ["--port", "0", "--grpc-port", "0"]
-    env = dict(os.environ, COLUMNS="200", INFERTRACE_SHUTDOWN_TIMEOUT=f"{SHUTDOWN_TIMEOUT:g}s")
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    assert proc.stdout is not None
-    banner = ""
-    for line in proc.stdout:
-        banner += line
-        if line.startswith("Press Ctrl+C"):
-            break
-    match = re.search(r"OTLP/HTTP\s+(http://127\.0\.0\.1:\d+)", banner)
-    if not match:
-        proc.kill()
-        raise RuntimeError(f"infertrace serve did not start: {banner}")
-    return proc, match.group(1)
-
-
-def _end(proc: subprocess.Popen[str]) -> None:
-    if proc.poll() is None:
-        proc.kill()
-    proc.communicate(timeout=10)
+def _serve(dsn: str) -> ServedProcess:
+    return ServedProcess(
+        "--store", "postgres", "--dsn", dsn,
+        env={"INFERTRACE_SHUTDOWN_TIMEOUT": f"{SHUTDOWN_TIMEOUT:g}s"},
+    )  # fmt: skip
 
 
 async def _round(url: str) -> list[tuple[str, int, float, str, str]]:
@@ -93,7 +73,8 @@ def _wait(check: object, bound: float) -> float | None:
 
 
 def probes_during_outage(cluster: ThrowawayCluster, rounds: int) -> list[Row]:
-    proc, url = _serve(cluster.dsn)
+    served = _serve(cluster.dsn)
+    url = served.url
     try:
         http = httpx.Client(base_url=url, timeout=30)
         body = encode_spans(Workload(seed=1, start_ns=time.time_ns()).spans(100))
@@ -105,7 +86,7 @@ def probes_during_outage(cluster: ThrowawayCluster, rounds: int) -> list[Row]:
         back = _wait(lambda: http.get("/readyz").status_code == 200, 20)
         http.close()
     finally:
-        _end(proc)
+        served.kill()
 
     def worst(path: str) -> float:
         return max(t for p, _, t, _, _ in answers if p == path)
@@ -198,15 +179,14 @@ def _stored(dsn: str) -> set[tuple[bytes, bytes]]:
 
 def sigkill_mid_ingest(cluster: ThrowawayCluster, clients: int) -> list[Row]:
     before = _stored(cluster.dsn)
-    proc, url = _serve(cluster.dsn)
-    senders = _Senders(url, clients, seed=300)
+    served = _serve(cluster.dsn)
+    senders = _Senders(served.url, clients, seed=300)
     try:
         time.sleep(2.0)
-        proc.kill()
-        proc.wait(10)
+        served.kill()
     finally:
         senders.stop()
-        _end(proc)
+        served.kill()
     lost = len(senders.acked - (_stored(cluster.dsn) - before))
     return [
         Row(
@@ -219,21 +199,20 @@ def sigkill_mid_ingest(cluster: ThrowawayCluster, clients: int) -> list[Row]:
 
 
 def sigterm_with_database_down(cluster: ThrowawayCluster, clients: int) -> list[Row]:
-    proc, url = _serve(cluster.dsn)
-    senders = _Senders(url, clients, seed=100)
-    err = ""
+    served = _serve(cluster.dsn)
+    proc = served.proc
+    senders = _Senders(served.url, clients, seed=100)
     took = float("inf")
     try:
         time.sleep(2.0)
         cluster.stop("immediate")
-        proc.send_signal(signal.SIGTERM)
         signalled = time.monotonic()
-        _, err = proc.communicate(timeout=SHUTDOWN_TIMEOUT + 30)
+        served.stop(timeout=SHUTDOWN_TIMEOUT + 30)
         took = time.monotonic() - signalled
     finally:
         senders.stop()
-        if proc.poll() is None:
-            _end(proc)
+        served.kill()
+        err = served.stderr()
     cluster.start()
     lost = len(senders.acked - _stored(cluster.dsn))
     said = re.search(r"left unacknowledged: (.*)", err)

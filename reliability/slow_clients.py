@@ -20,23 +20,18 @@ Finally the collector's stderr must hold no accept-error flood. About 30 s.
 from __future__ import annotations
 
 import asyncio
-import os
-import re
 import resource
 import socket
-import subprocess
-import sys
-import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from contextlib import ExitStack
 
 import grpc
 import grpc.aio
 import httpx
 
 from infertrace.collector.encode import encode_spans
+from infertrace.testing import ServedProcess
 from infertrace.workload import Workload
 from reliability import Row
 
@@ -50,56 +45,16 @@ TRACES = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 BODY = encode_spans(Workload(seed=5).spans(20)).SerializeToString()
 
 
-@dataclass(frozen=True, slots=True)
-class _Server:
-    proc: subprocess.Popen[str]
-    http_port: int
-    grpc_port: int
-    stderr: str
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
-
-
 def _limit_files() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (FILE_LIMIT, FILE_LIMIT))
 
 
-@contextmanager
-def _serve() -> Iterator[_Server]:
-    cmd = [sys.executable, "-m", "infertrace.cli", "serve", "--port", "0", "--grpc-port", "0"]
-    cmd += ["--max-connections", str(CAP), "--receive-timeout", f"{RECEIVE_TIMEOUT:g}s"]
-    cmd += ["--idle-timeout", "2s", "--max-inflight", str(MAX_INFLIGHT)]
-    with tempfile.NamedTemporaryFile("w+", suffix=".log") as err:
-        proc = subprocess.Popen(
-            cmd,
-            stdout=subprocess.PIPE,
-            stderr=err,
-            text=True,
-            env=dict(os.environ, COLUMNS="200"),
-            preexec_fn=_limit_files,
-        )
-        try:
-            assert proc.stdout is not None
-            ports = {}
-            for line in proc.stdout:
-                if m := re.search(r"OTLP/(HTTP|gRPC)\s+(?:http://)?127\.0\.0\.1:(\d+)", line):
-                    ports[m.group(1)] = int(m.group(2))
-                if len(ports) == 2:
-                    break
-            if len(ports) != 2:
-                raise RuntimeError("infertrace serve did not start")
-            yield _Server(proc, ports["HTTP"], ports["gRPC"], err.name)
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
-            if proc.stdout is not None:
-                proc.stdout.close()
+def _serve() -> ServedProcess:
+    return ServedProcess(
+        "--max-connections", str(CAP), "--receive-timeout", f"{RECEIVE_TIMEOUT:g}s",
+        "--idle-timeout", "2s", "--max-inflight", str(MAX_INFLIGHT),
+        preexec=_limit_files,
+    )  # fmt: skip
 
 
 def _http_export(url: str) -> tuple[bool, float]:
@@ -128,7 +83,7 @@ def _grpc_export(target: str) -> tuple[bool, float]:
     return ok, time.perf_counter() - started
 
 
-def _normal(server: _Server) -> tuple[bool, str]:
+def _normal(server: ServedProcess) -> tuple[bool, str]:
     """Both normal exports within BOUND; and what they took."""
     http_ok, http_s = _http_export(server.url)
     grpc_ok, grpc_s = _grpc_export(f"127.0.0.1:{server.grpc_port}")
@@ -159,7 +114,7 @@ def _closed(sock: socket.socket) -> bool:
         return True
 
 
-def _idle_http(server: _Server, count: int) -> Row:
+def _idle_http(server: ServedProcess, count: int) -> Row:
     with ExitStack() as stack:
         socks = _connect(server.http_port, count, stack)
         time.sleep(0.3)
@@ -177,7 +132,7 @@ def _idle_http(server: _Server, count: int) -> Row:
 HEADERS = b"POST /v1/traces HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-protobuf\r\n"
 
 
-def _slowloris(server: _Server, count: int, body: bool) -> Row:
+def _slowloris(server: ServedProcess, count: int, body: bool) -> Row:
     """Headers (or, with ``body``, a 100 KB body after whole headers) 3 bytes per 250 ms."""
     request = (b"x" * 100_000) if body else HEADERS
     with ExitStack() as stack:
@@ -234,7 +189,7 @@ async def _never() -> AsyncIterator[bytes]:
     yield b""  # pragma: no cover
 
 
-async def _stalled(server: _Server, count: int) -> Row:
+async def _stalled(server: ServedProcess, count: int) -> Row:
     target = f"127.0.0.1:{server.grpc_port}"
     async with grpc.aio.insecure_channel(target) as channel:
         calls = [channel.stream_unary(TRACES)(_never(), timeout=60) for _ in range(count)]
@@ -263,7 +218,7 @@ async def _stalled(server: _Server, count: int) -> Row:
     )
 
 
-def _idle_grpc(server: _Server, count: int) -> Row:
+def _idle_grpc(server: ServedProcess, count: int) -> Row:
     cap = min(CAP, FILE_LIMIT // 4)
     with ExitStack() as stack:
         socks = _connect(server.grpc_port, count, stack)
@@ -287,9 +242,8 @@ def _idle_grpc(server: _Server, count: int) -> Row:
     )
 
 
-def _log_flood(server: _Server) -> Row:
-    with open(server.stderr) as err:
-        text = err.read()
+def _log_flood(server: ServedProcess) -> Row:
+    text = server.stderr()
     lines = [line for line in text.splitlines() if "accept" in line.lower()]
     return Row(
         "accept errors in the collector's log",

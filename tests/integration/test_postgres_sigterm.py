@@ -8,11 +8,6 @@ database up): every span answered 200 is in the database.
 
 from __future__ import annotations
 
-import os
-import re
-import signal
-import subprocess
-import sys
 import threading
 import time
 
@@ -21,6 +16,7 @@ import psycopg
 
 from infertrace.collector.encode import encode_spans
 from infertrace.telemetry.postgres import ThrowawayCluster
+from infertrace.testing import ServedProcess
 from infertrace.workload import Workload
 
 SHUTDOWN_SECONDS = 3.0
@@ -28,21 +24,10 @@ CLIENTS = 6
 PB = {"Content-Type": "application/x-protobuf"}
 
 
-def _serve(dsn: str) -> tuple[subprocess.Popen[str], str]:
-    cmd = [sys.executable, "-m", "infertrace.cli", "serve", "--store", "postgres"]
-    cmd += ["--dsn", dsn, "--port", "0", "--grpc-port", "0"]
-    cmd += ["--shutdown-timeout", f"{SHUTDOWN_SECONDS:g}s"]
-    env = dict(os.environ, COLUMNS="200")
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    assert proc.stdout is not None
-    banner = []
-    for line in proc.stdout:
-        banner.append(line)
-        if line.startswith("Press Ctrl+C"):
-            break
-    url = re.search(r"OTLP/HTTP\s+(http://127\.0\.0\.1:\d+)", "".join(banner))
-    assert url, "".join(banner) + (proc.stderr.read() if proc.stderr else "")
-    return proc, url.group(1)
+def _serve(dsn: str) -> ServedProcess:
+    return ServedProcess(
+        "--store", "postgres", "--dsn", dsn, "--shutdown-timeout", f"{SHUTDOWN_SECONDS:g}s"
+    )
 
 
 def _stored(dsn: str) -> set[tuple[bytes, bytes]]:
@@ -54,7 +39,8 @@ def _stored(dsn: str) -> set[tuple[bytes, bytes]]:
 def test_sigterm_with_the_database_down_loses_nothing_acknowledged(
     own_cluster: ThrowawayCluster,
 ) -> None:
-    proc, url = _serve(own_cluster.dsn)
+    served = _serve(own_cluster.dsn)
+    url = served.url
     acked: set[tuple[bytes, bytes]] = set()
     answers: dict[int, int] = {}
     lock = threading.Lock()
@@ -90,18 +76,16 @@ def test_sigterm_with_the_database_down_loses_nothing_acknowledged(
         with lock:
             assert answers.get(200, 0) > 0, answers
         own_cluster.stop("immediate")
-        proc.send_signal(signal.SIGTERM)
         signalled = time.monotonic()
-        out, err = proc.communicate(timeout=SHUTDOWN_SECONDS + 20)
+        code = served.stop(timeout=SHUTDOWN_SECONDS + 20)  # SIGTERM, then wait
         took = time.monotonic() - signalled
     finally:
         stop.set()
         for t in threads:
             t.join(30)
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-    assert proc.returncode != 0, (out, err)
+        served.kill()
+    err = served.stderr()
+    assert code != 0, err
     assert took < SHUTDOWN_SECONDS + 10, took
     assert "left unacknowledged" in err and "spans" in err and "never acknowledged" in err, err
     own_cluster.start()
@@ -112,7 +96,8 @@ def test_sigterm_with_the_database_down_loses_nothing_acknowledged(
 
 
 def test_sigkill_mid_ingest_loses_nothing_acknowledged(pg_dsn: str) -> None:
-    proc, url = _serve(pg_dsn)
+    served = _serve(pg_dsn)
+    url = served.url
     acked: set[tuple[bytes, bytes]] = set()
     lock = threading.Lock()
     stop = threading.Event()
@@ -136,15 +121,12 @@ def test_sigkill_mid_ingest_loses_nothing_acknowledged(pg_dsn: str) -> None:
         for t in threads:
             t.start()
         time.sleep(2.0)
-        proc.kill()  # no shutdown at all: only what was committed survives
-        proc.wait(10)
+        served.kill()  # no shutdown at all: only what was committed survives
     finally:
         stop.set()
         for t in threads:
             t.join(30)
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate(timeout=10)
+        served.kill()
     missing = acked - _stored(pg_dsn)
     assert len(acked) >= 500
     assert not missing, f"{len(missing)} of {len(acked)} acknowledged spans lost"
