@@ -165,15 +165,19 @@ def _grpc_call(call: Callable[..., Any], body: bytes) -> grpc.StatusCode:
         return exc.code()  # type: ignore[no-any-return]
 
 
-def marker_stored(served: Served) -> bool:
-    """A fresh request after the fuzzing is answered 200 and readable by its trace id."""
-    spans = Workload(seed=4242, start_ns=time.time_ns()).spans(6)
-    r = httpx.post(
+def post_spans(served: Served, spans: list[Any]) -> httpx.Response:
+    return httpx.post(
         served.url + "/v1/traces",
         content=encode_spans(spans).SerializeToString(),
         headers={"Content-Type": "application/x-protobuf"},
         timeout=30,
     )
+
+
+def marker_stored(served: Served) -> bool:
+    """A fresh request after the fuzzing is answered 200 and readable by its trace id."""
+    spans = Workload(seed=4242, start_ns=time.time_ns()).spans(6)
+    r = post_spans(served, spans)
     if r.status_code != 200:
         return False
     got = httpx.get(f"{served.url}/api/traces/{spans[0].trace_id.hex()}", timeout=30)
@@ -193,12 +197,7 @@ def spread(served: Served) -> tuple[bool, str]:
             dataclasses.replace(s, start_time_unix_nano=now if i == 499 else (r * 500 + i) * step)
             for i, s in enumerate(spans[r * 500 : (r + 1) * 500])
         ]
-        resp = httpx.post(
-            served.url + "/v1/traces",
-            content=encode_spans(batch).SerializeToString(),
-            headers={"Content-Type": "application/x-protobuf"},
-            timeout=30,
-        )
+        resp = post_spans(served, batch)
         if resp.status_code != 200:
             return False, f"answered {resp.status_code}"
         rejected += ExportTraceServiceResponse.FromString(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import NoReturn
 
 import pytest
@@ -39,18 +40,8 @@ def pg_server() -> Iterator[str]:
             postgres_unavailable(f"INFERTRACE_TEST_DSN does not connect: {exc}")
         yield dsn
         return
-    try:
-        cluster = ThrowawayCluster(settings=FAST_SETTINGS)
-    except ClusterError as exc:
-        postgres_unavailable(str(exc))
-    try:
-        try:
-            cluster.start()
-        except (ClusterError, OSError) as exc:
-            postgres_unavailable(f"throwaway cluster did not start: {exc}")
+    with started_cluster(FAST_SETTINGS) as cluster:
         yield cluster.dsn
-    finally:
-        cluster.destroy()
 
 
 @pytest.fixture
@@ -60,11 +51,12 @@ def pg_dsn(pg_server: str) -> Iterator[str]:
         yield dsn
 
 
-@pytest.fixture
-def own_cluster() -> Iterator[ThrowawayCluster]:
-    """A private server the test may stop and start (commits are synchronous)."""
+@contextmanager
+def started_cluster(settings: dict[str, str]) -> Iterator[ThrowawayCluster]:
+    """A running throwaway cluster with ``settings``, destroyed afterwards; skips (or,
+    in CI, fails) when PostgreSQL cannot be had."""
     try:
-        cluster = ThrowawayCluster(settings={"fsync": "off", "full_page_writes": "off"})
+        cluster = ThrowawayCluster(settings=settings)
     except ClusterError as exc:
         postgres_unavailable(str(exc))
     try:
@@ -75,3 +67,10 @@ def own_cluster() -> Iterator[ThrowawayCluster]:
         yield cluster
     finally:
         cluster.destroy()
+
+
+@pytest.fixture
+def own_cluster() -> Iterator[ThrowawayCluster]:
+    """A private server the test may stop and start (commits are synchronous)."""
+    with started_cluster({"fsync": "off", "full_page_writes": "off"}) as cluster:
+        yield cluster

@@ -17,10 +17,9 @@ from typing import Any
 import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
-from tests.conftest import postgres_unavailable
+from tests.conftest import started_cluster
 
 from infertrace.telemetry.postgres import extension
-from infertrace.telemetry.postgres.cluster import ClusterError, ThrowawayCluster
 from infertrace.telemetry.postgres.extension import Extension, decide, read_facts
 from infertrace.telemetry.postgres.migrate import layout_note, migrate
 
@@ -77,20 +76,9 @@ def plain_db(pg_server: str) -> Iterator[tuple[str, str]]:
 @pytest.fixture(scope="module")
 def preloading_server() -> Iterator[str]:
     """A server with ``pg_stat_statements`` in shared_preload_libraries."""
-    try:
-        cluster = ThrowawayCluster(
-            settings={"fsync": "off", "shared_preload_libraries": "'pg_stat_statements'"}
-        )
-    except ClusterError as exc:
-        postgres_unavailable(str(exc))
-    try:
-        try:
-            cluster.start()
-        except (ClusterError, OSError) as exc:
-            postgres_unavailable(f"throwaway cluster did not start: {exc}")
+    settings = {"fsync": "off", "shared_preload_libraries": "'pg_stat_statements'"}
+    with started_cluster(settings) as cluster:
         yield cluster.dsn
-    finally:
-        cluster.destroy()
 
 
 @pytest.fixture
