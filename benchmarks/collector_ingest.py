@@ -45,10 +45,10 @@ GRPC_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 
 
 def _encoded(kind: str, total: int, seed: int = 7) -> list[bytes]:
-    # Timed within the collector's accepted window (now - 7 d .. now + 5 min): metric
-    # series advance 10 s per round of 36 points, so they start far enough back to end
-    # before now (100,000 points: ~9 h back).
-    back = (total // 30 + 10) * 10 * 10**9 if kind == "metrics" else 0
+    # Timed within the collector's accepted window (now - 7 d .. now + 5 min), ending
+    # before now: the workload advances ~5 ms per span trace or log record at its
+    # rate, and 10 s per round of 36 metric points.
+    back = (total // 30 + 10) * 10 * 10**9 if kind == "metrics" else total * 10**7
     w = Workload(seed=seed, start_ns=time.time_ns() - back)
     out = []
     for start in range(0, total, BATCH):
