@@ -206,6 +206,10 @@ def sigterm_with_database_down(cluster: ThrowawayCluster, clients: int) -> list[
     try:
         time.sleep(2.0)
         cluster.stop("immediate")
+        # Let the senders' next requests reach the writer and wait on a commit that
+        # cannot come: those are what SIGTERM must leave unacknowledged (a SIGTERM
+        # that finds nothing in flight rightly exits 0).
+        time.sleep(0.5)
         signalled = time.monotonic()
         served.stop(timeout=SHUTDOWN_TIMEOUT + 30)
         took = time.monotonic() - signalled

@@ -76,6 +76,10 @@ def test_sigterm_with_the_database_down_loses_nothing_acknowledged(
         with lock:
             assert answers.get(200, 0) > 0, answers
         own_cluster.stop("immediate")
+        # Let the senders' next requests reach the writer and wait on a commit that
+        # cannot come: those are what SIGTERM must leave unacknowledged (a SIGTERM
+        # that finds nothing in flight rightly exits 0).
+        time.sleep(0.5)
         signalled = time.monotonic()
         code = served.stop(timeout=SHUTDOWN_SECONDS + 20)  # SIGTERM, then wait
         took = time.monotonic() - signalled
