@@ -7,6 +7,7 @@ serializer), then compared with what each format reads back as.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 from collections import Counter
@@ -14,6 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import httpx
@@ -25,6 +27,7 @@ from infertrace.api import export as export_module
 from infertrace.api.client import ApiClient, ApiError
 from infertrace.collector.encode import encode_spans
 from infertrace.model import Span, SpanKind, StatusCode
+from infertrace.telemetry import semconv
 from infertrace.telemetry.memory import MemoryStore
 from infertrace.workload import Workload
 from tests.collector.helpers import SCOPE_KEYS, running
@@ -68,8 +71,15 @@ def fed() -> Iterator[Fed]:
     store = MemoryStore(span_capacity=50_000)
     with running(store) as endpoints:
         feed(endpoints.http_url, spans)
-        yield Fed(endpoints.http_url, store, spans)
+        yield Fed(endpoints.http_url, store, [as_sent(s) for s in spans])
     store.close()
+
+
+def as_sent(span: Span) -> Span:
+    """``span`` as the collector received it: the OTLP encoder sends each inference
+    column as an attribute (its first name), and attributes are kept as sent."""
+    shown = MappingProxyType(dict(semconv.shown_attributes(span)))
+    return dataclasses.replace(span, attributes=shown)
 
 
 def iso(ns: int) -> str:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -13,6 +14,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Status
 from infertrace.collector.decode_traces import TraceDecoder
 from infertrace.collector.encode import encode_spans
 from infertrace.model import SpanKind, StatusCode
+from infertrace.telemetry import semconv
 from infertrace.workload import Workload
 from tests.collector.helpers import without_scope
 
@@ -60,7 +62,10 @@ def test_workload_spans_round_trip_through_otlp() -> None:
     assert result.rejected == 0
     # encoding groups spans by resource, so compare by span id
     got = {s.span_id: without_scope(s) for s in result.records}
-    assert got == {s.span_id: without_scope(s) for s in spans}
+    # columns come back as they were; the attributes as the encoder sent them: the
+    # span's own plus each column under its first attribute name
+    sent = [dataclasses.replace(s, attributes=dict(semconv.shown_attributes(s))) for s in spans]
+    assert got == {s.span_id: without_scope(s) for s in sent}
     assert all(s.attributes["otel.scope.name"] == "infertrace" for s in result.records)
 
 
@@ -183,7 +188,9 @@ def test_lifted_columns_come_out_of_span_attributes() -> None:
     )
     (got,) = decode(request_of(span)).records
     assert (got.model_name, got.input_tokens) == ("m", 9)
-    assert "gen_ai.request.model" not in got.attributes
+    # lifting copies: the attributes stay under the names and with the values sent
+    assert got.attributes["gen_ai.request.model"] == "m"
+    assert got.attributes["gen_ai.usage.prompt_tokens"] == 9
     assert got.attributes["gen_ai.system"] == "vllm"
 
 

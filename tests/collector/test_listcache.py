@@ -8,12 +8,12 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
 
-from infertrace.collector import lift
 from infertrace.collector.anyvalue import set_any_value
 from infertrace.collector.decode_traces import TraceDecoder
 from infertrace.collector.kvcache import KeyValueCache
 from infertrace.collector.listcache import AttributeListCache, attribute_entry
 from infertrace.model import EMPTY_ATTRIBUTES
+from infertrace.telemetry import semconv as lift
 
 SCOPE = (("otel.scope.name", "s"),)
 
@@ -45,7 +45,12 @@ ATTRIBUTES = st.lists(st.tuples(st.sampled_from(KEYS), VALUES), max_size=8)
 def test_entry_lifts_and_keeps_scope_first() -> None:
     raws = (raw("gen_ai.request.model", "m"), raw("plain", 1), raw("batch_size", -1))
     (attrs, columns, problem), parsed = attribute_entry(raws, SCOPE, uncached())
-    assert list(attrs.items()) == [("otel.scope.name", "s"), ("plain", 1), ("batch_size", -1)]
+    assert list(attrs.items()) == [
+        ("otel.scope.name", "s"),
+        ("gen_ai.request.model", "m"),  # lifted and kept as sent
+        ("plain", 1),
+        ("batch_size", -1),
+    ]
     assert columns[lift.MODEL_NAME] == "m" and columns[lift.BATCH_SIZE] is None
     assert problem is None and parsed
     assert attribute_entry((), (), uncached())[0] == (EMPTY_ATTRIBUTES, (None,) * 7, None)

@@ -11,9 +11,10 @@ the OpenTelemetry Jaeger translator:
 - span kind is the tag ``span.kind``; a status is ``otel.status_code`` (``OK`` or
   ``ERROR``) and ``otel.status_description``; an error status adds ``error=true``.
   These win over span attributes of the same name.
-- the lifted inference columns come back as tags under the first attribute name
-  the collector lifts them from (``lift.SOURCE_NAMES``; time to first token in
-  seconds), as the OTLP encoder sends them.
+- attributes are tags under the names and with the values the client sent; an
+  inference column no attribute carries (a span written through the store API)
+  is a tag under its first attribute name (:func:`semconv.shown_attributes`,
+  as the OTLP encoder sends it; time to first token in seconds).
 - events are logs: the name as field ``event``, then the event attributes.
 - one process per distinct (service, resource attributes) in a trace, ids
   ``p1``, ``p2``, ... in order of first use; resource attributes other than
@@ -33,7 +34,6 @@ All functions are pure and thread-safe.
 from __future__ import annotations
 
 import base64
-import functools
 import itertools
 import json
 import math
@@ -43,6 +43,7 @@ from dataclasses import replace
 from typing import Any
 
 from infertrace.model import AttributeValue, Primitive, Span, SpanKind, StatusCode
+from infertrace.telemetry import semconv
 from infertrace.telemetry.filters import SpanFilter, attribute_equal
 
 JSONObject = dict[str, Any]
@@ -73,24 +74,8 @@ KIND_NAMES: dict[SpanKind, str] = {
 """Span kind -> Jaeger's name ('' for unspecified, which gets no ``span.kind`` tag)."""
 
 _STATUS_NAMES = {StatusCode.OK: "OK", StatusCode.ERROR: "ERROR"}
-_TTFT = "time_to_first_token_nanos"
 _INT = re.compile(r"[+-]?[0-9]{1,19}")
 _FLOAT = re.compile(r"[+-]?([0-9]+\.[0-9]*|\.[0-9]+|[0-9]+)([eE][+-]?[0-9]{1,3})?")
-
-
-@functools.cache
-def _lifted() -> tuple[tuple[tuple[str, str], ...], dict[str, str]]:
-    """((column, the tag it is shown as), {every attribute name lifted: its column}).
-
-    A search on any lifted name matches the column: ``gen_ai.request.model``
-    finds the model a span was stored with, whichever name the client sent.
-    Imported on first use: importing infertrace.collector imports the routers.
-    """
-    from infertrace.collector.lift import SOURCE_NAMES
-
-    column_tags = tuple((column, names[0]) for column, names in SOURCE_NAMES.items())
-    tag_columns = {name: column for column, names in SOURCE_NAMES.items() for name in names}
-    return column_tags, tag_columns
 
 
 def _go_float(value: float) -> str:
@@ -145,11 +130,7 @@ def span_tags(span: Span) -> list[JSONObject]:
     """The span's tags: attributes, lifted columns, then kind and status. O(attributes)."""
     status = _status_tags(span)
     shadowed = {tag["key"] for tag in status}
-    tags = [key_value(k, v) for k, v in span.attributes.items() if k not in shadowed]
-    for column, name in _lifted()[0]:
-        value = getattr(span, column)
-        if value is not None:
-            tags.append(key_value(name, value / 1e9 if column == _TTFT else value))
+    tags = [key_value(k, v) for k, v in semconv.shown_attributes(span) if k not in shadowed]
     tags.extend(status)
     return tags
 
@@ -176,11 +157,11 @@ def tag_values(span: Span, key: str) -> list[AttributeValue]:
     if key == ERROR_TAG and span.status_code == StatusCode.ERROR:
         return [True]
     found: list[AttributeValue] = []
-    column = _lifted()[1].get(key)
+    column = semconv.COLUMN_OF.get(key)
     if column is not None:
         value = getattr(span, column)
         if value is not None:
-            found.append(value / 1e9 if column == _TTFT else value)
+            found.append(semconv.shown_value(column, value))
     if key in span.attributes:
         found.append(span.attributes[key])
     elif key in span.resource_attributes:
@@ -324,7 +305,7 @@ def _ways(key: str, text: str, wanted: tuple[AttributeValue, ...]) -> list[_Way]
         return [("status", StatusCode.ERROR), *attrs] if any(w is True for w in wanted) else attrs
     if key == STATUS_CODE_TAG and text in ("OK", "ERROR"):
         return [("status", StatusCode[text]), *attrs]
-    column = _lifted()[1].get(key)
+    column = semconv.COLUMN_OF.get(key)
     if column == "model_name":
         return [("model", text), *attrs]
     return None if column is not None else attrs

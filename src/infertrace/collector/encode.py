@@ -22,16 +22,15 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.proto.metrics.v1 import metrics_pb2
 
-from infertrace.collector import lift
 from infertrace.collector.anyvalue import fill_key_values
 from infertrace.model import (
-    AttributeValue,
     HistogramData,
     LogRecord,
     MetricPoint,
     MetricType,
     Span,
 )
+from infertrace.telemetry import semconv
 
 SCOPE = "infertrace"
 R = TypeVar("R", Span, LogRecord, MetricPoint)
@@ -50,18 +49,6 @@ def _fill_resource(resource: Any, rec: Span | LogRecord | MetricPoint) -> None:
         items = [(k, v) for k, v in items if k != "service.name"]
         items.insert(0, ("service.name", rec.service_name))
     fill_key_values(resource.attributes, items)
-
-
-def _span_attributes(span: Span) -> list[tuple[str, AttributeValue]]:
-    items: list[tuple[str, AttributeValue]] = list(span.attributes.items())
-    for column, names in lift.SOURCE_NAMES.items():
-        value = getattr(span, column)
-        if value is None:
-            continue
-        if column == "time_to_first_token_nanos":
-            value = value / 1e9
-        items.append((names[0], value))
-    return items
 
 
 def encode_spans(spans: Sequence[Span], scope: str = SCOPE) -> ExportTraceServiceRequest:
@@ -84,7 +71,7 @@ def encode_spans(spans: Sequence[Span], scope: str = SCOPE) -> ExportTraceServic
             if span.status_code or span.status_message:
                 pb.status.code = int(span.status_code)
                 pb.status.message = span.status_message
-            fill_key_values(pb.attributes, _span_attributes(span))
+            fill_key_values(pb.attributes, semconv.shown_attributes(span))
             for event in span.events:
                 ev = pb.events.add()
                 ev.name = event.name

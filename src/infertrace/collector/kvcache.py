@@ -19,9 +19,9 @@ from collections.abc import Iterable
 
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
-from infertrace.collector import lift
 from infertrace.collector.anyvalue import GETTERS
 from infertrace.model import AttributeValue
+from infertrace.telemetry import semconv as lift
 
 Entry = lift.Candidate
 """(key, value, the inference column source it feeds or None, the column value or None)."""

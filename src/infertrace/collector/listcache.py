@@ -25,9 +25,9 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from infertrace.collector import lift
 from infertrace.collector.kvcache import KeyValueCache
 from infertrace.model import EMPTY_ATTRIBUTES, Attributes, AttributeValue
+from infertrace.telemetry import semconv as lift
 
 ListEntry = tuple[Attributes, tuple["lift.Lifted | None", ...], "str | None"]
 """(frozen attributes with the scope's, the seven column values, the problem or None)."""
@@ -44,7 +44,8 @@ def attribute_entry(
     """The reference decoding of one span's attribute list, and whether it parsed a KeyValue.
 
     Scope attributes come first, then the span's in order with later duplicates
-    winning, then :func:`lift.apply` moves the liftable ones into columns.
+    winning; :func:`semconv.columns` lifts the liftable ones into columns (they
+    stay in the attributes, as sent).
     O(len(raws)). Raises protobuf DecodeError for a malformed KeyValue.
     """
     get, decode = cache.get, cache.decode
@@ -56,11 +57,10 @@ def attribute_entry(
         if entry is None:
             entry = decode(raw)
             parsed = True
-        if entry[2] is None:
-            attrs[entry[0]] = entry[1]
-        else:
+        attrs[entry[0]] = entry[1]
+        if entry[2] is not None:
             candidates.append(entry)
-    columns = tuple(lift.apply(candidates, attrs)) if candidates else NO_COLUMNS
+    columns = lift.columns(candidates) if candidates else NO_COLUMNS
     problem = EMPTY_KEY_PROBLEM if "" in attrs else None
     return ((MappingProxyType(attrs) if attrs else EMPTY_ATTRIBUTES), columns, problem), parsed
 

@@ -1,12 +1,21 @@
-"""Which span attributes feed which inference column, and how they are lifted.
+"""Semantic conventions: which span attributes feed which inference column, and back.
 
 The table is the contract users read in the README: the OpenTelemetry GenAI
 conventions first, then the names vLLM emits today, then OpenInference, then
 plain names. When several candidates for one column are present, the first in
-this order wins; a losing candidate whose value differs from the winner stays
-in ``attributes`` so nothing the client sent is lost. A candidate whose value
-cannot be used (a model name that is not text, a negative token count) also
-stays in ``attributes`` and leaves the column empty.
+this order with a usable value wins (a model name that is not text, a negative
+token count leave the column to the next candidate, or empty).
+
+Lifting *copies*: every attribute stays in ``attributes`` under the key and
+with the value the client sent, so every API shows spans as they were sent
+(a vLLM span's ``gen_ai.usage.prompt_tokens`` stays that, an OpenInference
+``llm.model_name`` stays that); the columns are what analytics, filters and
+indexes use. :func:`shown_attributes` is the inverse for every reader (REST,
+export, Jaeger, the OTLP encoder): a span's attributes, plus each column
+value no attribute already carries, under the column's first name.
+
+Both the collector (lifting on ingest) and the API (tags and tag search) use
+this module; it imports nothing above the record model.
 """
 
 from __future__ import annotations
@@ -15,7 +24,7 @@ import math
 from collections.abc import Callable
 from typing import NamedTuple
 
-from infertrace.model import AttributeValue
+from infertrace.model import AttributeValue, Span
 
 INT32_LIMIT = 2**31
 INT64_LIMIT = 2**63
@@ -114,6 +123,43 @@ SOURCE_NAMES: dict[str, tuple[str, ...]] = {COLUMNS[column]: names for column, _
 """Column -> its attribute names in priority order (for documentation and tests)."""
 
 
+def names_of(column: str) -> tuple[str, ...]:
+    """The attribute names that feed ``column``, in priority order."""
+    return SOURCE_NAMES[column]
+
+
+COLUMN_OF: dict[str, str] = {name: COLUMNS[s.column] for name, s in LIFT.items()}
+"""Attribute name -> the Span field it feeds (for tag search by any lifted name)."""
+
+
+def shown_value(column: str, value: Lifted) -> AttributeValue:
+    """A column value as its attribute would carry it (time to first token in seconds)."""
+    if column == "time_to_first_token_nanos" and isinstance(value, int):
+        return value / 1e9
+    return value
+
+
+def shown_attributes(span: Span) -> list[tuple[str, AttributeValue]]:
+    """The span's attributes as sent, plus each set column no attribute carries. O(attributes).
+
+    A column counts as carried when one of its attribute names is present with a
+    value that lifts to the column's value; otherwise it is shown under its first
+    name (``gen_ai.response.model``, ``gen_ai.usage.input_tokens``...) unless that
+    key is taken. Spans written through the store API with columns and no
+    attributes get their columns back as the canonical attributes.
+    """
+    attrs = span.attributes
+    items = list(attrs.items())
+    for column, names in SOURCE_NAMES.items():
+        value = getattr(span, column)
+        if value is None:
+            continue
+        carried = any(name in attrs and LIFT[name].convert(attrs[name]) == value for name in names)
+        if not carried and names[0] not in attrs:
+            items.append((names[0], shown_value(column, value)))
+    return items
+
+
 def convert(source: Source | None, raw: AttributeValue) -> Lifted | None:
     """The column value ``raw`` gives through ``source``, or None if unusable."""
     return None if source is None else source.convert(raw)
@@ -123,31 +169,19 @@ Candidate = tuple[str, AttributeValue, "Source | None", "Lifted | None"]
 """(key, raw value, source, converted value): a KeyValue cache entry of a liftable key."""
 
 
-def apply(
-    candidates: list[Candidate], attributes: dict[str, AttributeValue]
-) -> list[Lifted | None]:
-    """The seven column values from ``candidates``; unused candidates go back to ``attributes``.
+def columns(candidates: list[Candidate]) -> tuple[Lifted | None, ...]:
+    """The seven column values from ``candidates`` (attributes whose key is liftable).
 
-    O(len(candidates)); called only for spans that carry a liftable key.
+    Per column the usable candidate of the highest priority wins. Pure: the
+    candidates stay in the span's attributes. O(len(candidates)); called only for
+    spans that carry a liftable key.
     """
     best: list[Candidate | None] = [None] * 7
-    losers: list[Candidate] = []
     for entry in candidates:
-        key, raw, source, value = entry
+        source, value = entry[2], entry[3]
         if value is None or source is None:
-            attributes[key] = raw
             continue
-        column = source.column
-        current = best[column]
-        if current is None:
-            best[column] = entry
-        elif source.priority < current[2].priority:  # type: ignore[union-attr]
-            losers.append(current)
-            best[column] = entry
-        else:
-            losers.append(entry)
-    for key, raw, source, value in losers:
-        winner = best[source.column]  # type: ignore[union-attr]
-        if winner is not None and winner[0] != key and winner[3] != value:
-            attributes[key] = raw
-    return [None if b is None else b[3] for b in best]
+        current = best[source.column]
+        if current is None or source.priority < current[2].priority:  # type: ignore[union-attr]
+            best[source.column] = entry
+    return tuple(None if b is None else b[3] for b in best)
