@@ -1,18 +1,37 @@
-"""The InferTrace error hierarchy.
+"""The InferTrace error hierarchy: every exception class InferTrace defines is in it.
 
 ::
 
     InferTraceError
-    ├── InvalidRecord (ValueError)      a record in a write is malformed; nothing stored
-    ├── InvalidFilter (ValueError)      a query filter has a bad value
-    ├── TraceNotFound (KeyError)        get_trace on an unknown trace id
-    ├── StoreOverloaded (RuntimeError)  the store cannot take a write now; retry later
-    ├── StoreClosed (RuntimeError)      the store was closed
-    ├── WriteRefused (RuntimeError)     the database refused a write for good; nothing stored
-    ├── api.client.ApiError             a query API call failed (status and detail)
-    └── api.export.ExportIncomplete     an export cannot be paged exactly (RuntimeError)
+    ├── InvalidRecord (ValueError)        a record in a write is malformed; nothing stored
+    ├── InvalidFilter (ValueError)        a query filter has a bad value
+    ├── InvalidParameter (ValueError)     a request parameter has a bad value
+    │   ├── api.params.BadParameter       ... of the REST API (str: "name: message")
+    │   └── api.jaeger_params.ParamError  ... of the Jaeger API
+    ├── TraceNotFound (KeyError)          get_trace on an unknown trace id
+    ├── StoreOverloaded (RuntimeError)    the store cannot take a write now; retry later
+    ├── StoreClosed (RuntimeError)        the store was closed
+    ├── WriteRefused (RuntimeError)       the database refused a write for good; nothing stored
+    ├── BodyError                         an OTLP/HTTP request body is refused (400)
+    │   ├── collector.body.UnsupportedMediaType     Content-Type or -Encoding (415)
+    │   └── collector.body.BodyTooLarge             over the size limit (413)
+    ├── config.ConfigError (ValueError)   a setting has a value the collector cannot use
+    ├── collector.demo.DemoError          the demo cannot reach or talk to the collector
+    ├── collector.grpc_gate.CallRefused   the gRPC call gate ended a call (its own code)
+    ├── telemetry.postgres.migrate.MigrationError (RuntimeError)   schema not brought up
+    ├── telemetry.postgres.cluster.ClusterError (RuntimeError)     throwaway cluster failed
+    ├── api.client.ApiError               a query API call failed (status and detail)
+    ├── api.export.ExportIncomplete (RuntimeError)   an export cannot be paged exactly
+    │
+    │   internal signals, raised and caught inside their own module:
+    ├── telemetry.memory.common.BadMap               a malformed attribute map
+    ├── telemetry.memory.spans._Rejected             a span the batch check refuses
+    ├── telemetry.postgres.codec.EncodingProblem (ValueError)   text PostgreSQL cannot store
+    ├── telemetry.postgres.queries.NoMatch           a filter nothing can match
+    └── telemetry.postgres.writer._Cancelled         a commit given up by its waiter
 
-Every message says what was wrong and with which value.
+How each is answered over HTTP (OTLP, REST, Jaeger) and gRPC is stated once, in
+:mod:`infertrace.errormap`. Every message says what was wrong and with which value.
 """
 
 from __future__ import annotations
@@ -42,6 +61,19 @@ class InvalidRecord(InferTraceError, ValueError):
 
 class InvalidFilter(InferTraceError, ValueError):
     """A query filter holds a value the store cannot use."""
+
+
+class InvalidParameter(InferTraceError, ValueError):
+    """A request parameter has a value the API cannot use; ``name`` says which.
+
+    ``message`` says what was wrong with the value; answered 422 by the REST
+    API (in FastAPI's validation-error shape), 400 by the Jaeger API.
+    """
+
+    def __init__(self, name: str, message: str) -> None:
+        self.name = name
+        self.message = message
+        super().__init__(message)
 
 
 class TraceNotFound(InferTraceError, KeyError):
@@ -76,3 +108,9 @@ class WriteRefused(InferTraceError, RuntimeError):
 
     Unlike StoreOverloaded a retry cannot help: the receivers answer 500 and log it.
     """
+
+
+class BodyError(InferTraceError):
+    """A request body the collector refuses; ``status`` is the HTTP status to answer."""
+
+    status = 400

@@ -12,6 +12,7 @@ import re
 from collections.abc import Sequence
 
 from infertrace.api.jaeger_model import KIND_NAMES
+from infertrace.errors import InvalidParameter
 from infertrace.telemetry.filters import NO_LOWER, NO_UPPER
 
 DEFAULT_TRACES = 20
@@ -36,12 +37,8 @@ _TRACE_ID = re.compile(r"[0-9a-fA-F]{1,32}")
 SPAN_KIND_NAMES = set(KIND_NAMES.values())
 
 
-class ParamError(ValueError):
-    """A query parameter the API cannot use; the message names it and its value."""
-
-    def __init__(self, name: str, message: str) -> None:
-        self.name = name
-        super().__init__(message)
+class ParamError(InvalidParameter):
+    """A Jaeger query parameter the API cannot use; the message names it and its value."""
 
 
 def _unparsable(name: str, problem: str) -> ParamError:

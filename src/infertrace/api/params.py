@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from infertrace.errors import InvalidParameter
 from infertrace.model import AttributeValue, StatusCode
 from infertrace.telemetry.filters import MAX_LIMIT, to_unix_nano
 
@@ -62,13 +63,11 @@ STATUS_PATTERN = r"^(ok|error|unset|OK|ERROR|UNSET)$"
 TRACE_ID_PATTERN = r"^[0-9a-fA-F]{32}$"
 
 
-class BadParameter(ValueError):
-    """A query parameter has a value the API cannot use: answered with 422."""
+class BadParameter(InvalidParameter):
+    """A REST query parameter has a value the API cannot use: answered with 422."""
 
-    def __init__(self, name: str, message: str) -> None:
-        self.name = name
-        self.message = message
-        super().__init__(f"{name}: {message}")
+    def __str__(self) -> str:
+        return f"{self.name}: {self.message}"
 
     def detail(self) -> list[dict[str, Any]]:
         """FastAPI's validation-error shape, so every 422 looks the same."""

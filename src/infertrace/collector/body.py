@@ -12,7 +12,7 @@ import enum
 import zlib
 from collections.abc import AsyncIterator
 
-from infertrace.errors import InferTraceError
+from infertrace.errors import BodyError as BodyError  # defined with the error tree
 
 
 class Format(enum.Enum):
@@ -32,17 +32,15 @@ _ZLIB_WBITS = 15  # zlib: the "deflate" content coding is a zlib stream (RFC 911
 ENCODINGS = {"gzip": _GZIP_WBITS, "x-gzip": _GZIP_WBITS, "deflate": _ZLIB_WBITS}
 
 
-class BodyError(InferTraceError):
-    """A request body the collector refuses; ``status`` is the HTTP status to answer."""
-
-    status = 400
-
-
 class UnsupportedMediaType(BodyError):
+    """An unsupported Content-Type or Content-Encoding (415)."""
+
     status = 415
 
 
 class BodyTooLarge(BodyError):
+    """A body over the size limit, before or after decompression (413)."""
+
     status = 413
 
 

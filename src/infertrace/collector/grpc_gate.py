@@ -25,11 +25,13 @@ from collections.abc import AsyncIterator, Callable
 
 import grpc
 
+from infertrace.errors import InferTraceError
+
 Counter = Callable[[str], None]
 """Called with ``"receive_timeout"``, ``"evicted"`` or ``"busy"`` per refused call."""
 
 
-class CallRefused(Exception):
+class CallRefused(InferTraceError):
     """The gate ended a call; ``code`` and ``str(self)`` are what the client gets."""
 
     def __init__(self, code: grpc.StatusCode, message: str, reason: str) -> None:

@@ -12,6 +12,7 @@ import numpy.typing as npt
 
 from infertrace.engine.ring import RingBuffer
 from infertrace.engine.strings import ValueDict
+from infertrace.errors import InferTraceError
 from infertrace.model import EMPTY_ATTRIBUTES
 from infertrace.telemetry.validate import attributes_problem
 
@@ -19,7 +20,7 @@ I64 = npt.NDArray[np.int64]
 CanonicalMap = tuple[tuple[str, str, Any], ...]
 
 
-class BadMap(Exception):
+class BadMap(InferTraceError):
     """An attribute map failed validation."""
 
 

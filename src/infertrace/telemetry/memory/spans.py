@@ -29,7 +29,7 @@ from infertrace.engine.chain import ChainIndex
 from infertrace.engine.ring import RingBuffer
 from infertrace.engine.strings import ValueDict
 from infertrace.engine.zonemap import ZoneMap
-from infertrace.errors import InvalidRecord
+from infertrace.errors import InferTraceError, InvalidRecord
 from infertrace.model import Span, SpanEvent, SpanKind, SpanLink, StatusCode
 from infertrace.telemetry.memory.attrs import AttributeCodec
 from infertrace.telemetry.memory.common import BadMap, MapDict, received_before
@@ -51,7 +51,7 @@ _INT32 = 2**31
 I64 = npt.NDArray[np.int64]
 
 
-class _Rejected(Exception):
+class _Rejected(InferTraceError):
     """The fast checks found a problem; the per-record check will name it."""
 
 

@@ -17,13 +17,15 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from infertrace.errors import InferTraceError
+
 DEFAULT_BINDIRS = tuple(f"/usr/lib/postgresql/{v}/bin" for v in (15, 16, 17, 14))
 
 FAST_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
 """Settings for tests: durability is not what a throwaway cluster is for."""
 
 
-class ClusterError(RuntimeError):
+class ClusterError(InferTraceError, RuntimeError):
     """The throwaway cluster could not be created or started."""
 
 

@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
+from infertrace.errors import InferTraceError
 from infertrace.model import EMPTY_ATTRIBUTES, Attributes, AttributeValue
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
@@ -31,7 +32,7 @@ _CACHE_LIMIT = 8192
 _cache: dict[str, Attributes] = {}
 
 
-class EncodingProblem(ValueError):
+class EncodingProblem(InferTraceError, ValueError):
     """A value PostgreSQL cannot store (NUL character, lone surrogate)."""
 
 

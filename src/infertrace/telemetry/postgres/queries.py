@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from infertrace.errors import InferTraceError
 from infertrace.model import AttributeValue
 from infertrace.telemetry.filters import (
     ResolvedLogFilter,
@@ -26,7 +27,7 @@ from infertrace.telemetry.postgres.codec import storable_text
 INT64_MAX = 2**63 - 1
 
 
-class NoMatch(Exception):
+class NoMatch(InferTraceError):
     """The filter cannot match any stored record."""
 
 

@@ -46,7 +46,7 @@ from typing import Any
 
 import psycopg
 
-from infertrace.errors import StoreClosed, StoreOverloaded, WriteRefused
+from infertrace.errors import InferTraceError, StoreClosed, StoreOverloaded, WriteRefused
 from infertrace.telemetry.postgres.rows import Row
 
 log = logging.getLogger("infertrace.postgres")
@@ -64,7 +64,7 @@ KIND_NAMES = ("spans", "log records", "metric points")
 QUEUED, HELD, COMMITTING, SETTLED = 0, 1, 2, 3
 
 
-class _Cancelled(Exception):
+class _Cancelled(InferTraceError):
     """Raised before COMMIT when a waiter gave up on part of the group: roll back."""
 
 
