@@ -14,6 +14,7 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from infertrace.api.responses import dumps
+from infertrace.errormap import retry_after_header
 from infertrace.telemetry.protocols import Monitored
 
 API_PREFIX = "/api/"
@@ -62,7 +63,7 @@ async def _unavailable(send: Send, reason: str, jaeger: bool) -> None:
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
-                (b"retry-after", str(RETRY_AFTER_SECONDS).encode()),
+                (b"retry-after", retry_after_header(RETRY_AFTER_SECONDS).encode()),
             ],
         }
     )

@@ -41,7 +41,6 @@ schema-valid request gets a 2xx (or 404 for an unknown trace id).
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -71,7 +70,8 @@ from infertrace.api.jaeger_params import (
     parse_trace_id,
     parse_window,
 )
-from infertrace.errors import InvalidFilter, StoreClosed, StoreOverloaded, TraceNotFound
+from infertrace.errormap import MAPPED, answer_for
+from infertrace.errors import TraceNotFound
 from infertrace.model import Span
 from infertrace.telemetry.filters import MAX_LIMIT, SpanFilter
 from infertrace.telemetry.protocols import TelemetryStore
@@ -185,17 +185,16 @@ def error_response(
 
 
 def _guarded(answer: Callable[[], JSONResponse]) -> JSONResponse:
+    """``answer()``, or the error it raised in Jaeger's envelope (see :mod:`infertrace.errormap`).
+
+    Jaeger answers a bad parameter with 400 where the REST API says 422.
+    """
     try:
         return answer()
-    except ParamError as exc:
-        return error_response(400, str(exc))
-    except InvalidFilter as exc:
-        return error_response(400, str(exc))
-    except StoreOverloaded as exc:
-        retry = str(max(1, math.ceil(exc.retry_after)))
-        return error_response(503, str(exc), {"Retry-After": retry})
-    except StoreClosed as exc:
-        return error_response(503, str(exc))
+    except MAPPED as exc:
+        mapped = answer_for(exc)
+        status = 400 if mapped.status == 422 else mapped.status
+        return error_response(status, mapped.message, mapped.headers or None)
 
 
 def _store(request: Request) -> TelemetryStore:

@@ -20,7 +20,6 @@ import re
 import time
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
 
 from infertrace.errors import InvalidParameter
 from infertrace.model import AttributeValue, StatusCode
@@ -68,10 +67,6 @@ class BadParameter(InvalidParameter):
 
     def __str__(self) -> str:
         return f"{self.name}: {self.message}"
-
-    def detail(self) -> list[dict[str, Any]]:
-        """FastAPI's validation-error shape, so every 422 looks the same."""
-        return [{"loc": ["query", self.name], "msg": self.message, "type": "value_error"}]
 
 
 def now_ns() -> int:

@@ -5,8 +5,10 @@ FastAPI's per-field ``jsonable_encoder`` (the main cost of large answers).
 OTLP lets attribute doubles be NaN or infinite, which JSON cannot carry: those
 become ``null`` rather than an error.
 
-Error statuses: a bad parameter or filter is 422, an unknown trace 404, an
-overloaded or closed store 503 with ``Retry-After``.
+Error statuses come from :mod:`infertrace.errormap` (a bad parameter or
+filter is 422, an unknown trace 404, an overloaded or closed store 503 with
+``Retry-After``); this module gives them the REST API's body, and a bad
+parameter FastAPI's validation-error shape.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from infertrace.api.params import BadParameter
-from infertrace.errors import InvalidFilter, StoreClosed, StoreOverloaded, TraceNotFound
+from infertrace.errormap import MAPPED, answer_for
+from infertrace.errors import InvalidParameter
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing or wrong bearer token (when the server has an API token)"},
@@ -66,30 +68,18 @@ def error(status: int, message: str, **extra: Any) -> ApiJSON:
     return ApiJSON({"detail": message, **extra}, status_code=status)
 
 
-async def _bad_parameter(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, BadParameter)
-    return ApiJSON({"detail": exc.detail()}, status_code=422)
+def parameter_detail(exc: InvalidParameter) -> list[dict[str, Any]]:
+    """FastAPI's validation-error shape for a bad parameter, so every 422 looks the same."""
+    return [{"loc": ["query", exc.name], "msg": exc.message, "type": "value_error"}]
 
 
-async def _invalid_filter(request: Request, exc: Exception) -> Response:
-    return error(422, str(exc))
-
-
-async def _not_found(request: Request, exc: Exception) -> Response:
-    return error(404, str(exc))
-
-
-async def _unavailable(request: Request, exc: Exception) -> Response:
-    retry = exc.retry_after if isinstance(exc, StoreOverloaded) else 1.0
-    response = error(503, str(exc) or type(exc).__name__)
-    response.headers["Retry-After"] = str(max(1, math.ceil(retry)))
-    return response
+async def _mapped(request: Request, exc: Exception) -> Response:
+    answer = answer_for(exc)
+    detail: Any = parameter_detail(exc) if isinstance(exc, InvalidParameter) else answer.message
+    return ApiJSON({"detail": detail}, status_code=answer.status, headers=answer.headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Map InferTrace errors raised by query handlers to HTTP statuses."""
-    app.add_exception_handler(BadParameter, _bad_parameter)
-    app.add_exception_handler(InvalidFilter, _invalid_filter)
-    app.add_exception_handler(TraceNotFound, _not_found)
-    app.add_exception_handler(StoreOverloaded, _unavailable)
-    app.add_exception_handler(StoreClosed, _unavailable)
+    """Answer the errors :mod:`infertrace.errormap` has a rule for; the rest are 500s."""
+    for error_class in MAPPED:
+        app.add_exception_handler(error_class, _mapped)

@@ -35,13 +35,12 @@ import grpc
 import grpc.aio
 
 from infertrace.api.auth import bearer_matches
-from infertrace.collector.body import BodyError
 from infertrace.collector.connections import clamp_connections
 from infertrace.collector.grpc_gate import CallGate, CallRefused
 from infertrace.collector.http import INLINE_BYTES
 from infertrace.collector.pipeline import Pipeline, Signal
 from infertrace.collector.status import retry_info, rpc_status
-from infertrace.errors import StoreClosed, StoreOverloaded
+from infertrace.errormap import answer_for
 from infertrace.telemetry.protocols import writes_block
 
 log = logging.getLogger(__name__)
@@ -138,20 +137,18 @@ class OtlpGrpcReceiver:
                         self._executor, pipeline.export, signal, request
                     )
                 return bytes(outcome.response(signal).SerializeToString())
-            except BodyError as exc:
-                code = grpc.StatusCode.INVALID_ARGUMENT
-                await context.abort(code, str(exc))
-            except (StoreOverloaded, StoreClosed) as exc:
-                code = grpc.StatusCode.UNAVAILABLE
-                delay = exc.retry_after if isinstance(exc, StoreOverloaded) else 1.0
-                message = f"store unavailable: {exc}"
-                await context.abort(
-                    code, message, trailing_metadata=_retry_trailers(code, message, delay)
+            except Exception as exc:  # answered by the one error mapping
+                answer = answer_for(exc)
+                if answer.logged:
+                    log.exception("OTLP/gRPC %s export failed", signal.name.lower())
+                code = grpc.StatusCode[answer.rpc_code.name]
+                message = answer.otlp_message
+                trailers = (
+                    ()
+                    if answer.retry_after is None
+                    else _retry_trailers(code, message, answer.retry_after)
                 )
-            except Exception:
-                code = grpc.StatusCode.INTERNAL
-                log.exception("OTLP/gRPC %s export failed", signal.name.lower())
-                await context.abort(code, "internal error while storing the request")
+                await context.abort(code, message, trailing_metadata=trailers)
             finally:
                 gate.leave()
                 pipeline.metrics.request(

@@ -5,8 +5,9 @@ Status codes follow the OTLP/HTTP spec: 200 with an ExportServiceResponse
 413 over the size limit, 415 for an unsupported Content-Type or
 Content-Encoding, 503 with Retry-After when the store is overloaded or the
 collector has ``max_inflight`` requests in progress, 500 for a bug (logged;
-the server keeps serving). Bodies, errors included, use the request's
-encoding (errors for an unknown Content-Type use JSON).
+the server keeps serving): errors get the status :mod:`infertrace.errormap`
+gives them. Bodies, errors included, use the request's encoding (errors for
+an unknown Content-Type use JSON).
 
 Decoding and storing a typical request (up to ``INLINE_BYTES``) runs right on
 the event loop: handing it to a thread cost 40% of the throughput measured
@@ -22,7 +23,6 @@ concurrent requests share one commit.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -37,7 +37,7 @@ from infertrace.collector import otlp_json
 from infertrace.collector.body import BodyError, Format
 from infertrace.collector.pipeline import Outcome, Pipeline, Signal
 from infertrace.collector.status import error_body
-from infertrace.errors import StoreClosed, StoreOverloaded
+from infertrace.errormap import Answer, answer_for, retry_after_header
 from infertrace.telemetry.protocols import writes_block
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ class OtlpHttpReceiver:
         try:
             fmt = bodies.payload_format(headers.get("content-type"))
         except BodyError as exc:
-            return _error(exc.status, str(exc), Format.JSON)
+            return _answered(answer_for(exc), Format.JSON)
         if self._inflight >= self._max_inflight:
             return _error(503, "collector is busy, retry later", fmt, retry_after=1.0)
         self._inflight += 1
@@ -101,17 +101,13 @@ class OtlpHttpReceiver:
                 outcome = await anyio.to_thread.run_sync(
                     self._process, signal, raw, codings, fmt, limiter=self._limiter
                 )
-        except BodyError as exc:
-            return _error(exc.status, str(exc), fmt)
-        except StoreOverloaded as exc:
-            return _error(503, f"store overloaded: {exc}", fmt, retry_after=exc.retry_after)
-        except StoreClosed as exc:
-            return _error(503, f"store unavailable: {exc}", fmt, retry_after=1.0)
         except ClientDisconnect:
             return Response(status_code=400)
-        except Exception:
-            log.exception("OTLP/HTTP %s export failed", signal.name.lower())
-            return _error(500, "internal error while storing the request", fmt)
+        except Exception as exc:  # answered by the one error mapping
+            answer = answer_for(exc)
+            if answer.logged:
+                log.exception("OTLP/HTTP %s export failed", signal.name.lower())
+            return _answered(answer, fmt)
         finally:
             self._inflight -= 1
         return _encoded(outcome.response(signal), fmt)
@@ -126,8 +122,12 @@ def _encoded(message: Any, fmt: Format, status: int = 200) -> Response:
     return Response(message.SerializeToString(), status, media_type=Format.PROTOBUF.value)
 
 
+def _answered(answer: Answer, fmt: Format) -> Response:
+    return _error(answer.status, answer.otlp_message, fmt, answer.retry_after)
+
+
 def _error(status: int, message: str, fmt: Format, retry_after: float | None = None) -> Response:
-    headers = {} if retry_after is None else {"Retry-After": str(max(1, math.ceil(retry_after)))}
+    headers = {} if retry_after is None else {"Retry-After": retry_after_header(retry_after)}
     return Response(
         error_body(status, message, fmt, retry_after), status, headers, media_type=fmt.value
     )

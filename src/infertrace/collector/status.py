@@ -11,18 +11,11 @@ from __future__ import annotations
 import math
 
 from google.protobuf.duration_pb2 import Duration
-from google.rpc import code_pb2, error_details_pb2, status_pb2
+from google.rpc import error_details_pb2, status_pb2
 
 from infertrace.collector import otlp_json
 from infertrace.collector.body import Format
-
-HTTP_TO_RPC = {
-    400: code_pb2.INVALID_ARGUMENT,
-    413: code_pb2.RESOURCE_EXHAUSTED,
-    415: code_pb2.INVALID_ARGUMENT,
-    500: code_pb2.INTERNAL,
-    503: code_pb2.UNAVAILABLE,
-}
+from infertrace.errormap import rpc_code
 
 
 def retry_info(seconds: float) -> error_details_pb2.RetryInfo:
@@ -45,5 +38,5 @@ def error_body(
     http_status: int, message: str, fmt: Format, retry_after: float | None = None
 ) -> bytes:
     """The body of an OTLP/HTTP error response in the request's encoding."""
-    status = rpc_status(HTTP_TO_RPC.get(http_status, code_pb2.UNKNOWN), message, retry_after)
+    status = rpc_status(rpc_code(http_status), message, retry_after)
     return otlp_json.dumps(status) if fmt is Format.JSON else status.SerializeToString()
