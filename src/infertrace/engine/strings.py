@@ -32,6 +32,22 @@ class ValueDict:
         self._free: list[int] = []
         self._bytes = 0
 
+    @classmethod
+    def from_values(cls, values: Iterable[Hashable | None]) -> ValueDict:
+        """A dictionary holding ``values`` at their codes (None: a free code), counts
+        zero: the caller retains the codes its rows use. O(n)."""
+        d = cls()
+        for code, v in enumerate(values):
+            d.values.append(v)
+            if v is None:
+                d._free.append(code)
+            else:
+                d._code[v] = code
+                d._bytes += sys.getsizeof(v)
+        while len(d._refs) < len(d.values):
+            d._refs = np.concatenate([d._refs, np.zeros(len(d._refs), np.int64)])
+        return d
+
     def __len__(self) -> int:
         return len(self._code)
 
