@@ -33,8 +33,8 @@ from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from infertrace.collector.decode_traces import TraceDecoder
-from infertrace.collector.encode import encode_logs, encode_metrics, encode_spans
+from infertrace.collector.otlp.decode_traces import TraceDecoder
+from infertrace.collector.otlp.encode import encode_logs, encode_metrics, encode_spans
 from infertrace.workload import Workload
 
 RESULTS = Path(__file__).parent / "results" / "collector.json"

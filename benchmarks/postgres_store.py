@@ -111,7 +111,7 @@ def bench_load(server: str, n: int) -> dict[str, float]:
 
 
 def _bodies(w: Workload, total: int, per_request: int) -> list[bytes]:
-    from infertrace.collector.encode import encode_spans
+    from infertrace.collector.otlp.encode import encode_spans
 
     return [encode_spans(batch).SerializeToString() for batch in w.span_batches(total, per_request)]
 

@@ -24,7 +24,7 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
-from infertrace.collector.encode import encode_logs, encode_metrics, encode_spans
+from infertrace.collector.otlp.encode import encode_logs, encode_metrics, encode_spans
 from infertrace.testing import ServedProcess as Served
 from infertrace.workload import Workload
 from reliability import Row

@@ -27,7 +27,7 @@ import time
 import httpx
 import psycopg
 
-from infertrace.collector.encode import encode_spans
+from infertrace.collector.otlp.encode import encode_spans
 from infertrace.telemetry.postgres import ThrowawayCluster
 from infertrace.testing import ServedProcess
 from infertrace.workload import Workload

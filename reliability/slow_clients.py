@@ -30,7 +30,7 @@ import grpc
 import grpc.aio
 import httpx
 
-from infertrace.collector.encode import encode_spans
+from infertrace.collector.otlp.encode import encode_spans
 from infertrace.testing import ServedProcess
 from infertrace.workload import Workload
 from reliability import Row

@@ -20,7 +20,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from infertrace.cli import main
-from infertrace.collector.encode import encode_spans
+from infertrace.collector.otlp.encode import encode_spans
 from infertrace.model import Span, StatusCode
 from infertrace.telemetry.memory import MemoryStore
 from infertrace.workload import Workload

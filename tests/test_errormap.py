@@ -18,8 +18,8 @@ from infertrace.api.params import BadParameter
 from infertrace.collector.app import create_app
 from infertrace.collector.body import BodyTooLarge, UnsupportedMediaType
 from infertrace.collector.demo import DemoError
-from infertrace.collector.encode import encode_spans
 from infertrace.collector.grpc_gate import CallRefused
+from infertrace.collector.otlp.encode import encode_spans
 from infertrace.config import ConfigError
 from infertrace.errormap import MAPPED, RPC_CODES, Answer, RpcCode, answer_for
 from infertrace.errors import (

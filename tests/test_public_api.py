@@ -33,7 +33,9 @@ def test_memory_store_satisfies_every_protocol() -> None:
     assert isinstance(store, AnalyticsStore)
 
 
-@pytest.mark.parametrize("package", ["infertrace.api"])
+@pytest.mark.parametrize(
+    "package", ["infertrace.api", "infertrace.collector", "infertrace.collector.otlp"]
+)
 def test_package_all_is_sorted_unique_and_importable(package: str) -> None:
     module = importlib.import_module(package)
     names = module.__all__

@@ -19,7 +19,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
 
 from infertrace.api.auth import bearer_matches
-from infertrace.collector.encode import encode_spans
+from infertrace.collector.otlp.encode import encode_spans
 from infertrace.collector.server import Endpoints
 from infertrace.config import Settings
 from infertrace.telemetry.memory import MemoryStore

@@ -25,7 +25,7 @@ import pytest
 
 from infertrace.api import export as export_module
 from infertrace.api.client import ApiClient, ApiError
-from infertrace.collector.encode import encode_spans
+from infertrace.collector.otlp.encode import encode_spans
 from infertrace.model import Span, SpanKind, StatusCode
 from infertrace.telemetry import semconv
 from infertrace.telemetry.memory import MemoryStore

@@ -29,7 +29,7 @@ from starlette.routing import NoMatchFound
 from infertrace.api import jaeger
 from infertrace.api.jaeger import jaeger_router
 from infertrace.collector.app import create_app
-from infertrace.collector.encode import encode_spans
+from infertrace.collector.otlp.encode import encode_spans
 from infertrace.errors import StoreOverloaded
 from infertrace.model import (
     AttributeValue,

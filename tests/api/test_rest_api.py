@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from infertrace.collector.encode import encode_logs, encode_metrics, encode_spans
+from infertrace.collector.otlp.encode import encode_logs, encode_metrics, encode_spans
 from infertrace.model import LogRecord, MetricPoint, Span, StatusCode
 from infertrace.telemetry.memory import MemoryStore
 from infertrace.workload import Workload

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from infertrace.collector.encode import encode_spans
+from infertrace.collector.otlp.encode import encode_spans
 from infertrace.telemetry.memory import MemoryStore
 from infertrace.telemetry.postgres import PostgresStore
 from infertrace.workload import Workload

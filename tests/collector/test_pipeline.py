@@ -5,8 +5,8 @@ from collections.abc import Sequence
 import pytest
 
 from infertrace.collector.body import BodyError, Format
-from infertrace.collector.encode import encode_spans
-from infertrace.collector.otlp_json import dumps
+from infertrace.collector.otlp.encode import encode_spans
+from infertrace.collector.otlp.otlp_json import dumps
 from infertrace.collector.pipeline import Pipeline, Signal
 from infertrace.errors import InvalidRecord, StoreOverloaded
 from infertrace.model import Span

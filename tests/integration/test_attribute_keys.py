@@ -21,7 +21,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
 from tests.collector.helpers import running
 
-from infertrace.collector.anyvalue import set_any_value
+from infertrace.collector.otlp.anyvalue import set_any_value
 from infertrace.model import AttributeValue
 from infertrace.telemetry.memory import MemoryStore
 

@@ -24,7 +24,7 @@ import httpx
 import pytest
 
 from infertrace.collector.connections import REFUSAL
-from infertrace.collector.encode import encode_spans
+from infertrace.collector.otlp.encode import encode_spans
 from infertrace.collector.server import BackgroundCollector
 from infertrace.config import Settings
 from infertrace.telemetry.memory import MemoryStore

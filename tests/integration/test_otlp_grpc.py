@@ -12,7 +12,7 @@ from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metric
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 from tests.collector.helpers import OverloadedStore, big_store, running
 
-from infertrace.collector.encode import encode_logs, encode_metrics, encode_spans
+from infertrace.collector.otlp.encode import encode_logs, encode_metrics, encode_spans
 from infertrace.telemetry.memory import MemoryStore
 from infertrace.workload import Workload
 

@@ -14,8 +14,8 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from tests.collector.helpers import OverloadedStore, big_store, running
 
-from infertrace.collector.encode import encode_logs, encode_metrics, encode_spans
-from infertrace.collector.otlp_json import dumps
+from infertrace.collector.otlp.encode import encode_logs, encode_metrics, encode_spans
+from infertrace.collector.otlp.otlp_json import dumps
 from infertrace.telemetry.memory import MemoryStore
 from infertrace.workload import Workload
 

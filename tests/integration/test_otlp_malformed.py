@@ -17,8 +17,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from tests.collector.helpers import big_store, running
 
-from infertrace.collector.encode import encode_spans
-from infertrace.collector.otlp_json import dumps
+from infertrace.collector.otlp.encode import encode_spans
+from infertrace.collector.otlp.otlp_json import dumps
 from infertrace.telemetry.memory import MemoryStore
 from infertrace.workload import Workload
 

@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from infertrace.cli import main
-from infertrace.collector.encode import encode_spans
+from infertrace.collector.otlp.encode import encode_spans
 from infertrace.workload import Workload
 
 

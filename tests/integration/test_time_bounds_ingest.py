@@ -21,7 +21,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from tests.collector.helpers import running
 
 from infertrace.collector.backend import time_bounds
-from infertrace.collector.encode import encode_metrics, encode_spans
+from infertrace.collector.otlp.encode import encode_metrics, encode_spans
 from infertrace.config import Settings
 from infertrace.model import MetricPoint, MetricType
 from infertrace.telemetry.filters import MetricFilter, SpanFilter

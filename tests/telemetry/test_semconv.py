@@ -6,8 +6,8 @@ from types import MappingProxyType
 
 import pytest
 
-from infertrace.collector.kvcache import KeyValueCache
-from infertrace.collector.listcache import attribute_entry
+from infertrace.collector.otlp.kvcache import KeyValueCache
+from infertrace.collector.otlp.listcache import attribute_entry
 from infertrace.model import AttributeValue, Span
 from infertrace.telemetry import semconv as lift
 
@@ -142,7 +142,7 @@ def test_decoding_keeps_every_attribute_as_sent(attrs: dict[str, AttributeValue]
     """The decoder's attribute path: keys and values as sent, columns filled beside them."""
     from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
-    from infertrace.collector.anyvalue import set_any_value
+    from infertrace.collector.otlp.anyvalue import set_any_value
 
     raws = []
     for key, value in attrs.items():

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import httpx
 from google.protobuf.message import DecodeError
 
-from infertrace.collector.encode import encode_logs, encode_metrics, encode_spans
+from infertrace.collector.otlp.encode import encode_logs, encode_metrics, encode_spans
 from infertrace.collector.pipeline import Signal
 from infertrace.errors import InferTraceError
 from infertrace.model import LogRecord, MetricPoint, Span

@@ -33,8 +33,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from infertrace.collector import body as bodies
-from infertrace.collector import otlp_json
 from infertrace.collector.body import BodyError, Format
+from infertrace.collector.otlp import otlp_json
 from infertrace.collector.pipeline import Outcome, Pipeline, Signal
 from infertrace.collector.status import error_body
 from infertrace.errormap import Answer, answer_for, retry_after_header

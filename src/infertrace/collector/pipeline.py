@@ -21,13 +21,13 @@ from opentelemetry.proto.collector.logs.v1 import logs_service_pb2 as logs_pb
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2 as metrics_pb
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as trace_pb
 
-from infertrace.collector import otlp_json
 from infertrace.collector.body import BodyError, Format
-from infertrace.collector.common import Decoded
-from infertrace.collector.decode_logs import LogDecoder
-from infertrace.collector.decode_metrics import MetricDecoder
-from infertrace.collector.decode_traces import TraceDecoder
-from infertrace.collector.kvcache import KeyValueCache
+from infertrace.collector.otlp import otlp_json
+from infertrace.collector.otlp.common import Decoded
+from infertrace.collector.otlp.decode_logs import LogDecoder
+from infertrace.collector.otlp.decode_metrics import MetricDecoder
+from infertrace.collector.otlp.decode_traces import TraceDecoder
+from infertrace.collector.otlp.kvcache import KeyValueCache
 from infertrace.collector.selfmetrics import CollectorMetrics
 from infertrace.errors import InvalidRecord, StoreClosed
 from infertrace.telemetry.protocols import TelemetryStore

@@ -13,8 +13,8 @@ import math
 from google.protobuf.duration_pb2 import Duration
 from google.rpc import error_details_pb2, status_pb2
 
-from infertrace.collector import otlp_json
 from infertrace.collector.body import Format
+from infertrace.collector.otlp import otlp_json
 from infertrace.errormap import rpc_code
 
 

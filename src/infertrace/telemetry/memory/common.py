@@ -31,8 +31,9 @@ class MapDict:
     mapping per code.
     """
 
-    def __init__(self) -> None:
-        self.dict = ValueDict()
+    def __init__(self, values: ValueDict | None = None) -> None:
+        self.dict = ValueDict() if values is None else values
+        """The dictionary of canonical maps (a table's dictionary column, when given)."""
         self._maps: dict[int, tuple[object, Mapping[str, Any]]] = {}
 
     def codes(self, maps: Sequence[Mapping[str, Any]]) -> list[int]:
@@ -63,6 +64,18 @@ class MapDict:
         )
         self._maps[code] = (canon, m)
         return m
+
+
+def canonical_maps(maps: Sequence[Mapping[str, Any]]) -> list[CanonicalMap]:
+    """:func:`canonical` of each map, computed once per distinct map object. O(n)."""
+    done: dict[int, CanonicalMap] = {}
+    out = []
+    for m in maps:
+        c = done.get(id(m))
+        if c is None:
+            c = done[id(m)] = canonical(m)
+        out.append(c)
+    return out
 
 
 def canonical(m: Mapping[str, Any]) -> CanonicalMap:

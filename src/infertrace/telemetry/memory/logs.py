@@ -8,10 +8,8 @@ limit.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Sequence
 from operator import attrgetter
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -19,12 +17,13 @@ import numpy.typing as npt
 from infertrace.engine.chain import ChainIndex
 from infertrace.engine.ring import RingBuffer
 from infertrace.engine.strings import ValueDict
+from infertrace.engine.table import OBJECT, Column, RingTable, TableSpec
 from infertrace.engine.zonemap import ZoneMap
 from infertrace.errors import InvalidRecord
 from infertrace.model import LogRecord
 from infertrace.telemetry.filters import ResolvedLogFilter
 from infertrace.telemetry.memory.attrs import AttributeCodec
-from infertrace.telemetry.memory.common import BadMap, MapDict, live_mask, received_before, seq_of
+from infertrace.telemetry.memory.common import MapDict, canonical_maps, live_mask, seq_of
 from infertrace.telemetry.memory.counts import LiveCounts
 from infertrace.telemetry.validate import check_batch, log_problem
 
@@ -36,116 +35,107 @@ _Z16 = bytes(16)
 _Z8 = bytes(8)
 
 
+SPEC = TableSpec(
+    (
+        Column("time", "int64"),
+        Column("observed", "int64"),
+        Column("sev", "int8"),
+        Column("sevtext", "int32", dictionary="strings"),
+        Column("svc", "int32", dictionary="strings"),
+        Column("res", "int32", dictionary="resources"),
+        Column("tid", "uint8", (16,)),
+        Column("sid", "uint8", (8,)),
+        Column("ashape", "int32"),
+        Column("aoff", "int64"),
+        Column("body", OBJECT, fill=""),
+    )
+)
+"""The log table's columns: a :class:`RingTable` of these plus the indexes below."""
+
+
 class LogTable:
-    """Log records in a ring of ``capacity`` slots."""
+    """Log records in a ring of ``capacity`` slots: a :class:`RingTable` of :data:`SPEC`,
+    the attribute codec (shapes and an arena of values, released in row order), a
+    trace-id chain, live counts per service and a zone map of times."""
 
     def __init__(self, capacity: int) -> None:
-        cap = capacity
-        self.ring = RingBuffer(cap, self._on_evict)
-        self.time = np.zeros(cap, np.int64)
-        self.observed = np.zeros(cap, np.int64)
-        self.sev = np.zeros(cap, np.int8)
-        self.sevtext = np.zeros(cap, np.int32)
-        self.svc = np.zeros(cap, np.int32)
-        self.res = np.zeros(cap, np.int32)
-        self.tid = np.zeros((cap, 16), np.uint8)
-        self.sid = np.zeros((cap, 8), np.uint8)
-        self.ashape = np.zeros(cap, np.int32)
-        self.aoff = np.zeros(cap, np.int64)
-        self.body: list[str] = [""] * cap
-        self.strings = ValueDict()
-        self.resources = MapDict()
-        self.codec = AttributeCodec(self.strings)
-        self.traces = ChainIndex(cap)
+        self.table = RingTable(SPEC, capacity, self._on_evict)
+        cols = self.table.cols
+        self.time, self.observed, self.sev = cols["time"], cols["observed"], cols["sev"]
+        self.sevtext, self.svc, self.res = cols["sevtext"], cols["svc"], cols["res"]
+        self.tid, self.sid = cols["tid"], cols["sid"]
+        self.ashape, self.aoff, self.body = cols["ashape"], cols["aoff"], cols["body"]
+        self.strings = self.table.dicts["strings"]
+        self.resources = MapDict(self.table.dicts["resources"])
+        self.codec = AttributeCodec(ValueDict())  # its own: the table checks its counts
+        self.traces = ChainIndex(capacity)
         self.svc_live = LiveCounts()
-        self.zone = ZoneMap(cap)
-        self.received: deque[tuple[int, int]] = deque()
+        self.zone = ZoneMap(capacity)
         self._arena_floor = 0
 
     @property
-    def columns(self) -> tuple[np.ndarray[Any, Any], ...]:
-        return (self.time, self.observed, self.sev, self.sevtext, self.svc, self.res, self.tid,
-                self.sid, self.ashape, self.aoff)  # fmt: skip
+    def ring(self) -> RingBuffer:
+        return self.table.ring
 
     def append(self, records: Sequence[LogRecord], now: int) -> None:
         """Validate and store ``records`` atomically; the caller holds the write lock."""
-        check_batch(records, log_problem)
+        check_batch(records, log_problem)  # maps included: nothing below can refuse them
         n = len(records)
         if not n:
             return
         (times, observed, svcs, bodies, sev, sevtext, tids, sids, attrs, res) = zip(
             *map(_FIELDS, records), strict=True
         )
-        try:
-            res_codes = np.array(self.resources.codes(res), np.int32)
-        except BadMap:
-            raise InvalidRecord(0, "resource attributes failed validation") from None
         encoded = self.codec.encode(attrs)
         if encoded is None:
-            self.resources.dict.drop_unused(res_codes.tolist())
             raise InvalidRecord(0, "attributes failed validation")
-        self.resources.dict.retain(res_codes)
         shapes, offsets = encoded
-        keep = min(n, self.ring.capacity)
-        cut = n - keep
-        if cut:
+        cut = n - min(n, self.ring.capacity)
+        if cut:  # rows the ring cannot hold: their attribute values go at once
             self.codec.release(shapes[:cut], offsets[:cut])
-            self.resources.dict.release(res_codes[:cut])
-            self.ring.evicted += cut
         self._arena_floor = int(offsets[cut])
-        first = self.ring.reserve(keep)
-        svc = np.array(self.strings.codes(svcs[cut:]), np.int32)
-        stext = np.array(self.strings.codes(sevtext[cut:]), np.int32)
-        self.strings.retain(svc)
-        self.strings.retain(stext)
-        tid_keys = list(tids[cut:])
-        cols = (
-            (self.time, np.array(times[cut:], np.int64)),
-            (self.observed, np.array(observed[cut:], np.int64)),
-            (self.sev, np.array(sev[cut:], np.int8)),
-            (self.sevtext, stext),
-            (self.svc, svc),
-            (self.res, res_codes[cut:]),
-            (
-                self.tid,
-                np.frombuffer(b"".join(t or _Z16 for t in tid_keys), np.uint8).reshape(-1, 16),
-            ),
-            (
-                self.sid,
-                np.frombuffer(b"".join(s or _Z8 for s in sids[cut:]), np.uint8).reshape(-1, 8),
-            ),
-            (self.ashape, shapes[cut:]),
-            (self.aoff, offsets[cut:]),
+        tid_keys = list(tids)
+        first = self.table.append(
+            {
+                "time": times,
+                "observed": observed,
+                "sev": sev,
+                "sevtext": sevtext,
+                "svc": svcs,
+                "res": canonical_maps(res),
+                "tid": np.frombuffer(b"".join(t or _Z16 for t in tid_keys), np.uint8).reshape(
+                    -1, 16
+                ),
+                "sid": np.frombuffer(b"".join(s or _Z8 for s in sids), np.uint8).reshape(-1, 8),
+                "ashape": shapes,
+                "aoff": offsets,
+                "body": bodies,
+            },
+            now,
         )
-        for s, e, off in self.ring.spans(first, first + keep):
-            for col, src in cols:
-                col[s:e] = src[off : off + e - s]
-            self.body[s:e] = bodies[cut + off : cut + off + e - s]
-            self.zone.update(s, cols[0][1][off : off + e - s], self.time)
-        self.traces.add(tid_keys, first)
+        keep = n - cut
+        for s, e, _ in self.ring.spans(first, first + keep):
+            self.zone.update(s, self.time[s:e], self.time)
+        self.traces.add(tid_keys[cut:], first)
+        svc = self.svc[self.table.slots(np.arange(first, first + keep, dtype=np.int64))]
         self.svc_live.add(svc.astype(np.int64))
-        self.received.append((first + keep, now))
 
     def _on_evict(self, lo: int, hi: int) -> None:
+        """Index upkeep for rows about to go (their columns still readable)."""
         for s, e, off in self.ring.spans(lo, hi):
             raw = self.tid[s:e].tobytes()
             keys = [raw[i : i + 16] for i in range(0, len(raw), 16)]
             self.traces.evict([b"" if k == _Z16 else k for k in keys], lo + off)
-            self.strings.release(self.svc[s:e])
-            self.strings.release(self.sevtext[s:e])
             self.svc_live.remove(self.svc[s:e].astype(np.int64))
             self.codec.release(self.ashape[s:e], self.aoff[s:e])
-            self.resources.dict.release(self.res[s:e])
-            self.body[s:e] = [""] * (e - s)
         if hi < self.ring.head:
             self.codec.release_arena_to(int(self.aoff[hi % self.ring.capacity]))
         else:
             self.codec.release_arena_to(self._arena_floor)
 
     def purge(self, cutoff: int) -> int:
-        end = received_before(self.received, self.ring.tail, cutoff)
         self._arena_floor = self.codec.arena.head
-        return self.ring.evict_to(end)
+        return self.table.purge(cutoff)
 
     def search(self, r: ResolvedLogFilter) -> list[LogRecord]:
         """The newest ``r.limit`` matching records; the caller holds the read lock."""
@@ -227,24 +217,14 @@ class LogTable:
         )
 
     def data_bytes(self) -> int:
-        import sys
-
-        return (
-            sum(int(c.nbytes) for c in self.columns)
-            + sys.getsizeof(self.body)
-            + sum(sys.getsizeof(b) for b in self.body if b)
-            + self.strings.nbytes()
-            + self.resources.dict.nbytes()
-            + self.codec.nbytes()
-        )
+        return self.table.data_bytes() + self.codec.nbytes() + self.codec.values.nbytes()
 
     def index_bytes(self) -> int:
         return self.traces.nbytes() + self.svc_live.nbytes() + self.zone.nbytes()
 
     def _check(self) -> None:
-        self.ring._check()
-        self.strings._check()
-        self.resources.dict._check()
+        self.table._check()
+        self.codec.values._check()
         self.codec.shapes._check()
         self.traces._check(self.ring.tail, self.ring.head)
         assert sum(self.svc_live.counts.values()) == len(self.ring)

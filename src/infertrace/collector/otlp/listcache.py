@@ -8,7 +8,7 @@ seven lifted column values and its empty-key problem, all computed once by the
 per-KeyValue path (:func:`attribute_entry`) and shared, read-only, by every
 span that carries the list. A list with a distinct value in it (token counts,
 latencies) misses and takes the per-KeyValue path, whose own cache
-(:mod:`infertrace.collector.kvcache`) still serves its repeated attributes.
+(:mod:`infertrace.collector.otlp.kvcache`) still serves its repeated attributes.
 
 A list is remembered the second time it is seen (see
 :meth:`AttributeListCache.decode`). Bounds: lists longer than
@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from infertrace.collector.kvcache import KeyValueCache
+from infertrace.collector.otlp.kvcache import KeyValueCache
 from infertrace.model import EMPTY_ATTRIBUTES, Attributes, AttributeValue
 from infertrace.telemetry import semconv as lift
 

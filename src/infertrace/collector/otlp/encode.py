@@ -22,7 +22,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.proto.metrics.v1 import metrics_pb2
 
-from infertrace.collector.anyvalue import fill_key_values
+from infertrace.collector.otlp.anyvalue import fill_key_values
 from infertrace.model import (
     HistogramData,
     LogRecord,

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
-from infertrace.collector.anyvalue import GETTERS
+from infertrace.collector.otlp.anyvalue import GETTERS
 from infertrace.model import AttributeValue
 from infertrace.telemetry import semconv as lift
 

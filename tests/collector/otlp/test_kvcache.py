@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
-from infertrace.collector.kvcache import KeyValueCache
+from infertrace.collector.otlp.kvcache import KeyValueCache
 
 
 def raw(key: str, value: str) -> bytes:

@@ -18,9 +18,9 @@ from collections.abc import Callable
 from types import MappingProxyType
 from typing import Any
 
-from infertrace.collector.anyvalue import body_text
-from infertrace.collector.build import new_log
-from infertrace.collector.common import (
+from infertrace.collector.otlp.anyvalue import body_text
+from infertrace.collector.otlp.build import new_log
+from infertrace.collector.otlp.common import (
     EMPTY_KEY,
     TIME_LIMIT,
     ZERO_SPAN_ID,
@@ -29,8 +29,8 @@ from infertrace.collector.common import (
     resource_info,
     scope_items,
 )
-from infertrace.collector.kvcache import KeyValueCache
-from infertrace.collector.lean import LeanLogsRequest
+from infertrace.collector.otlp.kvcache import KeyValueCache
+from infertrace.collector.otlp.lean import LeanLogsRequest
 from infertrace.model import EMPTY_ATTRIBUTES, AttributeValue, LogRecord
 
 

@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from infertrace.collector.build import builder, new_log, new_point, new_span
+from infertrace.collector.otlp.build import builder, new_log, new_point, new_span
 from infertrace.model import (
     HistogramData,
     LogRecord,

@@ -9,8 +9,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from infertrace.collector.body import BodyError
-from infertrace.collector.encode import encode_spans
-from infertrace.collector.otlp_json import dumps, parse_request
+from infertrace.collector.otlp.encode import encode_spans
+from infertrace.collector.otlp.otlp_json import dumps, parse_request
 from infertrace.workload import Workload
 
 TRACE = "5b8efff798038103d269b633813fc60c"

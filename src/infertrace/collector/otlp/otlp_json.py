@@ -19,7 +19,7 @@ from typing import Any
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from infertrace.collector.body import BodyError
+from infertrace.errors import BodyError
 
 ID_FIELDS = frozenset(
     {"traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id"}

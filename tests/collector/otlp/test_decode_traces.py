@@ -11,8 +11,8 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
 from opentelemetry.proto.trace.v1.trace_pb2 import Status
 
-from infertrace.collector.decode_traces import TraceDecoder
-from infertrace.collector.encode import encode_spans
+from infertrace.collector.otlp.decode_traces import TraceDecoder
+from infertrace.collector.otlp.encode import encode_spans
 from infertrace.model import SpanKind, StatusCode
 from infertrace.telemetry import semconv
 from infertrace.workload import Workload

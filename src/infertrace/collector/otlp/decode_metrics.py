@@ -14,10 +14,16 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Any
 
-from infertrace.collector.build import new_point
-from infertrace.collector.common import EMPTY_KEY, TIME_LIMIT, Decoded, resource_info, scope_items
-from infertrace.collector.kvcache import KeyValueCache
-from infertrace.collector.lean import LeanMetricsRequest
+from infertrace.collector.otlp.build import new_point
+from infertrace.collector.otlp.common import (
+    EMPTY_KEY,
+    TIME_LIMIT,
+    Decoded,
+    resource_info,
+    scope_items,
+)
+from infertrace.collector.otlp.kvcache import KeyValueCache
+from infertrace.collector.otlp.lean import LeanMetricsRequest
 from infertrace.model import EMPTY_ATTRIBUTES, HistogramData, MetricPoint, MetricType
 
 NAN = float("nan")

@@ -5,7 +5,12 @@ import json
 import pytest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue, KeyValueList
 
-from infertrace.collector.anyvalue import attribute_map, attribute_value, body_text, set_any_value
+from infertrace.collector.otlp.anyvalue import (
+    attribute_map,
+    attribute_value,
+    body_text,
+    set_any_value,
+)
 
 
 def kvlist(**items: AnyValue) -> AnyValue:

@@ -8,10 +8,10 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
 
-from infertrace.collector.anyvalue import set_any_value
-from infertrace.collector.decode_traces import TraceDecoder
-from infertrace.collector.kvcache import KeyValueCache
-from infertrace.collector.listcache import AttributeListCache, attribute_entry
+from infertrace.collector.otlp.anyvalue import set_any_value
+from infertrace.collector.otlp.decode_traces import TraceDecoder
+from infertrace.collector.otlp.kvcache import KeyValueCache
+from infertrace.collector.otlp.listcache import AttributeListCache, attribute_entry
 from infertrace.model import EMPTY_ATTRIBUTES
 from infertrace.telemetry import semconv as lift
 

@@ -10,8 +10,8 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.metrics.v1 import metrics_pb2 as pb
 
-from infertrace.collector.decode_metrics import MetricDecoder
-from infertrace.collector.encode import encode_metrics
+from infertrace.collector.otlp.decode_metrics import MetricDecoder
+from infertrace.collector.otlp.encode import encode_metrics
 from infertrace.model import HistogramData, MetricType
 from infertrace.workload import Workload
 

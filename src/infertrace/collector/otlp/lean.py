@@ -9,7 +9,7 @@ instead of messages: the protobuf wire format of a message and of bytes is
 identical, so they parse the very same requests, and each attribute arrives
 as the raw bytes of its KeyValue. Those bytes repeat a lot
 (``gen_ai.system=vllm``, model names, pod labels), so the decoder caches their
-decoded form by the bytes (:mod:`infertrace.collector.kvcache`) and parses
+decoded form by the bytes (:mod:`infertrace.collector.otlp.kvcache`) and parses
 only the ones it has not seen.
 
 The classes live in a private descriptor pool, built once at import from the

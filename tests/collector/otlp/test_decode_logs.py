@@ -7,8 +7,8 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue, KeyValueList
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord as PbLog
 
-from infertrace.collector.decode_logs import LogDecoder
-from infertrace.collector.encode import encode_logs
+from infertrace.collector.otlp.decode_logs import LogDecoder
+from infertrace.collector.otlp.encode import encode_logs
 from infertrace.workload import Workload
 
 NOW = 1_800_000_000_000_000_000

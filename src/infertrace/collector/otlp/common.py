@@ -15,7 +15,7 @@ from typing import Generic, TypeVar
 from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope, KeyValue
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
-from infertrace.collector.anyvalue import attribute_map
+from infertrace.collector.otlp.anyvalue import attribute_map
 from infertrace.model import EMPTY_ATTRIBUTES, Attributes, AttributeValue
 
 R = TypeVar("R")

@@ -2,13 +2,13 @@
 
 This is the ingest hot path (DESIGN.md §9: per-span Python work, not parsing,
 bounds ingest). The request is parsed with the lean classes of
-:mod:`infertrace.collector.lean`, so attributes arrive as bytes: a span's whole
-attribute list is usually one lookup in :mod:`infertrace.collector.listcache`
+:mod:`infertrace.collector.otlp.lean`, so attributes arrive as bytes: a span's whole
+attribute list is usually one lookup in :mod:`infertrace.collector.otlp.listcache`
 (frozen map and lifted columns at once), else one KeyValue cache lookup per
 attribute, and a resource's bytes are one lookup too. The loop binds what it
 calls to locals, does per-resource and per-scope work once, touches each
 protobuf field once, and builds spans with
-:func:`infertrace.collector.build.new_span`. A span that breaks a rule every
+:func:`infertrace.collector.otlp.build.new_span`. A span that breaks a rule every
 store enforces (``telemetry/validate.py``) is rejected here with a reason, so
 the rest of the request can be stored in one atomic write.
 """
@@ -20,8 +20,8 @@ from typing import Any
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Status
 
-from infertrace.collector.build import new_event, new_span
-from infertrace.collector.common import (
+from infertrace.collector.otlp.build import new_event, new_span
+from infertrace.collector.otlp.common import (
     TIME_LIMIT,
     ZERO_SPAN_ID,
     ZERO_TRACE_ID,
@@ -32,9 +32,9 @@ from infertrace.collector.common import (
     scope_items,
     small_map,
 )
-from infertrace.collector.kvcache import KeyValueCache
-from infertrace.collector.lean import LeanTraceRequest
-from infertrace.collector.listcache import AttributeListCache
+from infertrace.collector.otlp.kvcache import KeyValueCache
+from infertrace.collector.otlp.lean import LeanTraceRequest
+from infertrace.collector.otlp.listcache import AttributeListCache
 from infertrace.model import (
     EMPTY_ATTRIBUTES,
     Span,
@@ -93,7 +93,7 @@ def _links(span: Any) -> tuple[tuple[SpanLink, ...], str | None]:
 class TraceDecoder:
     """Turns trace export request bytes into spans; keeps a KeyValue and status cache.
 
-    One decoder may be shared by threads (see :mod:`infertrace.collector.kvcache`).
+    One decoder may be shared by threads (see :mod:`infertrace.collector.otlp.kvcache`).
     """
 
     def __init__(self, cache: KeyValueCache | None = None) -> None:
