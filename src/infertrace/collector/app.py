@@ -18,8 +18,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from infertrace import __version__
-from infertrace.api.auth import TokenAuth
 from infertrace.api.router import install_query_api
+from infertrace.auth import TokenAuth
 from infertrace.collector.http import OtlpHttpReceiver
 from infertrace.collector.pipeline import Pipeline
 from infertrace.config import Settings

@@ -34,7 +34,7 @@ from typing import Any
 import grpc
 import grpc.aio
 
-from infertrace.api.auth import bearer_matches
+from infertrace.auth import bearer_matches
 from infertrace.collector.connections import clamp_connections
 from infertrace.collector.grpc_gate import CallGate, CallRefused
 from infertrace.collector.http import INLINE_BYTES

@@ -18,7 +18,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
 
-from infertrace.api.auth import bearer_matches
+from infertrace.auth import bearer_matches
 from infertrace.collector.otlp.encode import encode_spans
 from infertrace.collector.server import Endpoints
 from infertrace.config import Settings

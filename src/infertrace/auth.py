@@ -1,18 +1,21 @@
-"""Bearer-token checks for the HTTP port.
+"""Bearer-token checks for both ports: the HTTP middleware and the gRPC check.
+
+Below the collector and the API so that both reach it: the OTLP/gRPC receiver
+calls :func:`bearer_matches`, the HTTP app (OTLP ingest and the query APIs on one
+port) is wrapped in :class:`TokenAuth`.
 
 Two optional tokens: ``api_token`` guards the query APIs (``/api/...`` and
-``/jaeger/...``), ``ingest_token`` guards OTLP/HTTP ingest (``/v1/...``). Health,
-readiness, Prometheus metrics, the UI's static files and the OpenAPI document
-stay open, since they hold no telemetry. Tokens are compared in constant time.
+``/jaeger/...``), ``ingest_token`` guards OTLP ingest (``/v1/...`` and gRPC).
+Health, readiness, Prometheus metrics, the UI's static files and the OpenAPI
+document stay open, since they hold no telemetry. Tokens are compared in constant time.
 """
 
 from __future__ import annotations
 
 import hmac
+import json
 
 from starlette.types import ASGIApp, Receive, Scope, Send
-
-from infertrace.api.responses import dumps
 
 API_PREFIXES = ("/api/", "/jaeger/")
 INGEST_PREFIX = "/v1/"
@@ -60,7 +63,8 @@ class TokenAuth:
 
 
 async def _unauthorized(send: Send, which: str) -> None:
-    body = dumps({"detail": f"missing or wrong bearer token for the {which} endpoints"})
+    detail = f"missing or wrong bearer token for the {which} endpoints"
+    body = json.dumps({"detail": detail}, separators=(",", ":")).encode()
     await send(
         {
             "type": "http.response.start",
