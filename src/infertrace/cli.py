@@ -143,9 +143,9 @@ def main() -> None:
 )
 def serve(**flags: Any) -> None:
     """Run the collector: OTLP/HTTP and OTLP/gRPC receivers in front of a store."""
-    from infertrace.collector.backend import build_store
     from infertrace.collector.connections import raise_fd_limit
     from infertrace.collector.server import Endpoints, run
+    from infertrace.telemetry.factory import build_store
 
     raise_fd_limit()  # connection caps are clamped below it: a higher limit, higher caps
     console = Console(soft_wrap=True)

@@ -7,9 +7,9 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-from infertrace.collector.backend import build_store
 from infertrace.collector.server import BackgroundCollector
 from infertrace.config import Settings
+from infertrace.telemetry.factory import build_store
 from infertrace.telemetry.filters import SpanFilter
 from infertrace.telemetry.postgres import PostgresStore
 

@@ -20,10 +20,10 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from tests.collector.helpers import running
 
-from infertrace.collector.backend import time_bounds
 from infertrace.collector.otlp.encode import encode_metrics, encode_spans
 from infertrace.config import Settings
 from infertrace.model import MetricPoint, MetricType
+from infertrace.telemetry.factory import time_bounds
 from infertrace.telemetry.filters import MetricFilter, SpanFilter
 from infertrace.telemetry.memory import MemoryStore
 from infertrace.workload import Workload

@@ -1,14 +1,12 @@
 """The collector: OTLP/HTTP and OTLP/gRPC receivers in front of the write pipeline.
 
-Public surface: build a store from settings (:func:`build_store`), build the
-HTTP app (:func:`create_app`) or run everything (:class:`Collector`,
-:func:`run`, :class:`BackgroundCollector`), and the pipeline the receivers
-feed (:class:`Pipeline`). The OTLP codec (decoders and encoders) is the
+Public surface: build the HTTP app (:func:`create_app`) or run both receivers
+(:class:`Collector`, :func:`run`, :class:`BackgroundCollector`), and the
+pipeline they feed (:class:`Pipeline`). The OTLP codec (decoders and encoders) is the
 :mod:`infertrace.collector.otlp` package.
 """
 
 from infertrace.collector.app import create_app
-from infertrace.collector.backend import build_store
 from infertrace.collector.pipeline import Outcome, Pipeline, Signal
 from infertrace.collector.server import BackgroundCollector, Collector, Endpoints, run
 
@@ -19,7 +17,6 @@ __all__ = [
     "Outcome",
     "Pipeline",
     "Signal",
-    "build_store",
     "create_app",
     "run",
 ]

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from infertrace.collector.backend import build_store, purge_interval
 from infertrace.config import ConfigError, Settings
+from infertrace.telemetry.factory import build_store, purge_interval
 from infertrace.telemetry.protocols import TelemetryStore
 
 

@@ -1,7 +1,9 @@
 """The one place a concrete store is chosen: ``--store memory|postgres``.
 
-Everything else in the collector sees only the store protocols. Backends are
-imported lazily so the memory default never loads the PostgreSQL driver.
+The receivers, the pipeline and the query API see only the store protocols;
+the command that starts a server calls :func:`build_store` and hands the store
+down. Backends are imported lazily so the memory default never loads the
+PostgreSQL driver.
 """
 
 from __future__ import annotations
