@@ -95,24 +95,28 @@ class LogTable:
             self.codec.release(shapes[:cut], offsets[:cut])
         self._arena_floor = int(offsets[cut])
         tid_keys = list(tids)
-        first = self.table.append(
-            {
-                "time": times,
-                "observed": observed,
-                "sev": sev,
-                "sevtext": sevtext,
-                "svc": svcs,
-                "res": canonical_maps(res),
-                "tid": np.frombuffer(b"".join(t or _Z16 for t in tid_keys), np.uint8).reshape(
-                    -1, 16
-                ),
-                "sid": np.frombuffer(b"".join(s or _Z8 for s in sids), np.uint8).reshape(-1, 8),
-                "ashape": shapes,
-                "aoff": offsets,
-                "body": bodies,
-            },
-            now,
-        )
+        try:
+            first = self.table.append(
+                {
+                    "time": times,
+                    "observed": observed,
+                    "sev": sev,
+                    "sevtext": sevtext,
+                    "svc": svcs,
+                    "res": canonical_maps(res),
+                    "tid": np.frombuffer(b"".join(t or _Z16 for t in tid_keys), np.uint8).reshape(
+                        -1, 16
+                    ),
+                    "sid": np.frombuffer(b"".join(s or _Z8 for s in sids), np.uint8).reshape(-1, 8),
+                    "ashape": shapes,
+                    "aoff": offsets,
+                    "body": bodies,
+                },
+                now,
+            )
+        except Exception:
+            self.codec.release(shapes[cut:], offsets[cut:])  # the table stored nothing
+            raise
         keep = n - cut
         for s, e, _ in self.ring.spans(first, first + keep):
             self.zone.update(s, self.time[s:e], self.time)
