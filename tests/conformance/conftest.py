@@ -1,25 +1,35 @@
-"""The conformance suite's fixtures: every test runs once per store.
+"""The conformance suite's fixtures: one suite, every real backend, one oracle.
 
-``store`` is the store under test; ``oracle`` a ReferenceStore that receives
-the same writes (through ``both``) and defines the expected answers. All
-stores share a fake ``clock`` so purges are deterministic.
+``store`` is a real backend under test (memory, PostgreSQL), empty; ``oracle`` a
+ReferenceStore that receives the same writes (through ``both``) and defines the
+expected answers. The oracle is never a ``store``: comparing it with itself
+proves nothing. It is checked on its own against answers worked out by hand
+(``test_oracle.py``), and ``each_store`` runs the tests that state their expected
+answer themselves over the oracle too. All stores share a fake ``clock`` so
+purges are deterministic.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import math
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack
 from typing import Any
 
 import pytest
 
 from infertrace.model import LogRecord, MetricPoint, Span
+from infertrace.telemetry.memory import MemoryStore
 from infertrace.telemetry.reference import ReferenceStore
+from tests.pg_schema import fresh_schema
 
 START_NS = 1_700_000_000_000_000_000
-STORES = ["reference", "memory", "postgres"]
+BACKENDS = ["memory", "postgres"]
+"""The stores checked against the oracle."""
+EVERY_STORE = ["reference", *BACKENDS]
+"""For tests whose expected answers are written in the test, the oracle included."""
+CAPACITY = 200_000
 
 
 class Clock:
@@ -37,30 +47,39 @@ def clock() -> Clock:
     return Clock()
 
 
-def _memory_store(clock: Clock) -> Any:
-    try:
-        module = importlib.import_module("infertrace.telemetry.memory")
-    except ImportError as exc:
-        pytest.skip(f"infertrace.telemetry.memory not importable yet: {exc}")
-    cap = 200_000
-    return module.MemoryStore(span_capacity=cap, log_capacity=cap, metric_capacity=cap, clock=clock)
-
-
-@pytest.fixture(params=STORES)
-def store(request: pytest.FixtureRequest, clock: Clock) -> Iterator[Any]:
-    """The store under test, empty."""
-    if request.param == "reference":
+def _open(kind: str, request: pytest.FixtureRequest, clock: Clock, stack: ExitStack) -> Any:
+    """A new, empty store of ``kind``, closed (and its schema dropped) by ``stack``."""
+    if kind == "reference":
         s: Any = ReferenceStore(clock=clock)
-    elif request.param == "memory":
-        s = _memory_store(clock)
+    elif kind == "memory":
+        s = MemoryStore(CAPACITY, CAPACITY, CAPACITY, clock=clock)
     else:
         from infertrace.telemetry.postgres import PostgresStore
 
-        s = PostgresStore(request.getfixturevalue("pg_dsn"), clock=clock, pool_size=3)
-    try:
-        yield s
-    finally:
-        s.close()
+        dsn = stack.enter_context(fresh_schema(request.getfixturevalue("pg_server")))
+        s = PostgresStore(dsn, clock=clock, pool_size=3)
+    stack.callback(s.close)
+    return s
+
+
+@pytest.fixture(params=BACKENDS)
+def new_store(request: pytest.FixtureRequest, clock: Clock) -> Iterator[Callable[[], Any]]:
+    """Opens empty stores of one real backend, each on its own (own schema in PostgreSQL)."""
+    with ExitStack() as stack:
+        yield lambda: _open(request.param, request, clock, stack)
+
+
+@pytest.fixture
+def store(new_store: Callable[[], Any]) -> Any:
+    """The real backend under test, empty."""
+    return new_store()
+
+
+@pytest.fixture(params=EVERY_STORE)
+def each_store(request: pytest.FixtureRequest, clock: Clock) -> Iterator[Any]:
+    """Any store, the oracle included: only for tests that state the expected answer."""
+    with ExitStack() as stack:
+        yield _open(request.param, request, clock, stack)
 
 
 @pytest.fixture

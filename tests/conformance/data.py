@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import math
+from datetime import UTC, datetime
 from types import MappingProxyType
 
 from infertrace.model import LogRecord, MetricPoint, Span, SpanEvent, SpanKind, SpanLink, StatusCode
+from infertrace.telemetry.filters import SpanFilter
 from infertrace.workload import Workload
 
 from .conftest import START_NS, Both
 
+W0 = START_NS + 10_000_000_000
+"""Where the workload starts."""
 TRACE_A = bytes.fromhex("0af7651916cd43dd8448eb211c80319c")
 ODD_ATTRIBUTES = MappingProxyType(
     {
@@ -73,16 +78,22 @@ def edge_spans() -> list[Span]:
     ]
 
 
+def span_batches(w: Workload, traces: int = 60) -> list[list[Span]]:
+    """The data set's spans, in the batches ``load`` writes them: the edge cases
+    (two together, then one batch each: ties in time across batches), then
+    ``traces`` workload traces in batches of 97."""
+    edges = edge_spans()
+    batches = [edges[:2], *([s] for s in edges[2:])]
+    spans = w.spans(traces * 6)
+    batches += [spans[i : i + 97] for i in range(0, len(spans), 97)]
+    return batches
+
+
 def load(both: Both, traces: int = 60) -> Workload:
     """Write the whole data set, in several batches, to both stores."""
-    edges = edge_spans()
-    both.spans(edges[:2])
-    for s in edges[2:]:
-        both.spans([s])
-    w = Workload(seed=11, start_ns=START_NS + 10_000_000_000)
-    spans = w.spans(traces * 6)
-    for i in range(0, len(spans), 97):
-        both.spans(spans[i : i + 97])
+    w = Workload(seed=11, start_ns=W0)
+    for batch in span_batches(w, traces):
+        both.spans(batch)
     logs = [
         *w.logs(150),
         LogRecord(START_NS + 1, "api", "needle 50% off_sale \\o/", severity_number=13),
@@ -94,3 +105,85 @@ def load(both: Both, traces: int = 60) -> Workload:
     both.metrics(points[:60])
     both.metrics(points[60:])
     return w
+
+
+SPAN_FILTERS = [
+    SpanFilter(),
+    SpanFilter(limit=1),
+    SpanFilter(limit=7),
+    SpanFilter(limit=10_000),
+    SpanFilter(service_name="api", limit=10_000),
+    SpanFilter(service_name="vllm-llama-8b", limit=10_000),
+    SpanFilter(service_name="nope"),
+    SpanFilter(model_name="m-small"),
+    SpanFilter(model_name="meta-llama/Llama-3.1-70B-Instruct", limit=10_000),
+    SpanFilter(operation_name="decode", limit=10_000),
+    SpanFilter(service_name="tgi-mistral-7b", operation_name="prefill", limit=10_000),
+    SpanFilter(since=START_NS + 500, until=START_NS + 501),
+    SpanFilter(since=START_NS + 501, limit=10_000),
+    SpanFilter(until=START_NS + 500),
+    SpanFilter(since=W0, until=W0 + 200_000_000, limit=10_000),
+    SpanFilter(since=datetime.fromtimestamp(1_700_000_010, tz=UTC), limit=10_000),
+    SpanFilter(since=datetime(2023, 11, 14, 22, 13, 20), until=START_NS + 3_000_000),
+    SpanFilter(since=0, until=2**70, limit=10_000),
+    SpanFilter(since=-(2**70)),
+    SpanFilter(since=2**64),
+    SpanFilter(until=0),
+    SpanFilter(since=START_NS + 5, until=START_NS + 5),
+    SpanFilter(min_duration_ns=300_000_000, limit=10_000),
+    SpanFilter(max_duration_ns=1_000_000, limit=10_000),
+    SpanFilter(min_duration_ns=5_000_000, max_duration_ns=5_000_000, limit=10_000),
+    SpanFilter(min_duration_ns=2**64),
+    SpanFilter(max_duration_ns=2**64, limit=10_000),
+    SpanFilter(status=StatusCode.ERROR, limit=10_000),
+    SpanFilter(status=StatusCode.OK, limit=50),
+    SpanFilter(status=StatusCode.UNSET, limit=10_000),
+    SpanFilter(status=2),  # type: ignore[arg-type]
+    SpanFilter(attributes={"n": 3}),
+    SpanFilter(attributes={"n": 3.0}),
+    SpanFilter(attributes={"n": "3"}),
+    SpanFilter(attributes={"n": True}),
+    SpanFilter(attributes={"region": "eu"}),
+    SpanFilter(attributes={"int": 42}),
+    SpanFilter(attributes={"int": 42.0}),
+    SpanFilter(attributes={"int": 5}),
+    SpanFilter(attributes={"big": 2**62 + 1}),
+    SpanFilter(attributes={"big": float(2**62)}),
+    SpanFilter(attributes={"huge": 1e30}),
+    SpanFilter(attributes={"huge": 10**30}),
+    SpanFilter(attributes={"float": 0.1}),
+    SpanFilter(attributes={"whole_float": 3}),
+    SpanFilter(attributes={"exp_float": 10**20}),
+    SpanFilter(attributes={"exp_float": 1e20}),
+    SpanFilter(attributes={"tiny": 1e-7}),
+    SpanFilter(attributes={"neg_zero": 0}),
+    SpanFilter(attributes={"inf": math.inf}),
+    SpanFilter(attributes={"ninf": -math.inf}),
+    SpanFilter(attributes={"inf": math.nan}),
+    SpanFilter(attributes={"yes": True}),
+    SpanFilter(attributes={"yes": 1}),
+    SpanFilter(attributes={"no": False}),
+    SpanFilter(attributes={"no": 0}),
+    SpanFilter(attributes={"empty": ""}),
+    SpanFilter(attributes={"bytes": "AAH/"}),
+    SpanFilter(attributes={"tuple": "a"}),
+    SpanFilter(attributes={"dollar": "$f"}),
+    SpanFilter(attributes={"text": "héllo ✓ 'quoted' \"double\" \\back"}),
+    SpanFilter(attributes={"service.name": "api", "region": "eu"}),
+    SpanFilter(attributes={"k8s.pod.name": "vllm-llama-8b-01"}, limit=10_000),
+    SpanFilter(attributes={"gen_ai.request.max_tokens": 512}, limit=10_000),
+    SpanFilter(attributes={"gen_ai.request.temperature": 0.7}, limit=10_000),
+    SpanFilter(attributes={"engine.stage": "decode"}, service_name="vllm-qwen-14b"),
+    SpanFilter(attributes={"missing": "x"}),
+    SpanFilter(
+        service_name="vllm-llama-70b",
+        model_name="meta-llama/Llama-3.1-70B-Instruct",
+        since=W0,
+        until=W0 + 10**12,
+        min_duration_ns=1,
+        status=StatusCode.OK,
+        attributes={"gen_ai.system": "vllm"},
+        limit=5,
+    ),
+]
+"""Span searches over the ``load`` data set: every filter field, edge values, limits."""

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from operator import methodcaller
+
 import pytest
 
 from infertrace.telemetry.analytics import GroupBy, SeriesMetric
 
 from .conftest import START_NS, Both
-from .data import load
+from .data import W0, load
 
-W0 = START_NS + 10_000_000_000
 WINDOWS = [(None, None), (W0, W0 + 150_000_000), (START_NS, W0), (W0 + 10**15, None)]
 
 
@@ -49,7 +50,7 @@ def test_timeseries_by_model_and_window(
 ) -> None:
     load(both)
     for metric in (SeriesMetric.REQUESTS, SeriesMetric.LATENCY_P95, SeriesMetric.TOKENS_PER_SECOND):
-        both.same(lambda s, m=metric: s.timeseries(m, 20_000_000, window[0], window[1], model))
+        both.same(methodcaller("timeseries", metric, 20_000_000, window[0], window[1], model))
 
 
 @pytest.mark.parametrize("by", list(SeriesMetric))

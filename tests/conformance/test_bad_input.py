@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from operator import methodcaller
 from typing import Any
 
 import pytest
@@ -43,18 +44,36 @@ BAD_SPANS = [
 def test_bad_span_rejects_whole_batch(both: Both, bad: dict[str, Any]) -> None:
     batch = [span(i) for i in range(5)]
     batch[3] = span(3, **bad)
-    with pytest.raises(InvalidRecord) as exc:
-        both.store.write_batch(batch)
-    assert exc.value.index == 3
-    assert both.store.list_spans(SpanFilter()) == []
+    for store in (both.store, both.oracle):
+        with pytest.raises(InvalidRecord) as exc:
+            store.write_batch(batch)
+        assert exc.value.index == 3
+        assert store.list_spans(SpanFilter()) == []
     both.spans([span(9)])  # the store still works afterwards
     both.same(lambda s: s.list_spans(SpanFilter()))
 
 
-def test_not_a_span_is_rejected(store: Any) -> None:
+@pytest.mark.parametrize("bad", BAD_SPANS, ids=[repr(b)[:40] for b in BAD_SPANS])
+def test_bad_span_is_refused_by_the_record_path(both: Both, bad: dict[str, Any]) -> None:
+    both.spans([span(0)])
+    for store in (both.store, both.oracle):
+        with pytest.raises(InvalidRecord) as exc:
+            store.write(span(3, **bad))
+        assert exc.value.index == 0
+        assert [x.span_id for x in store.list_spans(SpanFilter())] == [span(0).span_id]
+    for store in (both.store, both.oracle):
+        store.write(span(9))  # the store still works afterwards
+    both.same(lambda s: s.list_spans(SpanFilter()))
+
+
+def test_not_a_span_is_rejected(each_store: Any) -> None:
     with pytest.raises(InvalidRecord) as exc:
-        store.write_batch([span(1), "span"])
+        each_store.write_batch([span(1), "span"])
     assert exc.value.index == 1
+    with pytest.raises(InvalidRecord) as exc:
+        each_store.write("span")
+    assert exc.value.index == 0
+    assert each_store.list_spans(SpanFilter()) == []
 
 
 BAD_LOGS = [
@@ -67,11 +86,11 @@ BAD_LOGS = [
 
 
 @pytest.mark.parametrize("bad", BAD_LOGS)
-def test_bad_log_rejects_whole_batch(store: Any, bad: LogRecord) -> None:
+def test_bad_log_rejects_whole_batch(each_store: Any, bad: LogRecord) -> None:
     with pytest.raises(InvalidRecord) as exc:
-        store.write_logs([LogRecord(START_NS, "svc"), bad])
+        each_store.write_logs([LogRecord(START_NS, "svc"), bad])
     assert exc.value.index == 1
-    assert store.list_logs(LogFilter()) == []
+    assert each_store.list_logs(LogFilter()) == []
 
 
 BAD_POINTS = [
@@ -84,12 +103,12 @@ BAD_POINTS = [
 
 
 @pytest.mark.parametrize("bad", BAD_POINTS)
-def test_bad_metric_point_rejects_whole_batch(store: Any, bad: MetricPoint) -> None:
+def test_bad_metric_point_rejects_whole_batch(each_store: Any, bad: MetricPoint) -> None:
     good = MetricPoint("m", MetricType.GAUGE, "svc", START_NS, value=1.0)
     with pytest.raises(InvalidRecord) as exc:
-        store.write_metrics([good, good, bad])
+        each_store.write_metrics([good, good, bad])
     assert exc.value.index == 2
-    assert store.list_metric_points(MetricFilter()) == []
+    assert each_store.list_metric_points(MetricFilter()) == []
 
 
 INJECTIONS = [
@@ -139,6 +158,6 @@ def test_hostile_values_are_stored_as_data(both: Both) -> None:
     evil = [v for v in INJECTIONS if "\x00" not in v and "\ud800" not in v]
     both.spans([span(i, service_name=v, attributes={v: v}) for i, v in enumerate(evil)])
     for v in evil:
-        got = both.same(lambda s, v=v: s.list_spans(SpanFilter(service_name=v)))
+        got = both.same(methodcaller("list_spans", SpanFilter(service_name=v)))
         assert [x.attributes[v] for x in got] == [v]
-        both.same(lambda s, v=v: s.list_spans(SpanFilter(attributes={v: v})))
+        both.same(methodcaller("list_spans", SpanFilter(attributes={v: v})))

@@ -46,8 +46,10 @@ def test_stats_counts(both: Both, clock: Clock) -> None:
     assert (want.spans.count, want.logs.count, want.metrics.count) == (7, 7, 7)
 
 
-def test_closed_store_refuses_writes(store: Any) -> None:
-    store.close()
-    store.close()  # twice is fine
+def test_closed_store_refuses_writes(each_store: Any) -> None:
+    each_store.close()
+    each_store.close()  # twice is fine
     with pytest.raises(StoreClosed):
-        store.write_batch([span(1)])
+        each_store.write_batch([span(1)])
+    with pytest.raises(StoreClosed):
+        each_store.write(span(2))

@@ -57,46 +57,63 @@ CASES = [
 @pytest.mark.parametrize("signal", sorted(WRITERS))
 @pytest.mark.parametrize(("offset", "accepted", "words"), CASES)
 def test_one_record(
-    store: Any, clock: Clock, signal: str, offset: int, accepted: bool, words: str
+    each_store: Any, clock: Clock, signal: str, offset: int, accepted: bool, words: str
 ) -> None:
     write, make, read, what = WRITERS[signal]
-    store.time_bounds = BOUNDS
+    each_store.time_bounds = BOUNDS
     record = make(1, clock.now + offset)
     if accepted:
-        getattr(store, write)([record])
-        assert len(read(store)) == 1
+        getattr(each_store, write)([record])
+        assert len(read(each_store)) == 1
         return
     with pytest.raises(InvalidRecord) as info:
-        getattr(store, write)([record])
+        getattr(each_store, write)([record])
     assert info.value.index == 0
     assert words in info.value.reason and info.value.reason.startswith(what)
-    assert read(store) == []
+    assert read(each_store) == []
+
+
+@pytest.mark.parametrize(("offset", "accepted", "words"), CASES)
+def test_one_span_by_the_record_path(
+    each_store: Any, clock: Clock, offset: int, accepted: bool, words: str
+) -> None:
+    each_store.time_bounds = BOUNDS
+    record = span(1, start_time_unix_nano=clock.now + offset)
+    if accepted:
+        each_store.write(record)
+        assert each_store.list_spans(SpanFilter(limit=100)) == [record]
+        return
+    with pytest.raises(InvalidRecord) as info:
+        each_store.write(record)
+    assert info.value.index == 0
+    assert words in info.value.reason and info.value.reason.startswith("start time")
+    assert each_store.list_spans(SpanFilter(limit=100)) == []
 
 
 @pytest.mark.parametrize("signal", sorted(WRITERS))
 def test_a_mixed_batch_names_every_refused_record_and_stores_none(
-    store: Any, clock: Clock, signal: str
+    each_store: Any, clock: Clock, signal: str
 ) -> None:
     write, make, read, _ = WRITERS[signal]
-    store.time_bounds = BOUNDS
+    each_store.time_bounds = BOUNDS
     offsets = [0, -7 * HOUR, -HOUR, 3600 * HOUR, 10 * S, -START_NS]
     batch = [make(i + 1, clock.now + off) for i, off in enumerate(offsets)]
     with pytest.raises(InvalidRecord) as info:
-        getattr(store, write)(batch)
+        getattr(each_store, write)(batch)
     assert [i for i, _ in info.value.problems] == [1, 3, 5]
-    assert read(store) == []
-    getattr(store, write)([r for i, r in enumerate(batch) if i not in (1, 3, 5)])
-    assert len(read(store)) == 3
+    assert read(each_store) == []
+    getattr(each_store, write)([r for i, r in enumerate(batch) if i not in (1, 3, 5)])
+    assert len(read(each_store)) == 3
 
 
-def test_the_window_follows_the_clock(store: Any, clock: Clock) -> None:
-    store.time_bounds = BOUNDS
+def test_the_window_follows_the_clock(each_store: Any, clock: Clock) -> None:
+    each_store.time_bounds = BOUNDS
     t = clock.now + 200 * S
-    store.write_batch([span(1, start_time_unix_nano=t)])
+    each_store.write_batch([span(1, start_time_unix_nano=t)])
     clock.now -= 200 * S  # the collector's clock went back: t is now 400 s ahead
     with pytest.raises(InvalidRecord, match="in the future"):
-        store.write_batch([span(2, start_time_unix_nano=t)])
-    assert len(store.list_spans(SpanFilter(limit=10))) == 1
+        each_store.write_batch([span(2, start_time_unix_nano=t)])
+    assert len(each_store.list_spans(SpanFilter(limit=10))) == 1
 
 
 @pytest.mark.parametrize(
