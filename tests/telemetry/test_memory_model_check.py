@@ -1,4 +1,8 @@
-"""Hypothesis state machine: MemoryStore answers exactly as the ReferenceStore."""
+"""Hypothesis state machine: MemoryStore answers exactly as the ReferenceStore.
+
+Spans reach each store by either write path (``write_batch``, or ``write`` one
+span at a time), chosen per step and per store, so the paths are compared too.
+"""
 
 from __future__ import annotations
 
@@ -40,6 +44,11 @@ filter_values = st.one_of(
     st.booleans(),
 )
 times = st.integers(0, 50)
+BAD_SPAN = Span(
+    trace_id=b"\x01", span_id=b"\x01" * 8, service_name="a", operation_name="x",
+    start_time_unix_nano=1, duration_nanos=1,
+)  # fmt: skip
+"""A span every store refuses: its trace id is one byte long."""
 
 
 @st.composite
@@ -116,19 +125,26 @@ class StoreComparison(RuleBasedStateMachine):
         self.mem = MemoryStore(CAP, CAP, CAP, clock=lambda: self.now)
         self.ref = ReferenceStore(CAP, CAP, CAP, clock=lambda: self.now)
 
-    @rule(batch=st.lists(spans(), max_size=2 * CAP))
-    def write_spans(self, batch: list[Span]) -> None:
-        self.mem.write_batch(batch)
-        self.ref.write_batch(batch)
+    @rule(
+        batch=st.lists(spans(), max_size=2 * CAP),
+        mem_by_record=st.booleans(),
+        ref_by_record=st.booleans(),
+    )
+    def write_spans(self, batch: list[Span], mem_by_record: bool, ref_by_record: bool) -> None:
+        """Each store takes the spans in one ``write_batch`` or by ``write`` one at a
+        time: the record path and the batch path are compared in both directions."""
+        for store, by_record in ((self.mem, mem_by_record), (self.ref, ref_by_record)):
+            if by_record:
+                for span in batch:
+                    store.write(span)
+            else:
+                store.write_batch(batch)
 
     @rule(batch=st.lists(spans(), min_size=1, max_size=4), bad=st.integers(0, 3))
     def write_bad_batch(self, batch: list[Span], bad: int) -> None:
         bad %= len(batch)
         broken = list(batch)
-        broken[bad] = Span(
-            trace_id=b"\x01", span_id=b"\x01" * 8, service_name="a", operation_name="x",
-            start_time_unix_nano=1, duration_nanos=1,
-        )  # fmt: skip
+        broken[bad] = BAD_SPAN
         for store in (self.mem, self.ref):
             try:
                 store.write_batch(broken)
@@ -136,6 +152,16 @@ class StoreComparison(RuleBasedStateMachine):
                 assert err.index == bad
             else:
                 raise AssertionError("bad batch accepted")
+
+    @rule()
+    def write_bad_record(self) -> None:
+        for store in (self.mem, self.ref):
+            try:
+                store.write(BAD_SPAN)
+            except InvalidRecord as err:
+                assert err.index == 0
+            else:
+                raise AssertionError("bad span accepted")
 
     @rule(batch=st.lists(logs(), max_size=2 * CAP))
     def write_logs(self, batch: list[LogRecord]) -> None:
