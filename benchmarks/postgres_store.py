@@ -120,13 +120,16 @@ def bench_ingest(server: str, n: int, clients: int = 2) -> dict[str, float]:
     """Spans per second through OTLP/HTTP protobuf into PostgreSQL, until committed."""
     import httpx
 
+    from infertrace.api import install_query_api
     from infertrace.collector.server import BackgroundCollector
     from infertrace.config import Settings
 
     dsn = _schema_dsn(server, f"bench_ingest_{clients}")
     bodies = _bodies(Workload(seed=2, start_ns=time.time_ns() - HOUR_NS), n, 1000)
     store = PostgresStore(dsn, pool_size=4, max_queued_rows=400_000)
-    collector = BackgroundCollector(store, Settings(store="postgres", dsn=dsn, port=0, grpc_port=0))
+    collector = BackgroundCollector(
+        store, Settings(store="postgres", dsn=dsn, port=0, grpc_port=0), install_query_api
+    )
     url = collector.start().http_url + "/v1/traces"
     retries = 0
     lock = threading.Lock()

@@ -48,6 +48,7 @@ def _serve(spans: int, conn: Any) -> None:
     """Child: fill a store, time store-level queries, serve until told to stop."""
     import gc
 
+    from infertrace.api import install_query_api
     from infertrace.collector.server import Collector
     from infertrace.config import Settings
     from infertrace.telemetry.filters import SpanFilter
@@ -76,7 +77,7 @@ def _serve(spans: int, conn: Any) -> None:
     }
 
     async def main() -> None:
-        collector = Collector(store, Settings(port=0, grpc_port=0))
+        collector = Collector(store, Settings(port=0, grpc_port=0), install_query_api)
         endpoints = await collector.start()
         conn.send({"port": endpoints.http_port, "ids": ids, "baseline": baseline})
         loop = asyncio.get_running_loop()

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
+from infertrace.api import install_query_api
 from infertrace.api.client import ApiError
 from infertrace.api.export import ExportIncomplete
 from infertrace.api.jaeger_params import ParamError
@@ -144,7 +145,7 @@ class FailingStore(MemoryStore):
 
 def _request(store: MemoryStore, method: str, path: str, **kwargs: Any) -> httpx.Response:
     async def go() -> httpx.Response:
-        transport = httpx.ASGITransport(app=create_app(store))
+        transport = httpx.ASGITransport(app=create_app(store, install=install_query_api))
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             return await client.request(method, path, **kwargs)
 

@@ -143,6 +143,7 @@ def main() -> None:
 )
 def serve(**flags: Any) -> None:
     """Run the collector: OTLP/HTTP and OTLP/gRPC receivers in front of a store."""
+    from infertrace.api import install_query_api
     from infertrace.collector.connections import raise_fd_limit
     from infertrace.collector.server import Endpoints, run
     from infertrace.telemetry.factory import build_store
@@ -172,7 +173,7 @@ def serve(**flags: Any) -> None:
 
     drain = _Drain(store, settings.shutdown_timeout)
     try:
-        run(store, settings, ready, drain.start)
+        run(store, settings, ready, drain.start, install_query_api)
     except OSError as exc:
         raise click.ClickException(f"cannot listen: {exc}") from None
     finally:

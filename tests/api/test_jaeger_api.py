@@ -26,7 +26,7 @@ import uvicorn
 from fastapi import FastAPI
 from starlette.routing import NoMatchFound
 
-from infertrace.api import jaeger
+from infertrace.api import install_query_api, jaeger
 from infertrace.api.jaeger import jaeger_router
 from infertrace.collector.app import create_app
 from infertrace.collector.otlp.encode import encode_spans
@@ -63,7 +63,7 @@ HEX16 = re.compile(r"[0-9a-f]{16}")
 
 
 def with_jaeger(app: FastAPI) -> FastAPI:
-    """``app`` serving the Jaeger routes (added unless create_app already does)."""
+    """``app`` serving the Jaeger routes (added unless its install hook already did)."""
     try:
         app.url_path_for("jaeger_services")
     except NoMatchFound:
@@ -211,7 +211,7 @@ def store(request: pytest.FixtureRequest) -> Iterator[TelemetryStore]:
 
 @pytest.fixture(scope="module")
 def client(store: TelemetryStore) -> Client:
-    return Client(with_jaeger(create_app(store)))
+    return Client(with_jaeger(create_app(store, install=install_query_api)))
 
 
 def plain(value: AttributeValue) -> Any:
@@ -337,7 +337,7 @@ def test_service_names_of_any_text(service: str, paths: list[str]) -> None:
     span = Span(tid(77), sid(77, 1), service, "op", BASE, 1000)
     with MemoryStore() as store:
         store.write(span)
-        c = Client(with_jaeger(create_app(store)))
+        c = Client(with_jaeger(create_app(store, install=install_query_api)))
         for path in paths:
             assert c.ok(f"/jaeger/api/services/{path}/operations") == ["op"]
 
@@ -357,7 +357,7 @@ def test_operation_kinds_beyond_the_sample(monkeypatch: pytest.MonkeyPatch) -> N
     """Operations the newest-spans sample misses still get their kind."""
     monkeypatch.setattr(jaeger, "KIND_SAMPLE", 2)
     with _store_of(SPANS) as store:
-        data = Client(with_jaeger(create_app(store))).ok(
+        data = Client(with_jaeger(create_app(store, install=install_query_api))).ok(
             "/jaeger/api/operations", {"service": "gateway"}
         )
     pairs = {
@@ -567,7 +567,7 @@ def test_limit_counts_traces(client: Client, limit: int) -> None:
 def test_default_limit_is_20() -> None:
     spans = [s for n in range(1, 31) for s in gateway_trace(n, BASE + n * SEC, MS)]
     with _store_of(spans) as store:
-        data = Client(with_jaeger(create_app(store))).ok(
+        data = Client(with_jaeger(create_app(store, install=install_query_api))).ok(
             "/jaeger/api/traces", {"service": "gateway"}
         )
     assert [t["traceID"] for t in data] == [tid(n).hex() for n in range(30, 10, -1)]
@@ -648,7 +648,7 @@ def test_search_pages_back_past_unmatched_spans() -> None:
         for i in range(3_000)
     ]
     with _store_of(old + new, capacity=10_000) as store:
-        client = Client(with_jaeger(create_app(store)))
+        client = Client(with_jaeger(create_app(store, install=install_query_api)))
         params = {"service": "gateway", "tags": '{"span.kind":"client"}', "limit": "2"}
         data = client.ok("/jaeger/api/traces", params)
     assert [t["traceID"] for t in data] == [tid(3).hex(), tid(2).hex()]
@@ -671,7 +671,7 @@ def test_search_stops_at_the_scan_budget(monkeypatch: pytest.MonkeyPatch) -> Non
             return result
 
         monkeypatch.setattr(store, "list_spans", counting)
-        client = Client(with_jaeger(create_app(store)))
+        client = Client(with_jaeger(create_app(store, install=install_query_api)))
         data = client.ok(
             "/jaeger/api/traces", {"service": "gateway", "tags": '{"span.kind":"client"}'}
         )
@@ -695,7 +695,9 @@ def test_big_trace_is_truncated_with_a_warning() -> None:
         for i in range(n - 1)
     ]
     with _store_of(spans, capacity=2 * n) as store:
-        data = Client(with_jaeger(create_app(store))).ok(f"/jaeger/api/traces/{tid(9).hex()}")
+        data = Client(with_jaeger(create_app(store, install=install_query_api))).ok(
+            f"/jaeger/api/traces/{tid(9).hex()}"
+        )
     trace = data[0]
     assert len(trace["spans"]) == jaeger.MAX_TRACE_SPANS
     assert trace["warnings"] == [
@@ -719,7 +721,7 @@ class OverloadedReads(MemoryStore):
 
 def test_store_overload_is_503_with_retry_after() -> None:
     with OverloadedReads() as store:
-        response = Client(with_jaeger(create_app(store))).get(
+        response = Client(with_jaeger(create_app(store, install=install_query_api))).get(
             "/jaeger/api/traces", {"service": "x"}
         )
     assert response.status_code == 503
@@ -784,7 +786,7 @@ def live() -> Iterator[tuple[httpx.Client, MemoryStore, list[Span]]]:
     spans = Workload(seed=11, start_ns=BASE, rate=50).spans(600)
     with (
         MemoryStore(span_capacity=5_000) as store,
-        Server(with_jaeger(create_app(store))) as server,
+        Server(with_jaeger(create_app(store, install=install_query_api))) as server,
         httpx.Client(base_url=server.url, timeout=10) as http,
     ):
         body = encode_spans(spans).SerializeToString()

@@ -26,12 +26,15 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
+from infertrace.api import install_query_api
 from infertrace.collector.app import create_app
 from infertrace.telemetry.memory import MemoryStore
 from infertrace.workload import Workload
 from tests.collector.helpers import running
 
-SCHEMA = schemathesis.openapi.from_dict(create_app(MemoryStore(span_capacity=16)).openapi())
+SCHEMA = schemathesis.openapi.from_dict(
+    create_app(MemoryStore(span_capacity=16), install=install_query_api).openapi()
+)
 OPERATIONS = [result.ok() for result in SCHEMA.get_all_operations()]
 CHECKS = [
     not_a_server_error,

@@ -6,6 +6,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from infertrace.api import install_query_api
 from infertrace.collector.server import BackgroundCollector, Endpoints
 from infertrace.config import Settings
 from infertrace.errors import StoreOverloaded
@@ -31,8 +32,10 @@ def big_store() -> MemoryStore:
 
 @contextmanager
 def running(store: Any, **settings: Any) -> Iterator[Endpoints]:
-    """A real collector (HTTP + gRPC) on free 127.0.0.1 ports over ``store``."""
-    collector = BackgroundCollector(store, Settings(port=0, grpc_port=0, **settings))
+    """A real server (OTLP/HTTP + gRPC, query API) on free 127.0.0.1 ports over ``store``."""
+    collector = BackgroundCollector(
+        store, Settings(port=0, grpc_port=0, **settings), install_query_api
+    )
     endpoints = collector.start()
     try:
         yield endpoints

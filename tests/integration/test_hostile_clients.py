@@ -23,6 +23,7 @@ import grpc.aio
 import httpx
 import pytest
 
+from infertrace.api import install_query_api
 from infertrace.collector.connections import REFUSAL
 from infertrace.collector.otlp.encode import encode_spans
 from infertrace.collector.server import BackgroundCollector
@@ -38,7 +39,11 @@ PROTOBUF = {"content-type": "application/x-protobuf"}
 @contextmanager
 def collector(**settings: object) -> Iterator[BackgroundCollector]:
     store = MemoryStore()
-    server = BackgroundCollector(store, Settings(port=0, grpc_port=0, **settings))  # type: ignore[arg-type]
+    server = BackgroundCollector(
+        store,
+        Settings(port=0, grpc_port=0, **settings),  # type: ignore[arg-type]
+        install_query_api,
+    )
     server.start()
     try:
         yield server

@@ -7,6 +7,7 @@ import time
 
 import httpx
 
+from infertrace.api import install_query_api
 from infertrace.collector.server import BackgroundCollector
 from infertrace.config import Settings
 from infertrace.telemetry.postgres import PostgresStore, ThrowawayCluster
@@ -40,7 +41,7 @@ def test_probes_and_api_answer_fast_while_the_database_is_down(
 ) -> None:
     store = PostgresStore(own_cluster.dsn, health_interval=0.5)
     settings = Settings(store="postgres", dsn=own_cluster.dsn, port=0, grpc_port=0)
-    collector = BackgroundCollector(store, settings)
+    collector = BackgroundCollector(store, settings, install_query_api)
     base = collector.start().http_url
     try:
         with httpx.Client(base_url=base, timeout=10) as http:

@@ -7,6 +7,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
+from infertrace.api import install_query_api
 from infertrace.collector.server import BackgroundCollector
 from infertrace.config import Settings
 from infertrace.telemetry.factory import build_store
@@ -17,7 +18,7 @@ from infertrace.telemetry.postgres import PostgresStore
 def test_otlp_exporter_to_postgres_survives_a_restart(pg_dsn: str) -> None:
     settings = Settings(store="postgres", dsn=pg_dsn, port=0, grpc_port=0)
     store = build_store(settings)
-    collector = BackgroundCollector(store, settings)
+    collector = BackgroundCollector(store, settings, install_query_api)
     url = collector.start().http_url
     try:
         provider = TracerProvider(resource=Resource.create({"service.name": "e2e-svc"}))

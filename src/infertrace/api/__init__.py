@@ -1,7 +1,9 @@
 """The query side of InferTrace: REST API, Jaeger API, web UI, and a client for them.
 
-``install_query_api(app)`` adds every query route to a FastAPI app (the
-collector's ``create_app`` does this); ``ApiClient`` talks to a running server.
+``install_query_api(app)`` adds every query route to a FastAPI app (``infertrace
+serve`` installs it on the collector's app); ``ApiClient`` talks to a running
+server. The API reads the store from ``app.state.store`` and never imports the
+collector.
 """
 
 from infertrace.api.client import ApiClient, ApiError, ExportResult

@@ -1,13 +1,16 @@
-"""The HTTP application: OTLP/HTTP, health and Prometheus routes on one app.
+"""The collector's HTTP application: OTLP/HTTP, health and Prometheus routes on one app.
 
-``create_app`` returns a FastAPI app so the REST query API (``/api/...``),
-the Jaeger API (``/jaeger/...``) and the UI can be added to the same app and
-port (``app.include_router(...)``). The store, pipeline and metrics are on
-``app.state`` for those routers to use.
+``create_app`` returns a FastAPI app; its ``install`` hook adds more routes to
+the same app and port before the bearer-token middleware wraps them all. The
+command that serves (:mod:`infertrace.cli.serve`) passes
+:func:`infertrace.api.install_query_api` there, for the REST API (``/api/...``),
+the Jaeger API (``/jaeger/...``) and the UI: the collector never imports the
+API. The store, pipeline and settings are on ``app.state`` for those routes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import anyio
@@ -18,7 +21,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from infertrace import __version__
-from infertrace.api.router import install_query_api
 from infertrace.auth import TokenAuth
 from infertrace.collector.http import OtlpHttpReceiver
 from infertrace.collector.pipeline import Pipeline
@@ -71,10 +73,23 @@ def _iso(unix: float) -> str:
     return datetime.fromtimestamp(unix, UTC).isoformat(timespec="milliseconds")
 
 
+Install = Callable[[FastAPI], None]
+"""Adds routes, handlers or middleware to the HTTP app (e.g. ``install_query_api``)."""
+
+
 def create_app(
-    store: TelemetryStore, settings: Settings | None = None, pipeline: Pipeline | None = None
+    store: TelemetryStore,
+    settings: Settings | None = None,
+    pipeline: Pipeline | None = None,
+    *,
+    install: Install | None = None,
 ) -> FastAPI:
-    """The collector's HTTP app over ``store`` (and ``pipeline`` when shared with gRPC)."""
+    """The collector's HTTP app over ``store`` (and ``pipeline`` when shared with gRPC).
+
+    ``install`` (called once, before the token check is added, so it guards
+    what was installed too) puts more on the same app: the server passes the
+    query API.
+    """
     settings = settings or Settings()
     pipeline = pipeline or Pipeline(store)
     app = FastAPI(
@@ -87,7 +102,8 @@ def create_app(
     receiver = OtlpHttpReceiver(pipeline, settings.max_body_bytes, settings.max_inflight)
     app.router.routes.extend(receiver.routes())
     app.router.routes.extend(health_routes(pipeline))
-    install_query_api(app)
+    if install is not None:
+        install(app)
     app.add_middleware(TokenAuth, api_token=settings.api_token, ingest_token=settings.ingest_token)
     app.state.store = store
     app.state.pipeline = pipeline

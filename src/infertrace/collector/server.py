@@ -28,7 +28,7 @@ from typing import Any
 import uvicorn
 
 from infertrace.collector.accept_errors import AcceptErrorLog
-from infertrace.collector.app import create_app
+from infertrace.collector.app import Install, create_app
 from infertrace.collector.connections import (
     FD_SHARE_HTTP,
     ConnectionGuard,
@@ -93,10 +93,13 @@ def _bind(host: str, port: int) -> socket.socket:
 class Collector:
     """Both receivers over one store, started and stopped on the running event loop."""
 
-    def __init__(self, store: TelemetryStore, settings: Settings) -> None:
+    def __init__(
+        self, store: TelemetryStore, settings: Settings, install: Install | None = None
+    ) -> None:
         self.settings = settings
         self.pipeline = Pipeline(store)
-        self.app = create_app(store, settings, self.pipeline)
+        self.app = create_app(store, settings, self.pipeline, install=install)
+        """The HTTP app; ``install`` adds to it (see :func:`create_app`)."""
         self._http: _Uvicorn | None = None
         self._http_task: asyncio.Task[None] | None = None
         self._grpc: Any = None
@@ -181,12 +184,13 @@ async def _serve_until_signalled(
     settings: Settings,
     on_ready: Callable[[Endpoints], None],
     on_stop: Callable[[], None] | None,
+    install: Install | None,
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    collector = Collector(store, settings)
+    collector = Collector(store, settings, install)
     try:
         on_ready(await collector.start())
         await stop.wait()
@@ -203,20 +207,27 @@ def run(
     settings: Settings,
     on_ready: Callable[[Endpoints], None],
     on_stop: Callable[[], None] | None = None,
+    install: Install | None = None,
 ) -> None:
     """Serve until SIGINT/SIGTERM (main thread only); ``on_ready`` gets the bound ports.
 
-    ``on_stop`` (non-blocking) runs on the signal, before the servers stop.
+    ``on_stop`` (non-blocking) runs on the signal, before the servers stop;
+    ``install`` adds to the HTTP app (see :func:`~infertrace.collector.app.create_app`).
     """
-    asyncio.run(_serve_until_signalled(store, settings, on_ready, on_stop))
+    asyncio.run(_serve_until_signalled(store, settings, on_ready, on_stop, install))
 
 
 class BackgroundCollector:
     """A collector serving from a daemon thread; ``with`` starts and stops it."""
 
-    def __init__(self, store: TelemetryStore, settings: Settings | None = None) -> None:
+    def __init__(
+        self,
+        store: TelemetryStore,
+        settings: Settings | None = None,
+        install: Install | None = None,
+    ) -> None:
         self.settings = settings or Settings(port=0, grpc_port=0)
-        self._collector = Collector(store, self.settings)
+        self._collector = Collector(store, self.settings, install)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
