@@ -16,9 +16,9 @@ from infertrace.api.client import ApiError
 from infertrace.api.export import ExportIncomplete
 from infertrace.api.jaeger_params import ParamError
 from infertrace.api.params import BadParameter
+from infertrace.cli.demo import DemoError
 from infertrace.collector.app import create_app
 from infertrace.collector.body import BodyTooLarge, UnsupportedMediaType
-from infertrace.collector.demo import DemoError
 from infertrace.collector.grpc_gate import CallRefused
 from infertrace.collector.otlp.encode import encode_spans
 from infertrace.config import ConfigError

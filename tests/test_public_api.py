@@ -34,7 +34,8 @@ def test_memory_store_satisfies_every_protocol() -> None:
 
 
 @pytest.mark.parametrize(
-    "package", ["infertrace.api", "infertrace.collector", "infertrace.collector.otlp"]
+    "package",
+    ["infertrace.api", "infertrace.cli", "infertrace.collector", "infertrace.collector.otlp"],
 )
 def test_package_all_is_sorted_unique_and_importable(package: str) -> None:
     module = importlib.import_module(package)

@@ -16,7 +16,7 @@
     │   ├── collector.body.UnsupportedMediaType     Content-Type or -Encoding (415)
     │   └── collector.body.BodyTooLarge             over the size limit (413)
     ├── config.ConfigError (ValueError)   a setting has a value the collector cannot use
-    ├── collector.demo.DemoError          the demo cannot reach or talk to the collector
+    ├── cli.demo.DemoError                the demo cannot reach or talk to the collector
     ├── collector.grpc_gate.CallRefused   the gRPC call gate ended a call (its own code)
     ├── telemetry.postgres.migrate.MigrationError (RuntimeError)   schema not brought up
     ├── telemetry.postgres.cluster.ClusterError (RuntimeError)     throwaway cluster failed

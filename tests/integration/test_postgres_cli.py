@@ -6,7 +6,7 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
-from infertrace.telemetry.postgres.cli import NOT_READY, db
+from infertrace.cli.db import NOT_READY, db
 
 
 def test_migrate_then_status(pg_dsn: str) -> None:

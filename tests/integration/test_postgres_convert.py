@@ -16,8 +16,8 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
+from infertrace.cli.db import db
 from infertrace.telemetry.postgres import PostgresStore
-from infertrace.telemetry.postgres.cli import db
 from infertrace.telemetry.postgres.convert import rebuild_tables, record_layout
 from infertrace.telemetry.postgres.migrate import layout_note, schema_state
 from infertrace.telemetry.postgres.schema import DAY_NS, TIME_COLUMNS

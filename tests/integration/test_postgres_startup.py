@@ -19,8 +19,8 @@ import pytest
 from click.testing import CliRunner
 from psycopg.conninfo import make_conninfo
 
+from infertrace.cli.db import db
 from infertrace.telemetry.postgres import PostgresStore
-from infertrace.telemetry.postgres.cli import db
 
 SECRET = "s3cret-never-printed"
 

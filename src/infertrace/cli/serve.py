@@ -1,8 +1,11 @@
-"""The ``infertrace`` command: one entry point, one subcommand per task.
+"""``infertrace serve``: the whole server, composed here and run until a signal.
 
-``serve`` runs the collector; ``demo`` feeds a running one with the synthetic
-workload. Every ``serve`` flag can also come from an ``INFERTRACE_*``
-environment variable (see :mod:`infertrace.config`).
+The one place the parts meet: a store from the settings
+(:func:`infertrace.telemetry.factory.build_store`), the collector's receivers
+and pipeline over it (:func:`infertrace.collector.run`), and the query API and
+UI installed on the collector's HTTP app (:func:`infertrace.api.install_query_api`).
+Every flag can also come from an ``INFERTRACE_*`` environment variable (see
+:mod:`infertrace.config`).
 """
 
 from __future__ import annotations
@@ -15,8 +18,6 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from infertrace import __version__
 from infertrace.config import (
@@ -69,13 +70,7 @@ def _env(name: str) -> str:
     return f"[env INFERTRACE_{name.upper()}]"
 
 
-@click.group()
-@click.version_option(__version__, prog_name="infertrace")
-def main() -> None:
-    """InferTrace: an OpenTelemetry-native collector and store for ML inference telemetry."""
-
-
-@main.command()
+@click.command()
 @click.option("--host", help=f"Interface to listen on (default 127.0.0.1). {_env('host')}")
 @click.option(
     "--port", type=int, help=f"OTLP/HTTP, health and metrics port (default 4318). {_env('port')}"
@@ -241,74 +236,3 @@ def _print_endpoints(console: Console, settings: Settings, endpoints: Any, store
         console.print("  OTLP ingest needs:   Authorization: Bearer <ingest token>")
     console.print(f"  SDKs:      export OTEL_EXPORTER_OTLP_ENDPOINT={url}")
     console.print("Press Ctrl+C to stop.", highlight=False)
-
-
-@main.command()
-@click.option(
-    "--rate", type=float, default=20.0, show_default=True, help="Requests (traces) per second."
-)
-@click.option("--duration", type=float, default=30.0, show_default=True, help="Seconds to run.")
-@click.option(
-    "--endpoint",
-    default="http://127.0.0.1:4318",
-    show_default=True,
-    envvar="OTEL_EXPORTER_OTLP_ENDPOINT",
-    help="OTLP/HTTP base URL of a running collector.",
-)
-@click.option("--seed", type=int, default=0, show_default=True, help="Workload random seed.")
-def demo(rate: float, duration: float, endpoint: str, seed: int) -> None:
-    """Send synthetic LLM-serving telemetry (traces, logs, metrics) to a collector."""
-    from infertrace.collector.demo import DemoError, DemoStats, run_demo
-
-    if rate <= 0 or duration <= 0:
-        raise click.UsageError("--rate and --duration must be positive")
-    console = Console()
-    columns = (TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=False) as progress:
-        task = progress.add_task("starting", total=duration)
-
-        def tick(elapsed: float, stats: DemoStats) -> None:
-            sent = stats.sent
-            progress.update(
-                task,
-                completed=elapsed,
-                description=f"{sent['spans']:,} spans, {sent['logs']:,} logs, "
-                f"{sent['metric_points']:,} points",
-            )
-
-        try:
-            stats = run_demo(endpoint, rate, duration, seed, tick)
-        except DemoError as exc:
-            raise click.ClickException(str(exc)) from None
-    table = Table(title=f"Sent to {endpoint}")
-    for column in ("signal", "sent", "rejected"):
-        table.add_column(column, justify="right" if column != "signal" else "left")
-    for label, sent in stats.sent.items():
-        table.add_row(label, f"{sent:,}", f"{stats.rejected[label]:,}")
-    console.print(table)
-    if stats.failed_requests:
-        console.print(f"[red]{stats.failed_requests} requests failed[/red] ({stats.last_error})")
-
-
-def _register_db_commands() -> None:
-    """``infertrace db ...`` lives beside the PostgreSQL store it manages."""
-    from infertrace.telemetry.postgres.cli import db
-
-    main.add_command(db)
-
-
-_register_db_commands()
-
-
-def _register_query_commands() -> None:
-    """``infertrace trace|spans|models|stats|export`` query a running server's API."""
-    from infertrace.cli_query import register
-
-    register(main)
-
-
-_register_query_commands()
-
-
-if __name__ == "__main__":
-    main()

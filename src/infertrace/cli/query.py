@@ -386,10 +386,4 @@ def count_rows(fmt: str, path: Path) -> int:
 
 
 COMMANDS = (trace, spans, models, stats, export)
-"""What :func:`register` adds to the ``infertrace`` group."""
-
-
-def register(group: click.Group) -> None:
-    """Add the query commands to ``group``."""
-    for command in COMMANDS:
-        group.add_command(command)
+"""The query commands, added to the ``infertrace`` group by :mod:`infertrace.cli`."""

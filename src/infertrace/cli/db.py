@@ -1,7 +1,8 @@
 """``infertrace db``: schema commands for the PostgreSQL store.
 
-A click group kept beside the store, registered by the main CLI with one line,
-so the CLI module does not need to know the store's internals.
+A click group over the PostgreSQL store's migration, conversion and extension
+helpers (:mod:`infertrace.telemetry.postgres`); the store itself never imports
+the CLI.
 
 Exit codes: 0 success; 1 an error (cannot connect, migration failed, a layout
 flag that contradicts the database); 2 a usage error; ``db status`` exits 3 when

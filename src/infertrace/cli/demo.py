@@ -3,7 +3,8 @@
 Requests (traces of six spans) are generated along the wall clock at ``rate``
 per second, with a log line per request and a metrics collection (gauge,
 counter, histogram per pod) every second, and posted as OTLP protobuf to a
-running collector, so a new user sees live data within seconds.
+running collector, so a new user sees live data within seconds. The command
+shows a progress bar while it runs and a table of what was sent at the end.
 """
 
 from __future__ import annotations
@@ -13,8 +14,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import click
 import httpx
 from google.protobuf.message import DecodeError
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
 
 from infertrace.collector.otlp.encode import encode_logs, encode_metrics, encode_spans
 from infertrace.collector.pipeline import Signal
@@ -130,3 +135,48 @@ def run_demo(
             time.sleep(min(TICK_SECONDS, max(0.0, duration - elapsed)))
     finally:
         sender.close()
+
+
+@click.command()
+@click.option(
+    "--rate", type=float, default=20.0, show_default=True, help="Requests (traces) per second."
+)
+@click.option("--duration", type=float, default=30.0, show_default=True, help="Seconds to run.")
+@click.option(
+    "--endpoint",
+    default="http://127.0.0.1:4318",
+    show_default=True,
+    envvar="OTEL_EXPORTER_OTLP_ENDPOINT",
+    help="OTLP/HTTP base URL of a running collector.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Workload random seed.")
+def demo(rate: float, duration: float, endpoint: str, seed: int) -> None:
+    """Send synthetic LLM-serving telemetry (traces, logs, metrics) to a collector."""
+    if rate <= 0 or duration <= 0:
+        raise click.UsageError("--rate and --duration must be positive")
+    console = Console()
+    columns = (TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task("starting", total=duration)
+
+        def tick(elapsed: float, stats: DemoStats) -> None:
+            sent = stats.sent
+            progress.update(
+                task,
+                completed=elapsed,
+                description=f"{sent['spans']:,} spans, {sent['logs']:,} logs, "
+                f"{sent['metric_points']:,} points",
+            )
+
+        try:
+            stats = run_demo(endpoint, rate, duration, seed, tick)
+        except DemoError as exc:
+            raise click.ClickException(str(exc)) from None
+    table = Table(title=f"Sent to {endpoint}")
+    for column in ("signal", "sent", "rejected"):
+        table.add_column(column, justify="right" if column != "signal" else "left")
+    for label, sent in stats.sent.items():
+        table.add_row(label, f"{sent:,}", f"{stats.rejected[label]:,}")
+    console.print(table)
+    if stats.failed_requests:
+        console.print(f"[red]{stats.failed_requests} requests failed[/red] ({stats.last_error})")
