@@ -174,3 +174,15 @@ def test_state_with_wrong_row_counts_is_refused() -> None:
     state["columns"]["t"] = state["columns"]["t"][:0]
     with pytest.raises(ValueError, match="holds 0 rows"):
         RingTable.from_state(SPEC, state)
+
+
+def test_dictionary_columns_take_codes_the_caller_made() -> None:
+    table = RingTable(SPEC, 2)
+    strings = table.dicts["strings"]
+    rows = batch([(1, b"1111", "a", "x", 1, None), (2, b"2222", "b", None, 2, None),
+                  (3, b"3333", "c", "x", 3, None)])  # fmt: skip
+    rows["svc"] = np.array(strings.codes(["a", "b", "c"]), np.int32)  # 3 rows, ring of 2
+    table.append(rows, 0)
+    assert [table.value("svc", s) for s in table.live().tolist()] == ["b", "c"]
+    strings.drop_unused(strings.codes(["a"]))  # the caller's code for the cut row
+    table._check()

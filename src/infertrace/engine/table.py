@@ -125,7 +125,9 @@ class RingTable:
     def append(self, batch: Mapping[str, Any], now: int) -> int:
         """Append one batch (every column, equal lengths); return its first sequence.
 
-        Dictionary columns take values (``None`` for absent); others take arrays or
+        Dictionary columns take values (``None`` for absent), or an integer array of
+        codes the caller already made with the table's dictionary (``codes()``, not
+        yet retained: the table retains what it keeps); others take arrays or
         sequences convertible to the column's dtype. All conversions happen before
         anything changes, so a bad value raises and leaves the table as it was.
         O(n) plus vectorised copies.
@@ -146,11 +148,14 @@ class RingTable:
                 if arr.shape[1:] != c.shape:
                     raise ValueError(f"column {c.name!r} rows must have shape {c.shape}")
                 arrays[c.name] = arr[cut:]
+            elif c.dictionary is not None and isinstance(values, np.ndarray):
+                arrays[c.name] = values[cut:].astype(np.int32)  # codes the caller made
             else:
                 arrays[c.name] = list(values)[cut:]
         for c in self._dict_cols:  # codes last: nothing above can fail after this
-            codes = self.dicts[c.dictionary].codes_or_none(arrays[c.name])  # type: ignore[index]
-            arrays[c.name] = np.array(codes, np.int32)
+            if not isinstance(arrays[c.name], np.ndarray):
+                d = self.dicts[c.dictionary]  # type: ignore[index]
+                arrays[c.name] = np.array(d.codes_or_none(arrays[c.name]), np.int32)
         for c in self._dict_cols:
             codes = arrays[c.name]
             self.dicts[c.dictionary].retain(codes[codes >= 0])  # type: ignore[index]

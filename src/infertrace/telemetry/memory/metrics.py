@@ -13,7 +13,6 @@ live one, so evicting a point moves that base forward in O(1).
 from __future__ import annotations
 
 import sys
-from collections import deque
 from collections.abc import Hashable, Sequence
 from typing import Any, cast
 
@@ -21,10 +20,10 @@ import numpy as np
 import numpy.typing as npt
 
 from infertrace.engine.ring import RingBuffer
-from infertrace.engine.strings import ValueDict
+from infertrace.engine.table import OBJECT, Column, RingTable, TableSpec
 from infertrace.model import MetricPoint, MetricType
 from infertrace.telemetry.filters import ResolvedMetricFilter, attribute_equal
-from infertrace.telemetry.memory.common import CanonicalMap, canonical, received_before, seq_of
+from infertrace.telemetry.memory.common import CanonicalMap, canonical, seq_of
 from infertrace.telemetry.validate import check_batch, metric_problem
 
 I64 = npt.NDArray[np.int64]
@@ -34,26 +33,42 @@ _TYPES = {int(t): t for t in MetricType}
 _SeriesKey = tuple[str, int, str, str, bool, str, CanonicalMap, CanonicalMap]
 
 
+SPEC = TableSpec(
+    (
+        Column("series", "int32", dictionary="series"),
+        Column("dod", "int32"),
+        Column("start", "int64"),
+        Column("value", "float64"),
+        Column("hist", OBJECT, fill=None),
+    )
+)
+"""The metric table's columns: a :class:`RingTable` of these plus per-series time state."""
+
+
 class MetricTable:
-    """Metric points in a ring of ``capacity`` slots; see the module doc."""
+    """Metric points in a ring of ``capacity`` slots: a :class:`RingTable` of
+    :data:`SPEC` plus each series' rolling time base; see the module doc."""
 
     def __init__(self, capacity: int) -> None:
-        cap = capacity
-        self.ring = RingBuffer(cap, self._on_evict)
-        self.series_col = np.zeros(cap, np.int32)
-        self.dod = np.zeros(cap, np.int32)
-        self.start = np.zeros(cap, np.int64)
-        self.value = np.zeros(cap, np.float64)
-        self.hist: list[Any] = [None] * cap
+        self.table = RingTable(SPEC, capacity, self._on_evict)
+        cols = self.table.cols
+        self.series_col: npt.NDArray[np.int32] = cols["series"]
+        self.dod: npt.NDArray[np.int32] = cols["dod"]
+        self.start: I64 = cols["start"]
+        self.value: npt.NDArray[np.float64] = cols["value"]
+        self.hist: list[Any] = cols["hist"]
+        self.series = self.table.dicts["series"]
         self.escapes: dict[int, int] = {}
-        self.series = ValueDict()
         self._maps: dict[int, tuple[object, Any, Any]] = {}
         n = 64
         self.last_t = np.zeros(n, np.int64)
         self.last_d = np.zeros(n, np.int64)
         self.base_t = np.zeros(n, np.int64)
         self.base_d = np.zeros(n, np.int64)
-        self.received: deque[tuple[int, int]] = deque()
+
+    @property
+    def ring(self) -> RingBuffer:
+        return self.table.ring
 
     def _grow(self, code: int) -> None:
         while code >= len(self.last_t):
@@ -90,60 +105,52 @@ class MetricTable:
         # rolling base half-updated (issue 9: a poisoned point used to shift
         # the next point of another series).
         dods, pending, bases = _delta_of_deltas(codes, points, fresh, self.last_t, self.last_d)
-        series.retain(code_arr)
         keep = min(n, self.ring.capacity)
         cut = n - keep
+        values = np.array([np.nan if p.value is None else p.value for p in points], np.float64)
+        starts = np.array([p.start_time_unix_nano for p in points], np.int64)
+        small = (dods >= -(2**31) + 1) & (dods < 2**31)
+        stored = np.where(small, dods, ESCAPE).astype(np.int32)
         for code, (t, d) in bases.items():
             self.base_t[code], self.base_d[code] = t, d
         for code, (t, d) in pending.items():
             self.last_t[code], self.last_d[code] = t, d
-        first = self.ring.reserve(keep) if not cut else self._reserve_cut(code_arr, dods, cut)
-        small = (dods >= -(2**31) + 1) & (dods < 2**31)
-        stored = np.where(small, dods, ESCAPE).astype(np.int32)
+        if cut:  # a batch larger than the ring: every live point goes first, in order,
+            # then the batch's own first ``cut``. The batch holds its series meanwhile:
+            # a series whose last live point goes must keep its code (and state).
+            self.series.retain(code_arr)
+            self.table.evict_to(self.ring.head)
+            self._advance_bases(code_arr[:cut].tolist(), dods[:cut].tolist())
+        first = self.table.append(
+            {"series": code_arr, "dod": stored, "start": starts, "value": values,
+             "hist": [p.histogram for p in points]},
+            now,
+        )  # fmt: skip
+        if cut:
+            self.series.release(code_arr)  # the hold: series seen only in the cut points go
         for i in np.flatnonzero(~small[cut:]).tolist():
             self.escapes[first + i] = int(dods[cut + i])
-        values = np.array([np.nan if p.value is None else p.value for p in points], np.float64)
-        starts = np.array([p.start_time_unix_nano for p in points], np.int64)
-        hists = [p.histogram for p in points]
-        for s, e, off in self.ring.spans(first, first + keep):
-            lo, hi = cut + off, cut + off + e - s
-            self.series_col[s:e] = code_arr[lo:hi]
-            self.dod[s:e] = stored[lo:hi]
-            self.value[s:e] = values[lo:hi]
-            self.start[s:e] = starts[lo:hi]
-            self.hist[s:e] = hists[lo:hi]
-        self.received.append((first + keep, now))
 
-    def _reserve_cut(self, codes: npt.NDArray[np.int32], dods: I64, cut: int) -> int:
-        """A batch larger than the ring: its first ``cut`` points are evicted at once."""
-        self.ring.evict_to(self.ring.head)
+    def _advance_bases(self, codes: list[int], dods: list[int]) -> None:
+        """Move each series' base past its evicted points, oldest first (wrapping)."""
         base_t, base_d = self.base_t, self.base_d
-        for code, dod in zip(codes[:cut].tolist(), dods[:cut].tolist(), strict=True):
+        for code, dod in zip(codes, dods, strict=True):
             base_d[code] = d = wrap64(int(base_d[code]) + dod)
             base_t[code] = wrap64(int(base_t[code]) + d)
-        self.series.release(codes[:cut])
-        self.ring.evicted += cut
-        return self.ring.reserve(len(codes) - cut)
 
     def _on_evict(self, lo: int, hi: int) -> None:
+        """Series bases move past the points about to go (their columns still readable)."""
         esc = self.escapes
-        base_t, base_d = self.base_t, self.base_d
         for s, e, off in self.ring.spans(lo, hi):
-            codes = self.series_col[s:e]
             dods = self.dod[s:e].tolist()
             seq = lo + off
-            for code, dod in zip(codes.tolist(), dods, strict=True):
+            for i, dod in enumerate(dods):
                 if dod == ESCAPE:
-                    dod = esc.pop(seq)
-                base_d[code] = d = wrap64(int(base_d[code]) + dod)
-                base_t[code] = wrap64(int(base_t[code]) + d)
-                seq += 1
-            self.series.release(codes)
-            self.hist[s:e] = [None] * (e - s)
+                    dods[i] = esc.pop(seq + i)
+            self._advance_bases(self.series_col[s:e].tolist(), dods)
 
     def purge(self, cutoff: int) -> int:
-        end = received_before(self.received, self.ring.tail, cutoff)
-        return self.ring.evict_to(end)
+        return self.table.purge(cutoff)
 
     def times(self, seqs: I64) -> I64:
         """Decoded times of live points ``seqs`` (ascending, whole series only)."""
@@ -233,17 +240,13 @@ class MetricTable:
         )
 
     def data_bytes(self) -> int:
-        cols = self.series_col.nbytes + self.dod.nbytes + self.start.nbytes + self.value.nbytes
-        hists = sys.getsizeof(self.hist) + sum(sys.getsizeof(h) for h in self.hist if h is not None)
-        state = self.last_t.nbytes * 4
-        return int(cols) + hists + int(state) + self.series.nbytes()
+        return self.table.data_bytes() + int(self.last_t.nbytes) * 4
 
     def index_bytes(self) -> int:
         return sys.getsizeof(self.escapes) + 64 * len(self.escapes)
 
     def _check(self) -> None:
-        self.ring._check()
-        self.series._check()
+        self.table._check()
         for seq in self.escapes:
             assert self.ring.is_live(seq)
 
