@@ -124,7 +124,7 @@ def _compare(t: SpanTable, raw: npt.NDArray[np.float64], tag: str, wanted: Attri
     if isinstance(wanted, bool):
         return raw == (1.0 if wanted else 0.0) if tag == "b" else no
     if isinstance(wanted, str):
-        code = t.strings.get(wanted)
+        code = t.codec.values.get(wanted)
         return raw == code if tag == "s" and code is not None else no
     if isinstance(wanted, int | float):
         if tag in "if":
@@ -132,7 +132,7 @@ def _compare(t: SpanTable, raw: npt.NDArray[np.float64], tag: str, wanted: Attri
                 return np.array([float(x) == wanted for x in raw.tolist()], dtype=np.bool_)
             return cast(Mask, raw == float(wanted))
         if tag == "o":
-            vals = t.strings.values
+            vals = t.codec.values.values
             return np.array(
                 [attribute_equal(vals[int(x)][2], wanted) for x in raw.tolist()],  # type: ignore[index]
                 dtype=np.bool_,

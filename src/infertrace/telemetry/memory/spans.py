@@ -16,7 +16,6 @@ Not thread-safe by itself: :class:`MemoryStore` holds the reader–writer lock.
 from __future__ import annotations
 
 import sys
-from collections import deque
 from collections.abc import Mapping, Sequence
 from operator import attrgetter
 from types import MappingProxyType
@@ -28,11 +27,12 @@ import numpy.typing as npt
 from infertrace.engine.chain import ChainIndex
 from infertrace.engine.ring import RingBuffer
 from infertrace.engine.strings import ValueDict
+from infertrace.engine.table import OBJECT, Column, RingTable, TableSpec
 from infertrace.engine.zonemap import ZoneMap
 from infertrace.errors import InferTraceError, InvalidRecord
 from infertrace.model import Span, SpanEvent, SpanKind, SpanLink, StatusCode
 from infertrace.telemetry.memory.attrs import AttributeCodec
-from infertrace.telemetry.memory.common import BadMap, MapDict, received_before
+from infertrace.telemetry.memory.common import BadMap, MapDict
 from infertrace.telemetry.memory.counts import LiveCounts, pair
 from infertrace.telemetry.validate import check_batch, span_problem
 
@@ -49,6 +49,10 @@ _Z8 = bytes(8)
 _NONE = type(None)
 _INT32 = 2**31
 I64 = npt.NDArray[np.int64]
+I32 = npt.NDArray[np.int32]
+I8 = npt.NDArray[np.int8]
+U8 = npt.NDArray[np.uint8]
+F64 = npt.NDArray[np.float64]
 
 
 class _Rejected(InferTraceError):
@@ -176,44 +180,75 @@ class _Batch:
         self.res = res
 
 
+SPEC = TableSpec(
+    (
+        Column("tid", "uint8", (16,)),
+        Column("sid", "uint8", (8,)),
+        Column("pid", "uint8", (8,)),
+        Column("start", "int64"),
+        Column("dur", "int64"),
+        Column("svc", "int32", dictionary="strings"),
+        Column("op", "int32", dictionary="strings"),
+        Column("model", "int32", dictionary="strings"),
+        Column("mver", "int32", dictionary="strings"),
+        Column("kind", "int8"),
+        Column("status", "int8"),
+        Column("batch", "int32", fill=-1),
+        Column("itok", "int32", fill=-1),
+        Column("otok", "int32", fill=-1),
+        Column("gpu", "float64", fill=np.nan),
+        Column("ttft", "int64", fill=-1),
+        Column("res", "int32", dictionary="resources"),
+        Column("ashape", "int32"),
+        Column("aoff", "int64"),
+        Column("extras", OBJECT, fill=None),
+    )
+)
+"""The span table's columns (optional numbers with -1 / NaN sentinels)."""
+
+
 class SpanTable:
-    """Spans in a ring of ``capacity`` slots, with indexes; see the module doc."""
+    """Spans in a ring of ``capacity`` slots: a :class:`RingTable` of :data:`SPEC`, the
+    attribute codec, and the indexes; see the module doc."""
 
     def __init__(self, capacity: int) -> None:
-        cap = capacity
-        self.ring = RingBuffer(cap, self._on_evict)
-        self.tid = np.zeros((cap, 16), np.uint8)
-        self.sid = np.zeros((cap, 8), np.uint8)
-        self.pid = np.zeros((cap, 8), np.uint8)
-        self.start = np.zeros(cap, np.int64)
-        self.dur = np.zeros(cap, np.int64)
-        self.start_view = memoryview(self.start)  # type: ignore[arg-type]  # fast scalar reads
-        self.svc = np.zeros(cap, np.int32)
-        self.op = np.zeros(cap, np.int32)
-        self.model = np.full(cap, -1, np.int32)
-        self.mver = np.full(cap, -1, np.int32)
-        self.kind = np.zeros(cap, np.int8)
-        self.status = np.zeros(cap, np.int8)
-        self.batch = np.full(cap, -1, np.int32)
-        self.itok = np.full(cap, -1, np.int32)
-        self.otok = np.full(cap, -1, np.int32)
-        self.gpu = np.full(cap, np.nan, np.float64)
-        self.ttft = np.full(cap, -1, np.int64)
-        self.res = np.zeros(cap, np.int32)
-        self.ashape = np.zeros(cap, np.int32)
-        self.aoff = np.zeros(cap, np.int64)
-        self.extras: list[Any] = [None] * cap
-        self.strings = ValueDict()
-        self.resources = MapDict()
-        self.codec = AttributeCodec(self.strings)
-        self.traces = ChainIndex(cap)
+        self.table = RingTable(SPEC, capacity, self._on_evict)
+        cols = self.table.cols
+        self.tid: U8 = cols["tid"]
+        self.sid: U8 = cols["sid"]
+        self.pid: U8 = cols["pid"]
+        self.start: I64 = cols["start"]
+        self.dur: I64 = cols["dur"]
+        self.start_view = memoryview(self.start)  # fast scalar reads
+        self.svc: I32 = cols["svc"]
+        self.op: I32 = cols["op"]
+        self.model: I32 = cols["model"]
+        self.mver: I32 = cols["mver"]
+        self.kind: I8 = cols["kind"]
+        self.status: I8 = cols["status"]
+        self.batch: I32 = cols["batch"]
+        self.itok: I32 = cols["itok"]
+        self.otok: I32 = cols["otok"]
+        self.gpu: F64 = cols["gpu"]
+        self.ttft: I64 = cols["ttft"]
+        self.res: I32 = cols["res"]
+        self.ashape: I32 = cols["ashape"]
+        self.aoff: I64 = cols["aoff"]
+        self.extras: list[Any] = cols["extras"]
+        self.strings = self.table.dicts["strings"]
+        self.resources = MapDict(self.table.dicts["resources"])
+        self.codec = AttributeCodec(ValueDict())  # its own: the table checks its counts
+        self.traces = ChainIndex(capacity)
         self.svc_live = LiveCounts()
         self.op_live = LiveCounts()
         self.model_live = LiveCounts()
-        self.zone = ZoneMap(cap)
-        self.received: deque[tuple[int, int]] = deque()
+        self.zone = ZoneMap(capacity)
         self._arena_floor = 0
         self.skipped = 0
+
+    @property
+    def ring(self) -> RingBuffer:
+        return self.table.ring
 
     @property
     def columns(self) -> tuple[np.ndarray[Any, Any], ...]:
@@ -243,58 +278,49 @@ class SpanTable:
             self.resources.dict.drop_unused(res.tolist())
             check_batch(spans, span_problem)
             raise InvalidRecord(0, "batch failed validation")
-        self.resources.dict.retain(res)
         shapes, offsets = encoded
         keep = min(b.n, self.ring.capacity)
         cut = b.n - keep
-        if cut:  # a batch larger than the ring: its oldest rows are evicted at once
+        if cut:  # a batch larger than the ring: its oldest rows go at once
             self.codec.release(shapes[:cut], offsets[:cut])
-            self.resources.dict.release(res[:cut])
             self.skipped += cut
-            self.ring.evicted += cut
         self._arena_floor = int(offsets[cut]) if keep else self.codec.arena.head
-        first = self.ring.reserve(keep)
-        strings = self.strings
-        svc = np.array(strings.codes(b.svcs[cut:]), np.int32)
-        op = np.array(strings.codes(b.ops[cut:]), np.int32)
-        model = np.array(strings.codes_or_none(b.models[cut:]), np.int32)
-        mver = np.array(strings.codes_or_none(b.mvers[cut:]), np.int32)
-        for codes in (svc, op, model[model >= 0], mver[mver >= 0]):
-            strings.retain(codes)
-        cols = (
-            (self.tid, b.tids), (self.sid, b.sids), (self.pid, b.pids), (self.start, b.starts),
-            (self.dur, b.durs), (self.svc, svc), (self.op, op), (self.model, model),
-            (self.mver, mver), (self.kind, b.kinds), (self.status, b.statuses),
-            (self.batch, b.batch), (self.itok, b.itok), (self.otok, b.otok), (self.gpu, b.gpu),
-            (self.ttft, b.ttft), (self.res, res), (self.ashape, shapes), (self.aoff, offsets),
-        )  # fmt: skip
-        for s, e, off in self.ring.spans(first, first + keep):
-            lo, hi = cut + off, cut + off + e - s
-            for col, src in cols:
-                col[s:e] = src[lo - cut : hi - cut] if len(src) == keep else src[lo:hi]
-            self.extras[s:e] = b.extras[lo:hi]
-            self.zone.update(s, b.starts[lo:hi], self.start)
+        try:
+            first = self.table.append(
+                {
+                    "tid": b.tids, "sid": b.sids, "pid": b.pids, "start": b.starts,
+                    "dur": b.durs, "svc": b.svcs, "op": b.ops, "model": b.models,
+                    "mver": b.mvers, "kind": b.kinds, "status": b.statuses, "batch": b.batch,
+                    "itok": b.itok, "otok": b.otok, "gpu": b.gpu, "ttft": b.ttft, "res": res,
+                    "ashape": shapes, "aoff": offsets, "extras": b.extras,
+                },
+                now,
+            )  # fmt: skip
+        except Exception:  # nothing was stored: give back what encoding took
+            self.codec.release(shapes[cut:], offsets[cut:])
+            self.resources.dict.drop_unused(res.tolist())
+            raise
+        if cut:
+            self.resources.dict.drop_unused(res[:cut].tolist())  # maps only cut rows had
+        slots = self.table.slots(np.arange(first, first + keep, dtype=np.int64))
+        for s, e, _ in self.ring.spans(first, first + keep):
+            self.zone.update(s, self.start[s:e], self.start)
         self.traces.add(b.tid_keys[cut:], first)
+        svc, op, model = self.svc[slots], self.op[slots], self.model[slots]
         self.svc_live.add(svc.astype(np.int64))
         self.op_live.add(pair(svc, op))
         self.model_live.add(model[model >= 0].astype(np.int64))
-        self.received.append((first + keep, now))
 
     def _on_evict(self, lo: int, hi: int) -> None:
-        strings = self.strings
+        """Index upkeep for rows about to go (their columns still readable)."""
         for s, e, off in self.ring.spans(lo, hi):
             raw = self.tid[s:e].tobytes()
             self.traces.evict([raw[i : i + 16] for i in range(0, len(raw), 16)], lo + off)
-            svc, op, model, mver = self.svc[s:e], self.op[s:e], self.model[s:e], self.mver[s:e]
-            m, v = model[model >= 0], mver[mver >= 0]
-            for codes in (svc, op, m, v):
-                strings.release(codes)
+            svc, op, model = self.svc[s:e], self.op[s:e], self.model[s:e]
             self.svc_live.remove(svc.astype(np.int64))
             self.op_live.remove(pair(svc, op))
-            self.model_live.remove(m.astype(np.int64))
+            self.model_live.remove(model[model >= 0].astype(np.int64))
             self.codec.release(self.ashape[s:e], self.aoff[s:e])
-            self.resources.dict.release(self.res[s:e])
-            self.extras[s:e] = [None] * (e - s)
         if hi < self.ring.head:
             self.codec.release_arena_to(int(self.aoff[hi % self.ring.capacity]))
         else:
@@ -302,9 +328,8 @@ class SpanTable:
 
     def purge(self, cutoff: int) -> int:
         """Evict every batch received before ``cutoff``; return how many rows went."""
-        end = received_before(self.received, self.ring.tail, cutoff)
         self._arena_floor = self.codec.arena.head
-        return self.ring.evict_to(end)
+        return self.table.purge(cutoff)
 
     def resource_map(self, code: int) -> Mapping[str, Any]:
         """The (shared, read-only) resource attribute map of a resource code."""
@@ -332,9 +357,9 @@ class SpanTable:
         return (
             sum(int(c.nbytes) for c in self.columns)
             + extras
-            + self.strings.nbytes()
-            + self.resources.dict.nbytes()
+            + sum(d.nbytes() for d in self.table.dicts.values())
             + self.codec.nbytes()
+            + self.codec.values.nbytes()
         )
 
     def index_bytes(self) -> int:
@@ -347,9 +372,8 @@ class SpanTable:
         )
 
     def _check(self) -> None:
-        self.ring._check()
-        self.strings._check()
-        self.resources.dict._check()
+        self.table._check()
+        self.codec.values._check()
         self.codec.shapes._check()
         self.codec.arena._check()
         self.traces._check(self.ring.tail, self.ring.head)
