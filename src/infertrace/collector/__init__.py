@@ -1,21 +1,25 @@
 """The collector: OTLP/HTTP and OTLP/gRPC receivers in front of the write pipeline.
 
 Public surface: build the HTTP app (:func:`create_app`) or run both receivers
-(:class:`Collector`, :func:`run`, :class:`BackgroundCollector`), and the
-pipeline they feed (:class:`Pipeline`). The OTLP codec (decoders and encoders) is the
-:mod:`infertrace.collector.otlp` package.
+(:class:`Collector`, :func:`run`, :class:`BackgroundCollector`), the pipeline
+they feed (:class:`Pipeline`), and the processors it calls with every stored
+batch (:class:`Processor`, :class:`BaseProcessor`).
+The OTLP codec (decoders and encoders) is the :mod:`infertrace.collector.otlp` package.
 """
 
 from infertrace.collector.app import create_app
 from infertrace.collector.pipeline import Outcome, Pipeline, Signal
+from infertrace.collector.processors import BaseProcessor, Processor
 from infertrace.collector.server import BackgroundCollector, Collector, Endpoints, run
 
 __all__ = [
     "BackgroundCollector",
+    "BaseProcessor",
     "Collector",
     "Endpoints",
     "Outcome",
     "Pipeline",
+    "Processor",
     "Signal",
     "create_app",
     "run",

@@ -10,7 +10,7 @@ API. The store, pipeline and settings are on ``app.state`` for those routes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
 import anyio
@@ -24,6 +24,7 @@ from infertrace import __version__
 from infertrace.auth import TokenAuth
 from infertrace.collector.http import OtlpHttpReceiver
 from infertrace.collector.pipeline import Pipeline
+from infertrace.collector.processors import Processor
 from infertrace.config import Settings
 from infertrace.telemetry.protocols import Monitored, TelemetryStore
 
@@ -83,15 +84,17 @@ def create_app(
     pipeline: Pipeline | None = None,
     *,
     install: Install | None = None,
+    processors: Iterable[Processor] = (),
 ) -> FastAPI:
     """The collector's HTTP app over ``store`` (and ``pipeline`` when shared with gRPC).
 
     ``install`` (called once, before the token check is added, so it guards
     what was installed too) puts more on the same app: the server passes the
-    query API.
+    query API. ``processors`` go to the pipeline made here (ignored when
+    ``pipeline`` is given: it has its own).
     """
     settings = settings or Settings()
-    pipeline = pipeline or Pipeline(store)
+    pipeline = pipeline or Pipeline(store, processors=processors)
     app = FastAPI(
         title="InferTrace",
         version=__version__,

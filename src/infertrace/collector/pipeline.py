@@ -1,20 +1,29 @@
-"""From request bytes to the store: decode, normalise, one atomic write per request.
+"""From request bytes to the store and the processors: decode, write, notify.
 
-The pipeline is the transport-independent part of both receivers. It holds
-the store through its protocols only (``SpanWriter``, ``LogStore``,
-``MetricStore``), so any backend plugs in. Records the decoder rejects are
-counted and reported as partial success; if the store still refuses a record
-(``InvalidRecord``, its own checks being the final word) that record is dropped
-and the rest written again, so one bad record never costs the whole request.
-``StoreOverloaded`` propagates: the receivers turn it into 503 / UNAVAILABLE.
+The pipeline is the transport-independent part of both receivers. Per request:
+the decoder of the signal turns the body into validated records (rejecting the
+bad ones, all in the same pass, with reasons), the store takes the valid ones
+in one atomic write, and then each registered
+:class:`~infertrace.collector.processors.Processor` sees what was stored.
+
+It holds the store through the narrow writer protocols only (``SpanWriter``,
+``LogWriter``, ``MetricWriter``), so any backend plugs in. Rejected records are
+counted and reported as partial success. The decoders apply the store's rules
+(:mod:`infertrace.telemetry.validate`), so a request with k bad records costs
+one decode pass and one write. The store's checks stay the final word: should it
+still refuse records (``InvalidRecord``, naming every bad index; PostgreSQL
+refuses text it cannot hold), those are dropped and the rest written once more,
+so one bad record never costs the whole request. ``StoreOverloaded``
+propagates: the receivers turn it into 503 / UNAVAILABLE.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Sequence
+import logging
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from google.protobuf.message import DecodeError, Message
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2 as logs_pb
@@ -28,9 +37,15 @@ from infertrace.collector.otlp.decode_logs import LogDecoder
 from infertrace.collector.otlp.decode_metrics import MetricDecoder
 from infertrace.collector.otlp.decode_traces import TraceDecoder
 from infertrace.collector.otlp.kvcache import KeyValueCache
+from infertrace.collector.processors import Processor
 from infertrace.collector.selfmetrics import CollectorMetrics
 from infertrace.errors import InvalidRecord, StoreClosed
-from infertrace.telemetry.protocols import TelemetryStore
+from infertrace.model import Attributes, LogRecord, MetricPoint, Span
+from infertrace.telemetry.protocols import Maintenance, TelemetryWriter
+
+R = TypeVar("R", Span, LogRecord, MetricPoint)
+
+log = logging.getLogger(__name__)
 
 
 class Signal(enum.Enum):
@@ -94,35 +109,76 @@ class Outcome:
         return response
 
 
-class Pipeline:
-    """Decodes export requests and writes them to ``store``; thread-safe.
+@dataclass(frozen=True, slots=True)
+class _Route(Generic[R]):
+    """What the pipeline does with one signal: its decoder, writer and processor hook."""
 
-    ``export`` raises BodyError for a malformed request (nothing stored) and
-    lets StoreOverloaded / StoreClosed from the store propagate.
-    ``ready`` says whether writes are expected to succeed (for ``/readyz``).
+    decode: Callable[[bytes], Decoded[R]]
+    decode_message: Callable[[Any], Decoded[R]]
+    write: Callable[[Sequence[R]], None]
+    notify: Callable[[Processor, Sequence[R], Sequence[Attributes]], None]
+
+
+def _stored_resources(
+    resources: list[Attributes], records: Sequence[Span | LogRecord | MetricPoint]
+) -> list[Attributes]:
+    """The resources still carried by ``records`` (records share their resource's map)."""
+    held = {id(r.resource_attributes) for r in records}
+    return [r for r in resources if id(r) in held]
+
+
+class Pipeline:
+    """Decodes export requests, writes them to ``store``, then runs the processors.
+
+    Thread-safe when the processors are. ``export`` raises BodyError for a
+    malformed request (nothing stored) and lets StoreOverloaded / StoreClosed
+    from the store propagate. ``ready`` says whether writes are expected to
+    succeed (for ``/readyz``). ``processors`` are called in order after every
+    successful write; see :mod:`infertrace.collector.processors`.
     """
 
-    def __init__(self, store: TelemetryStore, metrics: CollectorMetrics | None = None) -> None:
+    def __init__(
+        self,
+        store: TelemetryWriter,
+        metrics: CollectorMetrics | None = None,
+        processors: Iterable[Processor] = (),
+    ) -> None:
         self.store = store
-        self.metrics = metrics or CollectorMetrics(store)
+        self.metrics = metrics or CollectorMetrics(
+            store if isinstance(store, Maintenance) else None
+        )
         self.store_closed = False
         """Set once a write found the store closed: the collector is then not ready."""
+        self.processors: tuple[Processor, ...] = tuple(processors)
+        self._failures = [0] * len(self.processors)
+        self._shut_down = False
         cache = KeyValueCache()
-        self._decoders: dict[Signal, Callable[[bytes], Decoded[Any]]] = {
-            Signal.TRACES: TraceDecoder(cache).decode,
-            Signal.LOGS: LogDecoder(cache).decode,
-            Signal.METRICS: MetricDecoder(cache).decode,
-        }
-        self._writers: dict[Signal, Callable[[Sequence[Any]], None]] = {
-            Signal.TRACES: store.write_batch,
-            Signal.LOGS: store.write_logs,
-            Signal.METRICS: store.write_metrics,
-        }
+        traces, logs, metrics_ = TraceDecoder(cache), LogDecoder(cache), MetricDecoder(cache)
+        self._traces: _Route[Span] = _Route(
+            traces.decode,
+            traces.decode_message,
+            store.write_batch,
+            lambda p, batch, resources: p.on_spans(batch, resources),
+        )
+        self._logs: _Route[LogRecord] = _Route(
+            logs.decode,
+            logs.decode_message,
+            store.write_logs,
+            lambda p, batch, resources: p.on_logs(batch, resources),
+        )
+        self._metrics: _Route[MetricPoint] = _Route(
+            metrics_.decode,
+            metrics_.decode_message,
+            store.write_metrics,
+            lambda p, batch, resources: p.on_metrics(batch, resources),
+        )
 
     def ready(self) -> str | None:
         """None when the store takes writes, else why not. Calls ``store.stats()``."""
         if self.store_closed:
             return "store is closed"
+        if not isinstance(self.store, Maintenance):
+            return None
         try:
             self.store.stats()
         except Exception as exc:  # any failure of the store means not ready
@@ -130,21 +186,42 @@ class Pipeline:
         return None
 
     def export(self, signal: Signal, body: bytes, fmt: Format = Format.PROTOBUF) -> Outcome:
-        """Decode ``body`` and store its valid records in one write. O(records)."""
+        """Decode ``body``, store its valid records in one write, run the processors.
+
+        O(records) plus the processors' work.
+        """
+        if signal is Signal.TRACES:
+            return self._export(signal, self._traces, body, fmt)
+        if signal is Signal.LOGS:
+            return self._export(signal, self._logs, body, fmt)
+        return self._export(signal, self._metrics, body, fmt)
+
+    def _export(self, signal: Signal, route: _Route[R], body: bytes, fmt: Format) -> Outcome:
+        decoded = self._decode(signal, route, body, fmt)
+        stored = self._write(route, decoded)
+        self.metrics.items(signal.label, stored, decoded.rejected)
+        if stored and self.processors:
+            self._notify(signal, route, decoded.records, decoded.resources)
+        return Outcome(stored, decoded.rejected, decoded.message(signal.noun))
+
+    def _decode(self, signal: Signal, route: _Route[R], body: bytes, fmt: Format) -> Decoded[R]:
         if fmt is Format.JSON:
             body = otlp_json.parse_request(body, signal.request_type())
         try:
-            decoded = self._decoders[signal](body)
+            return route.decode(body)
         except DecodeError as exc:
             raise BodyError(
                 f"body is not a valid protobuf {signal.request_type.__name__}: {exc}"
             ) from None
         except RecursionError:
             raise BodyError("attribute values are nested too deeply") from None
+
+    def _write(self, route: _Route[R], decoded: Decoded[R]) -> int:
+        """Write ``decoded.records`` atomically; drop what the store refuses. The count stored."""
         records = decoded.records
         while records:
             try:
-                self._writers[signal](records)
+                route.write(records)
                 break
             except StoreClosed:
                 self.store_closed = True
@@ -157,5 +234,38 @@ class Pipeline:
                     decoded.reject(f"store refused record {i} of the batch", reason)
                 records = [r for i, r in enumerate(records) if i not in bad]
                 decoded.records = records
-        self.metrics.items(signal.label, len(records), decoded.rejected)
-        return Outcome(len(records), decoded.rejected, decoded.message(signal.noun))
+                decoded.resources = _stored_resources(decoded.resources, records)
+        return len(records)
+
+    def _notify(
+        self,
+        signal: Signal,
+        route: _Route[R],
+        records: Sequence[R],
+        resources: Sequence[Attributes],
+    ) -> None:
+        """Hand the stored batch to each processor; a failure is logged and counted."""
+        for n, processor in enumerate(self.processors):
+            try:
+                route.notify(processor, records, resources)
+            except Exception:  # a processor must never fail a request whose data is stored
+                self._failed(n, processor, signal.label)
+
+    def _failed(self, n: int, processor: object, what: str) -> None:
+        self._failures[n] += 1
+        count = self._failures[n]
+        name = type(processor).__name__
+        self.metrics.processor_error(name)
+        if count & (count - 1) == 0:  # the 1st, 2nd, 4th, 8th... failure: no log flood
+            log.exception("processor %s failed on %s (failure %d)", name, what, count)
+
+    def shutdown(self) -> None:
+        """Shut every processor down, once; failures are logged. Safe to call twice."""
+        if self._shut_down:
+            return
+        self._shut_down = True
+        for n, processor in enumerate(self.processors):
+            try:
+                processor.shutdown()
+            except Exception:  # one processor's failure must not keep the others running
+                self._failed(n, processor, "shutdown")

@@ -103,6 +103,12 @@ class CollectorMetrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self._processor_errors = Counter(
+            "infertrace_processor_errors",
+            "Exceptions raised by pipeline processors (the requests still succeeded)",
+            ["processor"],
+            registry=self.registry,
+        )
         self._accepted = {s: accepted.labels(s) for s in SIGNALS}
         self._rejected = {s: rejected.labels(s) for s in SIGNALS}
         self._latency = {(s, t): latency.labels(s, t) for s in SIGNALS for t in TRANSPORTS}
@@ -117,6 +123,10 @@ class CollectorMetrics:
             self._accepted[signal].inc(accepted)
         if rejected:
             self._rejected[signal].inc(rejected)
+
+    def processor_error(self, processor: str) -> None:
+        """Count one exception raised by the processor named ``processor``."""
+        self._processor_errors.labels(processor).inc()
 
     def request(self, signal: str, transport: str, code: str, seconds: float) -> None:
         """Count one finished request and its latency."""

@@ -21,7 +21,7 @@ import contextlib
 import signal
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +38,7 @@ from infertrace.collector.connections import (
 )
 from infertrace.collector.grpc_server import OtlpGrpcReceiver, create_grpc_server
 from infertrace.collector.pipeline import Pipeline
+from infertrace.collector.processors import Processor
 from infertrace.collector.shed import ShedCounter
 from infertrace.config import Settings
 from infertrace.telemetry.protocols import TelemetryStore
@@ -94,10 +95,15 @@ class Collector:
     """Both receivers over one store, started and stopped on the running event loop."""
 
     def __init__(
-        self, store: TelemetryStore, settings: Settings, install: Install | None = None
+        self,
+        store: TelemetryStore,
+        settings: Settings,
+        install: Install | None = None,
+        processors: Iterable[Processor] = (),
     ) -> None:
         self.settings = settings
-        self.pipeline = Pipeline(store)
+        self.pipeline = Pipeline(store, processors=processors)
+        """Decode, write, then the ``processors`` (registered here, at start-up)."""
         self.app = create_app(store, settings, self.pipeline, install=install)
         """The HTTP app; ``install`` adds to it (see :func:`create_app`)."""
         self._http: _Uvicorn | None = None
@@ -177,6 +183,7 @@ class Collector:
             self._grpc_receiver = None
         self.connections.stop()
         self._accept_errors.uninstall()
+        self.pipeline.shutdown()
 
 
 async def _serve_until_signalled(
@@ -185,12 +192,13 @@ async def _serve_until_signalled(
     on_ready: Callable[[Endpoints], None],
     on_stop: Callable[[], None] | None,
     install: Install | None,
+    processors: Iterable[Processor],
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    collector = Collector(store, settings, install)
+    collector = Collector(store, settings, install, processors)
     try:
         on_ready(await collector.start())
         await stop.wait()
@@ -208,13 +216,15 @@ def run(
     on_ready: Callable[[Endpoints], None],
     on_stop: Callable[[], None] | None = None,
     install: Install | None = None,
+    processors: Iterable[Processor] = (),
 ) -> None:
     """Serve until SIGINT/SIGTERM (main thread only); ``on_ready`` gets the bound ports.
 
     ``on_stop`` (non-blocking) runs on the signal, before the servers stop;
-    ``install`` adds to the HTTP app (see :func:`~infertrace.collector.app.create_app`).
+    ``install`` adds to the HTTP app (see :func:`~infertrace.collector.app.create_app`);
+    ``processors`` see every stored batch (:mod:`infertrace.collector.processors`).
     """
-    asyncio.run(_serve_until_signalled(store, settings, on_ready, on_stop, install))
+    asyncio.run(_serve_until_signalled(store, settings, on_ready, on_stop, install, processors))
 
 
 class BackgroundCollector:
@@ -225,9 +235,10 @@ class BackgroundCollector:
         store: TelemetryStore,
         settings: Settings | None = None,
         install: Install | None = None,
+        processors: Iterable[Processor] = (),
     ) -> None:
         self.settings = settings or Settings(port=0, grpc_port=0)
-        self._collector = Collector(store, self.settings, install)
+        self._collector = Collector(store, self.settings, install, processors)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()

@@ -74,19 +74,34 @@ class SpanReader(Protocol):
 
 
 @runtime_checkable
-class LogStore(Protocol):
-    """Log records: atomic batch writes and filtered reads."""
+class LogWriter(Protocol):
+    """Accepts log records; a batch is all stored or, on InvalidRecord, none of it."""
 
     def write_logs(self, records: Sequence[LogRecord]) -> None: ...
+
+
+@runtime_checkable
+class MetricWriter(Protocol):
+    """Accepts metric points; a batch is all stored or, on InvalidRecord, none of it."""
+
+    def write_metrics(self, points: Sequence[MetricPoint]) -> None: ...
+
+
+@runtime_checkable
+class TelemetryWriter(SpanWriter, LogWriter, MetricWriter, Protocol):
+    """The write side of every signal: all the collector's pipeline needs of a store."""
+
+
+@runtime_checkable
+class LogStore(LogWriter, Protocol):
+    """Log records: atomic batch writes and filtered reads."""
 
     def list_logs(self, flt: LogFilter) -> list[LogRecord]: ...
 
 
 @runtime_checkable
-class MetricStore(Protocol):
+class MetricStore(MetricWriter, Protocol):
     """Metric points: atomic batch writes and filtered reads."""
-
-    def write_metrics(self, points: Sequence[MetricPoint]) -> None: ...
 
     def list_metric_points(self, flt: MetricFilter) -> list[MetricPoint]: ...
 

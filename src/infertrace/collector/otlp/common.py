@@ -96,12 +96,15 @@ class Decoded(Generic[R]):
     """The records decoded from one request and what was rejected, with why.
 
     ``reasons`` keeps the first few distinct reasons, each with the position of
-    its first occurrence, for the partial-success message.
+    its first occurrence, for the partial-success message. ``resources`` holds
+    the attribute map of each resource entry that gave at least one record (the
+    very object its records share), for the pipeline's processors.
     """
 
     records: list[R] = field(default_factory=list)
     rejected: int = 0
     reasons: list[str] = field(default_factory=list)
+    resources: list[Attributes] = field(default_factory=list)
 
     def reject(self, where: str, reason: str, count: int = 1) -> None:
         """Count ``count`` rejected records and remember why (first few reasons only)."""

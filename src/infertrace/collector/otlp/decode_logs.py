@@ -67,6 +67,7 @@ class LogDecoder:
         now = self._clock()
         for r, resource_logs in enumerate(request.resource_logs):
             res = resource_info(resource_logs.resource)
+            before = len(result.records)
             for s, scope_logs in enumerate(resource_logs.scope_logs):
                 records = scope_logs.log_records
                 if res.problem:
@@ -105,4 +106,6 @@ class LogDecoder:
                             res.attributes,
                         )
                     )
+            if len(result.records) > before:
+                result.resources.append(res.attributes)
         return result

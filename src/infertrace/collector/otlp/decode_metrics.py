@@ -91,6 +91,7 @@ class MetricDecoder:
         result: Decoded[MetricPoint] = Decoded()
         for r, resource_metrics in enumerate(request.resource_metrics):
             res = resource_info(resource_metrics.resource)
+            before = len(result.records)
             for s, scope_metrics in enumerate(resource_metrics.scope_metrics):
                 scope = dict(scope_items(scope_metrics.scope))
                 for m, metric in enumerate(scope_metrics.metrics):
@@ -104,6 +105,8 @@ class MetricDecoder:
                         result.reject(where, problem, len(data.data_points))
                         continue
                     self._points(result, where, metric, kind, data, scope, res)
+            if len(result.records) > before:
+                result.resources.append(res.attributes)
         return result
 
     def _points(

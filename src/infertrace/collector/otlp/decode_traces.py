@@ -152,6 +152,7 @@ class TraceDecoder:
             raw_resource = resource_spans.resource
             res = resource_get(raw_resource) or resource_decode(raw_resource)
             service, resource = res.service_name, res.attributes
+            before = len(result.records)
             for s, scope_spans in enumerate(resource_spans.scope_spans):
                 spans = scope_spans.spans
                 if res.problem:
@@ -218,4 +219,6 @@ class TraceDecoder:
                             links,
                         )
                     )
+            if len(result.records) > before:
+                result.resources.append(resource)
         return result
