@@ -25,21 +25,14 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from infertrace.model import AttributeValue, Span
+from infertrace.telemetry.schema import SPAN
 
 INT32_LIMIT = 2**31
 INT64_LIMIT = 2**63
 
 MODEL_NAME, MODEL_VERSION, BATCH_SIZE, INPUT_TOKENS, OUTPUT_TOKENS, GPU_UTILIZATION, TTFT = range(7)
-COLUMNS = (
-    "model_name",
-    "model_version",
-    "batch_size",
-    "input_tokens",
-    "output_tokens",
-    "gpu_utilization",
-    "time_to_first_token_nanos",
-)
-"""Span field names, indexed by the column constants above."""
+COLUMNS = SPAN.inference
+"""The inference columns (Span field names), indexed by the column constants above."""
 
 Lifted = int | float | str
 

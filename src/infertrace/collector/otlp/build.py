@@ -11,7 +11,9 @@ Like ``dataclasses`` itself, the builder is generated code. Arguments are
 positional, in the order the caller declares, and every field must be given:
 no defaults, no checks (the decoder has checked the values). The declared
 order must be exactly the model's field order, checked at import, so a change
-to ``model.py`` fails loudly here instead of building wrong records.
+to ``model.py`` fails loudly here instead of building wrong records. The
+records' orders are those of :mod:`infertrace.telemetry.schema` (whose test
+holds them to the dataclasses).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from infertrace.model import LogRecord, MetricPoint, Span, SpanEvent, fast_constructor
+from infertrace.telemetry.schema import LOG, METRIC, SPAN
 
 T = TypeVar("T")
 
@@ -32,62 +35,7 @@ def builder(cls: type[T], order: tuple[str, ...]) -> Callable[..., T]:
     return fast_constructor(cls, order)
 
 
-new_span: Callable[..., Span] = builder(
-    Span,
-    (
-        "trace_id",
-        "span_id",
-        "service_name",
-        "operation_name",
-        "start_time_unix_nano",
-        "duration_nanos",
-        "parent_span_id",
-        "kind",
-        "status_code",
-        "status_message",
-        "model_name",
-        "model_version",
-        "batch_size",
-        "input_tokens",
-        "output_tokens",
-        "gpu_utilization",
-        "time_to_first_token_nanos",
-        "attributes",
-        "resource_attributes",
-        "events",
-        "links",
-    ),
-)
-new_log: Callable[..., LogRecord] = builder(
-    LogRecord,
-    (
-        "time_unix_nano",
-        "service_name",
-        "body",
-        "observed_time_unix_nano",
-        "severity_number",
-        "severity_text",
-        "trace_id",
-        "span_id",
-        "attributes",
-        "resource_attributes",
-    ),
-)
-new_point: Callable[..., MetricPoint] = builder(
-    MetricPoint,
-    (
-        "name",
-        "type",
-        "service_name",
-        "time_unix_nano",
-        "value",
-        "unit",
-        "start_time_unix_nano",
-        "attributes",
-        "resource_attributes",
-        "histogram",
-        "is_monotonic",
-        "description",
-    ),
-)
+new_span: Callable[..., Span] = builder(Span, SPAN.names)
+new_log: Callable[..., LogRecord] = builder(LogRecord, LOG.names)
+new_point: Callable[..., MetricPoint] = builder(MetricPoint, METRIC.names)
 new_event: Callable[..., SpanEvent] = builder(SpanEvent, ("name", "time_unix_nano", "attributes"))

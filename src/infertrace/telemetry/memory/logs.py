@@ -25,12 +25,10 @@ from infertrace.telemetry.filters import ResolvedLogFilter
 from infertrace.telemetry.memory.attrs import AttributeCodec
 from infertrace.telemetry.memory.common import MapDict, canonical_maps, live_mask, seq_of
 from infertrace.telemetry.memory.counts import LiveCounts
+from infertrace.telemetry.schema import LOG
 from infertrace.telemetry.validate import check_batch, log_problem
 
-_FIELDS = attrgetter(
-    "time_unix_nano", "observed_time_unix_nano", "service_name", "body", "severity_number",
-    "severity_text", "trace_id", "span_id", "attributes", "resource_attributes",
-)  # fmt: skip
+_FIELDS = attrgetter(*LOG.names)  # record order
 _Z16 = bytes(16)
 _Z8 = bytes(8)
 
@@ -83,7 +81,7 @@ class LogTable:
         n = len(records)
         if not n:
             return
-        (times, observed, svcs, bodies, sev, sevtext, tids, sids, attrs, res) = zip(
+        (times, svcs, bodies, observed, sev, sevtext, tids, sids, attrs, res) = zip(
             *map(_FIELDS, records), strict=True
         )
         encoded = self.codec.encode(attrs)

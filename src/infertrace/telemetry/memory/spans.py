@@ -34,15 +34,10 @@ from infertrace.model import Span, SpanEvent, SpanKind, SpanLink, StatusCode
 from infertrace.telemetry.memory.attrs import AttributeCodec
 from infertrace.telemetry.memory.common import BadMap, MapDict
 from infertrace.telemetry.memory.counts import LiveCounts, pair
+from infertrace.telemetry.schema import SPAN
 from infertrace.telemetry.validate import check_batch, span_problem
 
-_FIELDS = attrgetter(
-    "trace_id", "span_id", "parent_span_id", "service_name", "operation_name",
-    "start_time_unix_nano", "duration_nanos", "kind", "status_code", "status_message",
-    "model_name", "model_version", "batch_size", "input_tokens", "output_tokens",
-    "gpu_utilization", "time_to_first_token_nanos", "attributes", "resource_attributes",
-    "events", "links",
-)  # fmt: skip
+_FIELDS = attrgetter(*SPAN.names)  # record order
 _KINDS = tuple(SpanKind)
 _STATUSES = tuple(StatusCode)
 _Z8 = bytes(8)
@@ -136,7 +131,7 @@ class _Batch:
             cols = list(zip(*map(_FIELDS, spans), strict=True))
         except AttributeError:
             raise _Rejected from None
-        (tids, sids, pids, svcs, ops, starts, durs, kinds, statuses, msgs, models, mvers,
+        (tids, sids, svcs, ops, starts, durs, pids, kinds, statuses, msgs, models, mvers,
          batch, itok, otok, gpu, ttft, attrs, res, events, links) = cols  # fmt: skip
         self.n = len(spans)
         self.tid_keys = tids
