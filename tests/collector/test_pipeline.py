@@ -5,12 +5,12 @@ from collections.abc import Sequence
 import pytest
 
 from infertrace.collector.body import BodyError, Format
-from infertrace.collector.otlp.encode import encode_spans
+from infertrace.collector.otlp.encode import encode_logs, encode_metrics, encode_spans
 from infertrace.collector.otlp.otlp_json import dumps
 from infertrace.collector.pipeline import Pipeline, Signal
 from infertrace.errors import InvalidRecord, StoreOverloaded
 from infertrace.model import Span
-from infertrace.telemetry.filters import SpanFilter
+from infertrace.telemetry.filters import LogFilter, MetricFilter, SpanFilter
 from infertrace.telemetry.memory import MemoryStore
 from infertrace.telemetry.reference import ReferenceStore
 from infertrace.workload import Workload
@@ -90,3 +90,18 @@ def test_metrics_count_accepted_and_rejected() -> None:
     assert registry.get_sample_value("infertrace_accepted_items_total", {"signal": "spans"}) == 10
     assert registry.get_sample_value("infertrace_rejected_items_total", {"signal": "spans"}) == 2
     assert registry.get_sample_value("infertrace_store_records", {"signal": "spans"}) == 10
+
+
+def test_json_and_protobuf_give_the_same_logs_and_metric_points() -> None:
+    workload = Workload(seed=5)
+    logs, points = encode_logs(workload.logs(40)), encode_metrics(workload.metrics(40))
+    a, b = ReferenceStore(), ReferenceStore()
+    for store, fmt in ((a, Format.PROTOBUF), (b, Format.JSON)):
+        pipeline = Pipeline(store)
+        for signal, request in ((Signal.LOGS, logs), (Signal.METRICS, points)):
+            body = dumps(request) if fmt is Format.JSON else request.SerializeToString()
+            assert pipeline.export(signal, body, fmt).accepted == 40
+    assert a.list_logs(LogFilter(limit=1000)) == b.list_logs(LogFilter(limit=1000))
+    everything = MetricFilter(limit=1000)
+    assert a.list_metric_points(everything) == b.list_metric_points(everything)
+    assert len(b.list_metric_points(everything)) == 40

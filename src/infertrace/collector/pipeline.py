@@ -37,6 +37,7 @@ from infertrace.collector.otlp.decode_logs import LogDecoder
 from infertrace.collector.otlp.decode_metrics import MetricDecoder
 from infertrace.collector.otlp.decode_traces import TraceDecoder
 from infertrace.collector.otlp.kvcache import KeyValueCache
+from infertrace.collector.otlp.lean import LeanLogsRequest, LeanMetricsRequest, LeanTraceRequest
 from infertrace.collector.processors import Processor
 from infertrace.collector.selfmetrics import CollectorMetrics
 from infertrace.errors import InvalidRecord, StoreClosed
@@ -115,6 +116,8 @@ class _Route(Generic[R]):
 
     decode: Callable[[bytes], Decoded[R]]
     decode_message: Callable[[Any], Decoded[R]]
+    """Decodes a lean request (:mod:`~infertrace.collector.otlp.lean`), filled from JSON."""
+    lean: Callable[[], Any]
     write: Callable[[Sequence[R]], None]
     notify: Callable[[Processor, Sequence[R], Sequence[Attributes]], None]
 
@@ -157,18 +160,21 @@ class Pipeline:
         self._traces: _Route[Span] = _Route(
             traces.decode,
             traces.decode_message,
+            LeanTraceRequest,
             store.write_batch,
             lambda p, batch, resources: p.on_spans(batch, resources),
         )
         self._logs: _Route[LogRecord] = _Route(
             logs.decode,
             logs.decode_message,
+            LeanLogsRequest,
             store.write_logs,
             lambda p, batch, resources: p.on_logs(batch, resources),
         )
         self._metrics: _Route[MetricPoint] = _Route(
             metrics_.decode,
             metrics_.decode_message,
+            LeanMetricsRequest,
             store.write_metrics,
             lambda p, batch, resources: p.on_metrics(batch, resources),
         )
@@ -205,9 +211,9 @@ class Pipeline:
         return Outcome(stored, decoded.rejected, decoded.message(signal.noun))
 
     def _decode(self, signal: Signal, route: _Route[R], body: bytes, fmt: Format) -> Decoded[R]:
-        if fmt is Format.JSON:
-            body = otlp_json.parse_request(body, signal.request_type())
         try:
+            if fmt is Format.JSON:  # decoded once, straight into the decoder's input
+                return route.decode_message(otlp_json.parse(body, route.lean()))
             return route.decode(body)
         except DecodeError as exc:
             raise BodyError(
