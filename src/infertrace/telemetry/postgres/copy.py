@@ -18,12 +18,19 @@ from psycopg import errors
 
 from infertrace.telemetry.postgres.partitions import Partitions
 from infertrace.telemetry.postgres.rows import LOG_COLUMNS, METRIC_COLUMNS, SPAN_COLUMNS, Row
-from infertrace.telemetry.postgres.schema import DAY_NS
+from infertrace.telemetry.postgres.schema import DAY_NS, TIME_COLUMNS
+from infertrace.telemetry.schema import LOG, METRIC, SPAN
 
 Conn = psycopg.Connection[Any]
 Columns = tuple[tuple[str, str], ...]
 
 _STAGE = "infertrace_spans_stage"
+_TRACE_ID = SPAN.columns.index("trace_id")
+_TIME_AT = {
+    table: schema.columns.index(TIME_COLUMNS[table])
+    for table, schema in (("spans", SPAN), ("logs", LOG), ("metric_points", METRIC))
+}
+"""Where each table's row holds the time it is partitioned by."""
 
 
 def copy_rows(conn: Conn, table: str, columns: Columns, rows: Sequence[Row]) -> None:
@@ -50,8 +57,9 @@ def _copy_spans_deduplicated(conn: Conn, rows: Sequence[Row]) -> None:
 
 def _upsert_trace_bounds(conn: Conn, rows: Sequence[Row]) -> None:
     bounds: dict[bytes, list[int]] = {}
+    at = _TIME_AT["spans"]
     for r in rows:
-        tid, start = r[0], r[6]
+        tid, start = r[_TRACE_ID], r[at]
         b = bounds.get(tid)
         if b is None:
             bounds[tid] = [start, start]
@@ -103,9 +111,9 @@ def write_group(
     ``before_commit`` runs last inside the transaction; if it raises, the
     transaction rolls back and the exception propagates.
     """
-    partitions.ensure(conn, "spans", {r[6] // DAY_NS for r in spans})
-    partitions.ensure(conn, "logs", {r[0] // DAY_NS for r in logs})
-    partitions.ensure(conn, "metric_points", {r[5] // DAY_NS for r in metrics})
+    for table, rows in (("spans", spans), ("logs", logs), ("metric_points", metrics)):
+        at = _TIME_AT[table]
+        partitions.ensure(conn, table, {r[at] // DAY_NS for r in rows})
     with conn.transaction():
         if spans:
             write_spans(conn, spans)

@@ -6,12 +6,18 @@ value PostgreSQL would refuse (a NUL, a lone surrogate) is an InvalidRecord
 now, never a failed COPY later. The COPY then only moves bytes (the text and
 JSONB columns are declared ``bytea`` to the COPY so psycopg passes them
 through; the server runs each column's own binary input function).
+
+Column lists, SELECT lists and the row readers come from
+:mod:`infertrace.telemetry.schema`, in each record's view order; the row
+encoders follow that order by hand (they are the hot path), and
+``tests/telemetry/test_schema.py`` holds them, and the tables the migrations
+create, to the schema.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from infertrace.errors import InvalidRecord
@@ -25,6 +31,7 @@ from infertrace.model import (
     SpanKind,
     SpanLink,
     StatusCode,
+    fast_constructor,
 )
 from infertrace.telemetry.postgres.codec import (
     EncodingProblem,
@@ -37,58 +44,57 @@ from infertrace.telemetry.postgres.codec import (
     text_bytes,
     untag_value,
 )
+from infertrace.telemetry.schema import LOG, METRIC, SPAN, FieldType, RecordSchema
 
 Row = tuple[Any, ...]
 
-SPAN_COLUMNS = (
-    ("trace_id", "bytea"),
-    ("span_id", "bytea"),
-    ("parent_span_id", "bytea"),
-    ("service_name", "bytea"),
-    ("operation_name", "bytea"),
-    ("kind", "int2"),
-    ("start_time_unix_nano", "int8"),
-    ("duration_nanos", "int8"),
-    ("status_code", "int2"),
-    ("status_message", "bytea"),
-    ("model_name", "bytea"),
-    ("model_version", "bytea"),
-    ("batch_size", "int4"),
-    ("input_tokens", "int4"),
-    ("output_tokens", "int4"),
-    ("gpu_utilization", "float8"),
-    ("time_to_first_token_nanos", "int8"),
-    ("attributes", "bytea"),
-    ("resource_attributes", "bytea"),
-    ("events", "bytea"),
-    ("links", "bytea"),
-)
-LOG_COLUMNS = (
-    ("time_unix_nano", "int8"),
-    ("observed_time_unix_nano", "int8"),
-    ("severity_number", "int2"),
-    ("severity_text", "bytea"),
-    ("body", "bytea"),
-    ("trace_id", "bytea"),
-    ("span_id", "bytea"),
-    ("service_name", "bytea"),
-    ("attributes", "bytea"),
-    ("resource_attributes", "bytea"),
-)
-METRIC_COLUMNS = (
-    ("name", "bytea"),
-    ("type", "int2"),
-    ("unit", "bytea"),
-    ("description", "bytea"),
-    ("service_name", "bytea"),
-    ("time_unix_nano", "int8"),
-    ("start_time_unix_nano", "int8"),
-    ("value", "float8"),
-    ("is_monotonic", "bool"),
-    ("attributes", "bytea"),
-    ("resource_attributes", "bytea"),
-    ("histogram", "bytea"),
-)
+COPY_TYPES: dict[FieldType, str] = {
+    FieldType.ID16: "bytea",
+    FieldType.ID8: "bytea",
+    FieldType.TEXT: "bytea",  # UTF-8 made here, see the module doc
+    FieldType.TIME: "int8",
+    FieldType.COUNT: "int4",
+    FieldType.FLOAT: "float8",
+    FieldType.ENUM: "int2",
+    FieldType.BOOL: "bool",
+    FieldType.ATTRIBUTES: "bytea",  # JSONB binary, see the module doc
+    FieldType.EVENTS: "bytea",
+    FieldType.LINKS: "bytea",
+    FieldType.HISTOGRAM: "bytea",
+}
+"""The binary COPY type of each logical type."""
+
+SQL_TYPES: dict[FieldType, str] = {
+    FieldType.ID16: "bytea",
+    FieldType.ID8: "bytea",
+    FieldType.TEXT: "text",
+    FieldType.TIME: "bigint",
+    FieldType.COUNT: "integer",
+    FieldType.FLOAT: "double precision",
+    FieldType.ENUM: "smallint",
+    FieldType.BOOL: "boolean",
+    FieldType.ATTRIBUTES: "jsonb",
+    FieldType.EVENTS: "jsonb",
+    FieldType.LINKS: "jsonb",
+    FieldType.HISTOGRAM: "jsonb",
+}
+"""The table column type of each logical type (the migrations' DDL is checked
+against it by tests/telemetry/test_schema.py; a released migration is never edited)."""
+
+
+def copy_columns(schema: RecordSchema) -> tuple[tuple[str, str], ...]:
+    """(column, COPY type) of a record's table, in the schema's view order."""
+    return tuple((f.name, COPY_TYPES[f.type]) for f in schema.in_columns())
+
+
+def select_list(schema: RecordSchema) -> str:
+    """The SELECT list of a record's columns in view order, JSONB as text."""
+    return ", ".join(f.name + ("::text" if f.type.is_payload else "") for f in schema.in_columns())
+
+
+SPAN_COLUMNS = copy_columns(SPAN)
+LOG_COLUMNS = copy_columns(LOG)
+METRIC_COLUMNS = copy_columns(METRIC)
 
 _JSON_CACHE: dict[int, tuple[object, bytes]] = {}
 
@@ -162,12 +168,12 @@ def log_row(r: LogRecord) -> Row:
     return (
         r.time_unix_nano,
         r.observed_time_unix_nano,
+        text_bytes(r.service_name),
         int(r.severity_number),
         text_bytes(r.severity_text),
         text_bytes(r.body),
         r.trace_id,
         r.span_id,
-        text_bytes(r.service_name),
         _attrs_jsonb(r.attributes),
         _attrs_jsonb(r.resource_attributes),
     )
@@ -193,12 +199,12 @@ def metric_row(p: MetricPoint) -> Row:
     return (
         text_bytes(p.name),
         int(p.type),
-        text_bytes(p.unit),
-        text_bytes(p.description),
         text_bytes(p.service_name),
         p.time_unix_nano,
         p.start_time_unix_nano,
         None if p.value is None else float(p.value),
+        text_bytes(p.unit),
+        text_bytes(p.description),
         bool(p.is_monotonic),
         _attrs_jsonb(p.attributes),
         _attrs_jsonb(p.resource_attributes),
@@ -219,13 +225,9 @@ def encode_all(records: Sequence[Any], encode: Any) -> list[Row]:
     return out
 
 
-SPAN_SELECT = (
-    "trace_id, span_id, parent_span_id, service_name, operation_name, kind,"
-    " start_time_unix_nano, duration_nanos, status_code, status_message, model_name,"
-    " model_version, batch_size, input_tokens, output_tokens, gpu_utilization,"
-    " time_to_first_token_nanos, attributes::text, resource_attributes::text,"
-    " events::text, links::text"
-)
+SPAN_SELECT = select_list(SPAN)
+LOG_SELECT = select_list(LOG)
+METRIC_SELECT = select_list(METRIC)
 _KINDS = tuple(SpanKind)
 _STATUS = tuple(StatusCode)
 
@@ -245,59 +247,6 @@ def _links(text: str) -> tuple[SpanLink, ...]:
     )
 
 
-def span_from_row(r: Row) -> Span:
-    """The Span of a row selected with SPAN_SELECT."""
-    return Span(
-        trace_id=r[0],
-        span_id=r[1],
-        parent_span_id=r[2],
-        service_name=r[3],
-        operation_name=r[4],
-        kind=_KINDS[r[5]],
-        start_time_unix_nano=r[6],
-        duration_nanos=r[7],
-        status_code=_STATUS[r[8]],
-        status_message=r[9],
-        model_name=r[10],
-        model_version=r[11],
-        batch_size=r[12],
-        input_tokens=r[13],
-        output_tokens=r[14],
-        gpu_utilization=r[15],
-        time_to_first_token_nanos=r[16],
-        attributes=decode_attributes(r[17]),
-        resource_attributes=decode_attributes(r[18]),
-        events=_events(r[19]),
-        links=_links(r[20]),
-    )
-
-
-LOG_SELECT = (
-    "time_unix_nano, observed_time_unix_nano, severity_number, severity_text, body,"
-    " trace_id, span_id, service_name, attributes::text, resource_attributes::text"
-)
-
-
-def log_from_row(r: Row) -> LogRecord:
-    """The LogRecord of a row selected with LOG_SELECT."""
-    return LogRecord(
-        time_unix_nano=r[0],
-        observed_time_unix_nano=r[1],
-        severity_number=r[2],
-        severity_text=r[3],
-        body=r[4],
-        trace_id=r[5],
-        span_id=r[6],
-        service_name=r[7],
-        attributes=decode_attributes(r[8]),
-        resource_attributes=decode_attributes(r[9]),
-    )
-
-
-METRIC_SELECT = (
-    "name, type, unit, description, service_name, time_unix_nano, start_time_unix_nano,"
-    " value, is_monotonic, attributes::text, resource_attributes::text, histogram::text"
-)
 _MTYPES = {int(t): t for t in MetricType}
 
 
@@ -310,19 +259,39 @@ def _histogram(text: str | None) -> HistogramData | None:
     return HistogramData(**fields)
 
 
-def metric_from_row(r: Row) -> MetricPoint:
-    """The MetricPoint of a row selected with METRIC_SELECT."""
-    return MetricPoint(
-        name=r[0],
-        type=_MTYPES[r[1]],
-        unit=r[2],
-        description=r[3],
-        service_name=r[4],
-        time_unix_nano=r[5],
-        start_time_unix_nano=r[6],
-        value=r[7],
-        is_monotonic=r[8],
-        attributes=decode_attributes(r[9]),
-        resource_attributes=decode_attributes(r[10]),
-        histogram=_histogram(r[11]),
-    )
+_FROM_TEXT: dict[FieldType, Callable[[Any], Any]] = {
+    FieldType.ATTRIBUTES: decode_attributes,
+    FieldType.EVENTS: _events,
+    FieldType.LINKS: _links,
+    FieldType.HISTOGRAM: _histogram,
+}
+
+
+def record_reader(
+    schema: RecordSchema, enums: dict[str, Callable[[int], Any]]
+) -> Callable[[Row], Any]:
+    """A function from a row selected with :func:`select_list` to its record.
+
+    ``enums`` turns the named fields' integers into their IntEnum; JSONB columns
+    (selected as text) are decoded by type. O(fields) per row.
+    """
+    make: Callable[..., Any] = fast_constructor(schema.record)
+    steps = [
+        (schema.columns.index(f.name), enums.get(f.name) or _FROM_TEXT.get(f.type))
+        for f in schema.fields
+    ]
+
+    def read(r: Row) -> Any:
+        return make(*[r[i] if convert is None else convert(r[i]) for i, convert in steps])
+
+    return read
+
+
+span_from_row: Callable[[Row], Span] = record_reader(
+    SPAN, {"kind": _KINDS.__getitem__, "status_code": _STATUS.__getitem__}
+)
+"""The Span of a row selected with SPAN_SELECT."""
+log_from_row: Callable[[Row], LogRecord] = record_reader(LOG, {})
+"""The LogRecord of a row selected with LOG_SELECT."""
+metric_from_row: Callable[[Row], MetricPoint] = record_reader(METRIC, {"type": _MTYPES.__getitem__})
+"""The MetricPoint of a row selected with METRIC_SELECT."""
