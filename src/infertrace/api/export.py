@@ -42,6 +42,7 @@ from infertrace.errors import InferTraceError
 from infertrace.model import Span
 from infertrace.telemetry.filters import MAX_LIMIT, NO_UPPER, SpanFilter
 from infertrace.telemetry.protocols import SpanReader
+from infertrace.telemetry.schema import SPAN, FieldType
 
 DEFAULT_EXPORT_ROWS = 100_000
 """Rows exported when the query gives no ``limit``."""
@@ -66,39 +67,49 @@ MEDIA_TYPES = {
     ExportFormat.JSONL: "application/x-ndjson",
 }
 
-JSON_COLUMNS = ("attributes", "resource_attributes", "events", "links")
-"""Columns holding JSON text in CSV and Parquet (nested values in JSONL)."""
-
 _STR = pa.string()
 _INT = pa.int64()
 _FLOAT = pa.float64()
-SCHEMA = pa.schema(
-    [
-        pa.field("trace_id", _STR, nullable=False),
-        pa.field("span_id", _STR, nullable=False),
-        pa.field("parent_span_id", _STR),
-        pa.field("service_name", _STR, nullable=False),
-        pa.field("operation_name", _STR, nullable=False),
-        pa.field("kind", _STR, nullable=False),
-        pa.field("start_time_unix_nano", _INT, nullable=False),
-        pa.field("start_time", _STR, nullable=False),
-        pa.field("end_time_unix_nano", _INT, nullable=False),
-        pa.field("end_time", _STR, nullable=False),
-        pa.field("duration_nanos", _INT, nullable=False),
-        pa.field("duration_ms", _FLOAT, nullable=False),
-        pa.field("status_code", _STR, nullable=False),
-        pa.field("status_message", _STR, nullable=False),
-        pa.field("model_name", _STR),
-        pa.field("model_version", _STR),
-        pa.field("batch_size", _INT),
-        pa.field("input_tokens", _INT),
-        pa.field("output_tokens", _INT),
-        pa.field("gpu_utilization", _FLOAT),
-        pa.field("time_to_first_token_nanos", _INT),
-        *(pa.field(name, _STR, nullable=False) for name in JSON_COLUMNS),
-    ]
-)
-"""The Parquet schema; its field names are every format's columns, in order."""
+ARROW_TYPES: dict[FieldType, pa.DataType] = {
+    FieldType.ID16: _STR,  # hex
+    FieldType.ID8: _STR,
+    FieldType.TEXT: _STR,
+    FieldType.TIME: _INT,
+    FieldType.COUNT: _INT,
+    FieldType.FLOAT: _FLOAT,
+    FieldType.ENUM: _STR,  # the lowercase name, as in the JSON
+    FieldType.BOOL: pa.bool_(),
+    FieldType.ATTRIBUTES: _STR,  # JSON text
+    FieldType.EVENTS: _STR,
+    FieldType.LINKS: _STR,
+    FieldType.HISTOGRAM: _STR,
+}
+"""The Arrow type of each logical type in an export."""
+
+DISPLAY_COLUMNS: dict[str, tuple[tuple[str, pa.DataType], ...]] = {
+    "start_time_unix_nano": (
+        ("start_time", _STR),
+        ("end_time_unix_nano", _INT),
+        ("end_time", _STR),
+    ),
+    "duration_nanos": (("duration_ms", _FLOAT),),
+}
+"""Columns :func:`span_json` adds for readers, after the field each is computed from."""
+
+JSON_COLUMNS = tuple(f.name for f in SPAN.in_columns() if f.type.is_payload)
+"""Columns holding JSON text in CSV and Parquet (nested values in JSONL)."""
+
+
+def _arrow_fields() -> Iterator[pa.Field]:
+    for f in SPAN.in_columns():
+        yield pa.field(f.name, ARROW_TYPES[f.type], nullable=f.nullable)
+        for name, kind in DISPLAY_COLUMNS.get(f.name, ()):
+            yield pa.field(name, kind, nullable=False)
+
+
+SCHEMA = pa.schema(list(_arrow_fields()))
+"""The Parquet schema (the span schema's columns in view order, with the display
+columns); its field names are every format's columns, in order."""
 
 COLUMNS: tuple[str, ...] = tuple(SCHEMA.names)
 
