@@ -38,7 +38,7 @@ SPEC = TableSpec(
         Column("series", "int32", dictionary="series"),
         Column("dod", "int32"),
         Column("start", "int64"),
-        Column("value", "float64"),
+        Column("value", "float64", fill=np.nan),  # NaN: no value (a distribution kind)
         Column("hist", OBJECT, fill=None),
     )
 )
