@@ -135,7 +135,7 @@ BAD_SPANS: list[tuple[str, Callable[[PbSpan], None], str]] = [
     ("unknown kind", lambda s: setattr(s, "kind", 9), "kind must be 0..5, got 9"),
     ("end before start", lambda s: setattr(s, "end_time_unix_nano", 10), "is before start_time"),
     ("end too late", lambda s: setattr(s, "end_time_unix_nano", 2**63), "beyond 2**63-1"),
-    ("status code", lambda s: setattr(s.status, "code", 7), "status code must be 0..2, got 7"),
+    ("status code", lambda s: setattr(s.status, "code", 7), "status_code must be 0..2, got 7"),
     (
         "empty key",
         lambda s: s.attributes.append(kv("", AnyValue(int_value=1))),

@@ -17,6 +17,7 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
 from infertrace.collector.otlp.anyvalue import attribute_map
 from infertrace.model import EMPTY_ATTRIBUTES, Attributes, AttributeValue
+from infertrace.telemetry.validate import INT64_LIMIT
 
 R = TypeVar("R")
 
@@ -27,7 +28,7 @@ SCOPE_NAME = "otel.scope.name"
 SCOPE_VERSION = "otel.scope.version"
 """Attribute keys the instrumentation scope is kept under, as Jaeger's OTLP translator does."""
 
-TIME_LIMIT = 2**63
+TIME_LIMIT = INT64_LIMIT
 """Times are fixed64 on the wire but signed 64-bit everywhere after (stores, SQL)."""
 
 MAX_REASONS = 5
@@ -80,15 +81,6 @@ def scope_items(scope: InstrumentationScope) -> tuple[tuple[str, str], ...]:
     if scope.version:
         items.append((SCOPE_VERSION, scope.version))
     return tuple(items)
-
-
-def id_problem(value: bytes, size: int, zero: bytes, what: str) -> str | None:
-    """Why a trace or span id is invalid (wrong length, all zeros), or None."""
-    if len(value) != size:
-        return f"{what} must be {size} bytes, got {len(value)}"
-    if value == zero:
-        return f"{what} must not be all zeros"
-    return None
 
 
 @dataclass(slots=True)

@@ -32,18 +32,31 @@ from infertrace.collector.otlp.common import (
 from infertrace.collector.otlp.kvcache import KeyValueCache
 from infertrace.collector.otlp.lean import LeanLogsRequest
 from infertrace.model import EMPTY_ATTRIBUTES, AttributeValue, LogRecord
+from infertrace.telemetry.validate import id_problem, range_problem, time_problem
 
 
-def _problem(time_ns: int, severity: int, trace_id: bytes, span_id: bytes) -> str | None:
-    if time_ns >= TIME_LIMIT:
-        return f"time {time_ns} is beyond 2**63-1"
-    if not 0 <= severity <= 24:
-        return f"severity_number must be 0..24, got {severity}"
-    if trace_id and len(trace_id) != 16:
-        return f"trace_id must be 16 bytes, got {len(trace_id)}"
-    if span_id and len(span_id) != 8:
-        return f"span_id must be 8 bytes, got {len(span_id)}"
-    return None
+def _problem(
+    time_ns: int, observed: int, severity: int, trace_id: bytes, span_id: bytes
+) -> str | None:
+    """Why a record breaks :func:`~infertrace.telemetry.validate.log_problem`'s rules, or None.
+
+    The rules are tested inline first (the hot path); the reason comes from validate.
+    """
+    if (
+        time_ns < TIME_LIMIT
+        and observed < TIME_LIMIT
+        and 0 <= severity <= 24
+        and (not trace_id or len(trace_id) == 16)
+        and (not span_id or len(span_id) == 8)
+    ):
+        return None
+    return (
+        time_problem(time_ns, "time_unix_nano")
+        or time_problem(observed, "observed_time_unix_nano")
+        or range_problem(severity, "severity_number", 24)
+        or id_problem(trace_id, 16, "trace_id", optional=True)
+        or id_problem(span_id, 8, "span_id", optional=True)
+    )
 
 
 class LogDecoder:
@@ -87,7 +100,7 @@ class LogDecoder:
                     if rec.event_name:
                         attrs["event.name"] = rec.event_name
                     problem = _problem(
-                        max(time_ns, observed), rec.severity_number, trace_id, span_id
+                        time_ns, observed, rec.severity_number, trace_id, span_id
                     ) or ("attributes " + EMPTY_KEY if "" in attrs else None)
                     if problem:
                         result.reject(f"resource {r} scope {s} log record {i}", problem)

@@ -25,6 +25,7 @@ from infertrace.collector.otlp.common import (
 from infertrace.collector.otlp.kvcache import KeyValueCache
 from infertrace.collector.otlp.lean import LeanMetricsRequest
 from infertrace.model import EMPTY_ATTRIBUTES, HistogramData, MetricPoint, MetricType
+from infertrace.telemetry.validate import text_problem, time_problem
 
 NAN = float("nan")
 _TYPES = {
@@ -100,7 +101,7 @@ class MetricDecoder:
                         continue  # a metric without data has no points to keep or reject
                     data = getattr(metric, kind)
                     where = f"resource {r} scope {s} metric {m}"
-                    problem = res.problem or (None if metric.name else "name must not be empty")
+                    problem = res.problem or text_problem(metric.name, "name", True)
                     if problem:
                         result.reject(where, problem, len(data.data_points))
                         continue
@@ -137,7 +138,8 @@ class MetricDecoder:
             else:
                 histogram = _histogram(kind, dp)
             problem = (
-                (f"time {max(time_ns, start_ns)} is beyond 2**63-1")
+                time_problem(time_ns, "time_unix_nano")
+                or time_problem(start_ns, "start_time_unix_nano")
                 if time_ns >= TIME_LIMIT or start_ns >= TIME_LIMIT
                 else ("attributes " + EMPTY_KEY if "" in attrs else None)
             )

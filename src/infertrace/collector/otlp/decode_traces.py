@@ -27,7 +27,6 @@ from infertrace.collector.otlp.common import (
     ZERO_TRACE_ID,
     Decoded,
     ResourceInfo,
-    id_problem,
     resource_info,
     scope_items,
     small_map,
@@ -43,6 +42,7 @@ from infertrace.model import (
     SpanLink,
     StatusCode,
 )
+from infertrace.telemetry.validate import id_problem, range_problem, text_problem, time_problem
 
 _KINDS = tuple(SpanKind)
 _STATUSES = tuple(StatusCode)
@@ -50,15 +50,19 @@ _UNSET = (StatusCode.UNSET, "")
 
 
 def _span_problem(span: Any, trace_id: bytes, span_id: bytes, parent: bytes) -> str:
-    """Why a span failed the fast checks of the loop (called only for bad spans)."""
+    """Why a span failed the fast checks of the loop (called only for bad spans).
+
+    The reasons are :mod:`infertrace.telemetry.validate`'s, for the record fields
+    these wire fields become.
+    """
     start, end = span.start_time_unix_nano, span.end_time_unix_nano
     return (
-        id_problem(trace_id, 16, ZERO_TRACE_ID, "trace_id")
-        or id_problem(span_id, 8, ZERO_SPAN_ID, "span_id")
-        or (None if len(parent) in (0, 8) else f"parent_span_id must be 8 bytes, got {len(parent)}")
-        or (None if span.name else "name must not be empty")
-        or (None if 0 <= span.kind <= 5 else f"kind must be 0..5, got {span.kind}")
-        or (None if end < TIME_LIMIT else f"end_time_unix_nano {end} is beyond 2**63-1")
+        id_problem(trace_id, 16, "trace_id")
+        or id_problem(span_id, 8, "span_id")
+        or id_problem(parent, 8, "parent_span_id", optional=True)
+        or text_problem(span.name, "operation_name", True)
+        or range_problem(span.kind, "kind", 5)
+        or time_problem(end, "end_time_unix_nano")
         or f"end_time_unix_nano {end} is before start_time_unix_nano {start}"
     )
 
@@ -72,7 +76,7 @@ def _events(span: Any) -> tuple[tuple[SpanEvent, ...], str | None]:
             return (), f"event {i} {problem}"
         time = ev.time_unix_nano
         if time >= TIME_LIMIT:
-            return (), f"event {i} time_unix_nano {time} is beyond 2**63-1"
+            return (), f"event {i} " + str(time_problem(time, "time_unix_nano"))
         events.append(new_event(ev.name, time, attrs))
     return tuple(events), None
 
@@ -80,8 +84,8 @@ def _events(span: Any) -> tuple[tuple[SpanEvent, ...], str | None]:
 def _links(span: Any) -> tuple[tuple[SpanLink, ...], str | None]:
     links = []
     for i, ln in enumerate(span.links):
-        problem = id_problem(ln.trace_id, 16, ZERO_TRACE_ID, f"link {i} trace_id") or id_problem(
-            ln.span_id, 8, ZERO_SPAN_ID, f"link {i} span_id"
+        problem = id_problem(ln.trace_id, 16, f"link {i} trace_id") or id_problem(
+            ln.span_id, 8, f"link {i} span_id"
         )
         attrs, attr_problem = small_map(ln.attributes)
         if problem or attr_problem:
@@ -119,11 +123,8 @@ class TraceDecoder:
         """(code, message) of a Status message's bytes, or why it is invalid."""
         status = Status.FromString(raw)
         code = status.code
-        result: tuple[StatusCode, str] | str = (
-            (_STATUSES[code], status.message)
-            if 0 <= code <= 2
-            else f"status code must be 0..2, got {code}"
-        )
+        problem = range_problem(code, "status_code", 2)
+        result = (_STATUSES[code], status.message) if problem is None else problem
         if len(raw) <= 128:
             if len(self._statuses) > 4096:
                 self._statuses.clear()
