@@ -45,3 +45,20 @@ def test_log_reasons_match_validate(field: str, value: Any) -> None:
     assert decoded.rejected == 1
     expected = log_problem(dataclasses.replace(record, **{field: value}))
     assert expected is not None and decoded.reasons[0].endswith(": " + expected)
+
+
+def test_whatever_the_decoders_accept_the_store_rules_accept() -> None:
+    """So the store has nothing left to refuse: k bad records cost one write."""
+    from infertrace.collector.otlp.decode_metrics import MetricDecoder
+    from infertrace.telemetry.validate import check_batch, metric_problem
+    from tests.collector.otlp.test_otlp_json import _rich_requests
+
+    traces, logs, metrics = _rich_requests()
+    spans = TraceDecoder().decode(traces.SerializeToString())
+    records = LogDecoder().decode(logs.SerializeToString())
+    points = MetricDecoder().decode(metrics.SerializeToString())
+    assert spans.records and records.records and points.records
+    assert not (spans.rejected or records.rejected or points.rejected)
+    check_batch(spans.records, span_problem)
+    check_batch(records.records, log_problem)
+    check_batch(points.records, metric_problem)
