@@ -197,3 +197,26 @@ def test_lean_parse_accepts_what_json_format_accepts(span: dict[str, object]) ->
     assert parse(body, LeanTraceRequest()) == LeanTraceRequest.FromString(
         standard.SerializeToString()
     )
+
+
+def test_threads_parsing_at_once_all_get_whole_messages() -> None:
+    import threading
+
+    from infertrace.collector.otlp import otlp_json
+
+    otlp_json._PLANS.clear()  # every thread races to build the plans
+    request = _rich_requests()[0]
+    text, expected = dumps(request), LeanTraceRequest.FromString(request.SerializeToString())
+    results: list[bool] = []
+    start = threading.Barrier(4)
+
+    def work() -> None:
+        start.wait()
+        results.append(all(parse(text, LeanTraceRequest()) == expected for _ in range(5)))
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [True] * 4

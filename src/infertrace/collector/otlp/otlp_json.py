@@ -22,6 +22,7 @@ import base64
 import binascii
 import json
 import math
+import threading
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -87,24 +88,53 @@ class _Field:
     enum: Any = None
 
 
-_PLANS: dict[str, dict[str, _Field]] = {}
+_PLANS: dict[tuple[str, int], dict[str, _Field]] = {}
+"""Finished plans by (message full name, descriptor pool): read without a lock."""
+_PLAN_LOCK = threading.Lock()
+
+
+def _key(message: Descriptor) -> tuple[str, int]:
+    return message.full_name, id(message.file.pool)
 
 
 def _plan(message: Descriptor) -> dict[str, _Field]:
-    """JSON key (lowerCamelCase and field name) -> how to fill the field. Built once per type."""
-    plan = _PLANS.get(message.full_name + "@" + str(id(message.file.pool)))
+    """JSON key (lowerCamelCase and field name) -> how to fill the field. Built once per type.
+
+    Plans refer to each other (AnyValue holds arrays of AnyValue), so one is
+    registered before its fields are filled in: they are built in a private
+    table under a lock and published together, so no thread reads a half-built one.
+    """
+    plan = _PLANS.get(_key(message))
+    if plan is None:
+        with _PLAN_LOCK:
+            plan = _PLANS.get(_key(message))
+            if plan is None:
+                building: dict[tuple[str, int], dict[str, _Field]] = {}
+                plan = _build(message, building)
+                _PLANS.update(building)
+    return plan
+
+
+def _build(
+    message: Descriptor, building: dict[tuple[str, int], dict[str, _Field]]
+) -> dict[str, _Field]:
+    key = _key(message)
+    plan = _PLANS.get(key)
+    if plan is None:
+        plan = building.get(key)
     if plan is not None:
         return plan
-    plan = _PLANS[message.full_name + "@" + str(id(message.file.pool))] = {}
+    plan = building[key] = {}
     standard = _standard(message)
     for field in message.fields:
         repeated = field.is_repeated
         original = standard.fields_by_name.get(field.name) if standard is not None else None
         if field.type == FieldDescriptor.TYPE_MESSAGE:
-            entry = _Field(field.name, _MESSAGE, repeated, _plan(field.message_type))
+            entry = _Field(field.name, _MESSAGE, repeated, _build(field.message_type, building))
         elif original is not None and original.type == FieldDescriptor.TYPE_MESSAGE:
+            sub = _build(original.message_type, building)
             cls = message_factory.GetMessageClass(original.message_type)
-            entry = _Field(field.name, _AS_BYTES, repeated, _plan(original.message_type), cls)
+            entry = _Field(field.name, _AS_BYTES, repeated, sub, cls)
         elif field.type == FieldDescriptor.TYPE_BYTES:
             entry = _Field(field.name, _ID if field.name in _ID_NAMES else _BYTES, repeated)
         elif field.cpp_type == FieldDescriptor.CPPTYPE_ENUM:
