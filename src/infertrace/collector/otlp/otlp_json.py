@@ -72,10 +72,6 @@ _KV_CACHE_SIZE = 8192
 _KV_CACHE_VALUE_CHARS = 256
 
 
-class _Invalid(Exception):
-    """A value that does not fit its field; becomes a BodyError naming the message."""
-
-
 @dataclass(slots=True)
 class _Field:
     name: str
@@ -160,7 +156,7 @@ def _standard(message: Descriptor) -> Descriptor | None:
 
 
 def _scalar(field: _Field, key: str, value: Any) -> Any:
-    """A JSON scalar converted for ``field``, as ``json_format`` would; raises _Invalid."""
+    """A JSON scalar converted for ``field``, as ``json_format`` would; raises ValueError."""
     kind = field.kind
     if kind == _STR:
         if value.__class__ is str:
@@ -210,13 +206,13 @@ def _scalar(field: _Field, key: str, value: Any) -> Any:
             return base64.urlsafe_b64decode(encoded + b"=" * (4 - len(encoded) % 4))
         except (ValueError, binascii.Error):
             pass
-    raise _Invalid(f"{key}: {value!r:.64} is not a valid value")
+    raise ValueError(f"{key}: {value!r:.64} is not a valid value")
 
 
 def _fill(message: Any, document: Any, plan: dict[str, _Field]) -> None:
     """Set ``message``'s fields from a JSON object. O(document)."""
     if document.__class__ is not dict:
-        raise _Invalid(f"expected an object, got {type(document).__name__}")
+        raise ValueError(f"expected an object, got {type(document).__name__}")
     for key, value in document.items():
         field = plan.get(key)
         if field is None or value is None:
@@ -224,7 +220,7 @@ def _fill(message: Any, document: Any, plan: dict[str, _Field]) -> None:
         kind = field.kind
         if field.repeated:
             if value.__class__ is not list:
-                raise _Invalid(f"{key} must be a list, got {type(value).__name__}")
+                raise ValueError(f"{key} must be a list, got {type(value).__name__}")
             target = getattr(message, field.name)
             if kind == _MESSAGE:
                 sub = field.plan
@@ -302,7 +298,7 @@ def parse(body: bytes, message: M) -> M:
         _fill(message, document, _plan(message.DESCRIPTOR))
     except RecursionError:
         raise BodyError("JSON body is nested too deeply") from None
-    except (_Invalid, ValueError, TypeError) as exc:
+    except (ValueError, TypeError) as exc:  # a value that does not fit its field
         name = message.DESCRIPTOR.name
         raise BodyError(f"JSON body is not an OTLP {name}: {exc}") from None
     return message
