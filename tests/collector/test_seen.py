@@ -100,3 +100,16 @@ def test_registered_at_start_up_and_fed_over_http_and_shut_down_on_stop() -> Non
         assert response.status_code == 200
     assert sum(i.spans for i in seen.instances()) == 20
     assert stopped == [True]
+
+
+def test_fed_over_grpc_too() -> None:
+    import grpc
+    from opentelemetry.proto.collector.logs.v1 import logs_service_pb2_grpc
+
+    seen = SeenProcessor()
+    with BackgroundCollector(ReferenceStore(), processors=[seen]) as collector:
+        assert collector.endpoints is not None
+        with grpc.insecure_channel(collector.endpoints.grpc_target) as channel:
+            stub = logs_service_pb2_grpc.LogsServiceStub(channel)  # type: ignore[no-untyped-call]
+            stub.Export(encode_logs(Workload(seed=15).logs(9)), timeout=10)
+    assert sum(i.logs for i in seen.instances()) == 9
