@@ -219,7 +219,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--spans", type=int, default=200_000, help="spans per ingest run")
     parser.add_argument("--logs", type=int, default=100_000)
     parser.add_argument("--points", type=int, default=100_000)
+    parser.add_argument(
+        "--quick", action="store_true", help="20,000 of each, results not saved: a smoke run"
+    )
     args = parser.parse_args(argv)
+    if args.quick:
+        args.spans = args.logs = args.points = 20_000
     results: dict[str, Any] = {"batch": BATCH, "connections": CONNECTIONS}
     results["decode"] = decode_cost(min(args.spans, 50_000))
     span_bodies = _encoded("spans", args.spans)
@@ -234,8 +239,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     finally:
         server.stop()
     _print(results)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    if not args.quick:
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     return results
 
 
