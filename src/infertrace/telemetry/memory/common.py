@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, cast
@@ -94,18 +93,3 @@ def live_mask(ring: RingBuffer, lo_slot: int, hi_slot: int) -> npt.NDArray[np.bo
 def seq_of(ring: RingBuffer, slots: I64) -> I64:
     """The sequence number of the newest row written at each slot."""
     return ring.head - 1 - ((ring.head - 1 - slots) % ring.capacity)
-
-
-def live_seqs(ring: RingBuffer) -> I64:
-    return np.arange(ring.tail, ring.head, dtype=np.int64)
-
-
-def received_before(received: deque[tuple[int, int]], tail: int, cutoff: int) -> int:
-    """Pop the batches received before ``cutoff``; the sequence to evict up to.
-
-    ``received`` holds (end sequence, receive time) per batch, oldest first.
-    """
-    end = tail
-    while received and received[0][1] < cutoff:
-        end = max(end, received.popleft()[0])
-    return end

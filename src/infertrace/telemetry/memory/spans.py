@@ -239,7 +239,6 @@ class SpanTable:
         self.model_live = LiveCounts()
         self.zone = ZoneMap(capacity)
         self._arena_floor = 0
-        self.skipped = 0
 
     @property
     def ring(self) -> RingBuffer:
@@ -278,7 +277,6 @@ class SpanTable:
         cut = b.n - keep
         if cut:  # a batch larger than the ring: its oldest rows go at once
             self.codec.release(shapes[:cut], offsets[:cut])
-            self.skipped += cut
         self._arena_floor = int(offsets[cut]) if keep else self.codec.arena.head
         try:
             first = self.table.append(
