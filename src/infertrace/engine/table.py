@@ -202,6 +202,18 @@ class RingTable:
         """The slots of sequence numbers ``seqs``."""
         return seqs % self.ring.capacity
 
+    def seq_of(self, slots: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """The sequence number of the newest row written at each slot (live or not)."""
+        head = self.ring.head
+        return head - 1 - ((head - 1 - slots) % self.ring.capacity)
+
+    def live_mask(self, lo_slot: int, hi_slot: int) -> npt.NDArray[np.bool_]:
+        """Which slots in ``[lo_slot, hi_slot)`` hold live rows. O(hi_slot - lo_slot)."""
+        if len(self.ring) == self.ring.capacity:
+            return np.ones(hi_slot - lo_slot, dtype=np.bool_)
+        seqs = self.seq_of(np.arange(lo_slot, hi_slot, dtype=np.int64))
+        return (seqs >= self.ring.tail) & (seqs >= 0)
+
     def live(self) -> npt.NDArray[np.int64]:
         """Every live sequence number, oldest first."""
         return np.arange(self.ring.tail, self.ring.head, dtype=np.int64)

@@ -31,7 +31,7 @@ def _model_slots(t: SpanTable, since: int, until: int) -> I64:
         return np.zeros(0, np.int64)
     mask = (t.model >= 0) & (t.start >= since) & (t.start < until)
     if n < cap:
-        mask &= t.live_slots(0, cap)
+        mask &= t.table.live_mask(0, cap)
     return np.flatnonzero(mask)
 
 

@@ -9,7 +9,6 @@ from typing import Any, cast
 import numpy as np
 import numpy.typing as npt
 
-from infertrace.engine.ring import RingBuffer
 from infertrace.engine.strings import ValueDict
 from infertrace.errors import InferTraceError
 from infertrace.model import EMPTY_ATTRIBUTES
@@ -80,16 +79,3 @@ def canonical_maps(maps: Sequence[Mapping[str, Any]]) -> list[CanonicalMap]:
 def canonical(m: Mapping[str, Any]) -> CanonicalMap:
     """A hashable form of a map that keeps insertion order and value types apart."""
     return tuple((k, type(v).__name__, v) for k, v in m.items())
-
-
-def live_mask(ring: RingBuffer, lo_slot: int, hi_slot: int) -> npt.NDArray[np.bool_]:
-    """Which slots in [lo_slot, hi_slot) hold live rows."""
-    if len(ring) == ring.capacity:
-        return np.ones(hi_slot - lo_slot, dtype=np.bool_)
-    slots = np.arange(lo_slot, hi_slot, dtype=np.int64)
-    return seq_of(ring, slots) >= ring.tail
-
-
-def seq_of(ring: RingBuffer, slots: I64) -> I64:
-    """The sequence number of the newest row written at each slot."""
-    return ring.head - 1 - ((ring.head - 1 - slots) % ring.capacity)

@@ -23,7 +23,7 @@ from infertrace.errors import InvalidRecord
 from infertrace.model import LogRecord
 from infertrace.telemetry.filters import ResolvedLogFilter
 from infertrace.telemetry.memory.attrs import AttributeCodec
-from infertrace.telemetry.memory.common import MapDict, canonical_maps, live_mask, seq_of
+from infertrace.telemetry.memory.common import MapDict, canonical_maps
 from infertrace.telemetry.memory.counts import LiveCounts
 from infertrace.telemetry.schema import LOG
 from infertrace.telemetry.validate import check_batch, log_problem
@@ -169,7 +169,7 @@ class LogTable:
             if upper is not None and len(best) >= r.limit and upper < best[r.limit - 1][0]:
                 break
             if upper is not None:
-                mask = live_mask(ring, int(slots[0]), int(slots[-1]) + 1)
+                mask = self.table.live_mask(int(slots[0]), int(slots[-1]) + 1)
             else:
                 mask = np.ones(len(slots), dtype=np.bool_)
             t = self.time[slots]
@@ -179,7 +179,7 @@ class LogTable:
             if r.min_severity:
                 mask &= self.sev[slots] >= r.min_severity
             hits = slots[mask]
-            seqs = seq_of(ring, hits)
+            seqs = self.table.seq_of(hits)
             order = np.lexsort((-seqs, -t[mask]))
             body = self.body
             needle = r.body_contains

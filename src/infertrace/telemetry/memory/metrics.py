@@ -23,7 +23,7 @@ from infertrace.engine.ring import RingBuffer
 from infertrace.engine.table import OBJECT, Column, RingTable, TableSpec
 from infertrace.model import MetricPoint, MetricType
 from infertrace.telemetry.filters import ResolvedMetricFilter, attribute_equal
-from infertrace.telemetry.memory.common import CanonicalMap, canonical, seq_of
+from infertrace.telemetry.memory.common import CanonicalMap, canonical
 from infertrace.telemetry.validate import check_batch, metric_problem
 
 I64 = npt.NDArray[np.int64]
@@ -298,4 +298,4 @@ def _segmented_cumsum(x: I64, starts: I64, lengths: I64) -> I64:
     return cs - np.repeat(before, lengths)  # type: ignore[no-any-return]
 
 
-__all__ = ["MetricTable", "seq_of"]
+__all__ = ["SPEC", "MetricTable"]

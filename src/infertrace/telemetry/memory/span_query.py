@@ -176,7 +176,7 @@ def search(t: SpanTable, r: ResolvedSpanFilter) -> list[int]:
             mask &= (d >= r.min_duration) & (d <= r.max_duration)
         if r.status is not None:
             mask &= t.status[lo:hi] == int(r.status)
-        mask &= t.live_slots(lo, hi)
+        mask &= t.table.live_mask(lo, hi)
         idx = np.flatnonzero(mask)
         if len(idx) and r.attributes:
             slots = idx + lo
@@ -186,7 +186,7 @@ def search(t: SpanTable, r: ResolvedSpanFilter) -> list[int]:
         if not len(idx):
             continue
         found_start.append(start[idx])
-        found_seq.append(t.seq_of(idx.astype(np.int64) + lo))
+        found_seq.append(t.table.seq_of(idx.astype(np.int64) + lo))
         total += len(idx)
         if total >= r.limit:
             all_start = np.concatenate(found_start)

@@ -328,19 +328,6 @@ class SpanTable:
         """The (shared, read-only) resource attribute map of a resource code."""
         return self.resources.map(code)
 
-    def live_slots(self, lo_slot: int, hi_slot: int) -> npt.NDArray[np.bool_]:
-        """Which slots in [lo_slot, hi_slot) hold live rows."""
-        ring = self.ring
-        if len(ring) == ring.capacity:
-            return np.ones(hi_slot - lo_slot, dtype=np.bool_)
-        slots = np.arange(lo_slot, hi_slot, dtype=np.int64)
-        seq = ring.head - 1 - ((ring.head - 1 - slots) % ring.capacity)
-        return (seq >= ring.tail) & (seq >= 0)
-
-    def seq_of(self, slots: I64) -> I64:
-        ring = self.ring
-        return ring.head - 1 - ((ring.head - 1 - slots) % ring.capacity)
-
     def data_bytes(self) -> int:
         extras = sys.getsizeof(self.extras) + sum(
             sys.getsizeof(x) + sum(sys.getsizeof(e) for e in x[1]) + sys.getsizeof(x[1])
