@@ -58,13 +58,18 @@ def parse_size(text: str | int, what: str = "size") -> int:
     return value
 
 
-def parse_bound(text: str | float, what: str = "bound") -> float:
+def parse_bound(text: str | float, what: str = "time bound") -> float:
     """Seconds of a duration as :func:`parse_duration`, or ``inf`` for ``"off"``."""
     if isinstance(text, str) and text.strip().lower() in ("off", "none", "unbounded"):
         return math.inf
     if isinstance(text, int | float) and text == math.inf:
         return math.inf
-    return parse_duration(text, what)
+    try:
+        return parse_duration(text, what)
+    except ConfigError:
+        raise ConfigError(
+            f"{what} {text!r} is not a duration like 90s, 15m, 6h or 2d, or off"
+        ) from None
 
 
 def parse_duration(text: str | float, what: str = "duration") -> float:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import gc
 import os
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -32,38 +33,23 @@ from infertrace.errors import InferTraceError
 from infertrace.telemetry.protocols import Drains
 
 
-class _Size(click.ParamType[int, Any]):
-    name = "size"
+class _Parsed(click.ParamType[Any, Any]):
+    """A flag value read by one of :mod:`infertrace.config`'s parsers; its error, verbatim."""
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+    def __init__(self, name: str, parse: Callable[[Any], Any]) -> None:
+        self.name = name
+        self._parse = parse
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         try:
-            return parse_size(value if isinstance(value, int) else str(value))
+            return self._parse(value if isinstance(value, int | float) else str(value))
         except ConfigError as exc:
             self.fail(str(exc), param, ctx)
 
 
-class _Duration(click.ParamType[float, Any]):
-    name = "duration"
-
-    def convert(
-        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
-    ) -> float:
-        try:
-            return parse_duration(value if isinstance(value, int | float) else str(value))
-        except ConfigError as exc:
-            self.fail(str(exc), param, ctx)
-
-
-class _Bound(click.ParamType[float, Any]):
-    name = "duration|off"
-
-    def convert(
-        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
-    ) -> float:
-        try:
-            return parse_bound(value if isinstance(value, int | float) else str(value))
-        except ConfigError as exc:
-            self.fail(str(exc), param, ctx)
+SIZE = _Parsed("size", parse_size)
+DURATION = _Parsed("duration", parse_duration)
+BOUND = _Parsed("duration|off", parse_bound)
 
 
 def _env(name: str) -> str:
@@ -83,19 +69,19 @@ def _env(name: str) -> str:
 @click.option(
     "--metric-capacity", type=int, help=f"Points kept (100000). {_env('metric_capacity')}"
 )
-@click.option("--max-age", type=_Duration(), help=f"Drop data older, e.g. 6h. {_env('max_age')}")
+@click.option("--max-age", type=DURATION, help=f"Drop data older, e.g. 6h. {_env('max_age')}")
 @click.option(
-    "--max-body-bytes", type=_Size(), help=f"Request limit (20MiB). {_env('max_body_bytes')}"
+    "--max-body-bytes", type=SIZE, help=f"Request limit (20MiB). {_env('max_body_bytes')}"
 )
 @click.option(
     "--accept-past",
-    type=_Bound(),
+    type=BOUND,
     help="Refuse records timed earlier than this before now, or off "
     f"(max-age + 1h, else 7d). {_env('accept_past')}",
 )
 @click.option(
     "--accept-future",
-    type=_Bound(),
+    type=BOUND,
     help=f"Refuse records timed later than this after now, or off (5m). {_env('accept_future')}",
 )
 @click.option("--max-inflight", type=int, help=f"Concurrent requests (64). {_env('max_inflight')}")
@@ -107,13 +93,13 @@ def _env(name: str) -> str:
 )
 @click.option(
     "--receive-timeout",
-    type=_Duration(),
+    type=DURATION,
     help="Time to send HTTP headers, then the body, or a gRPC message (10s)."
     f" {_env('receive_timeout')}",
 )
 @click.option(
     "--idle-timeout",
-    type=_Duration(),
+    type=DURATION,
     help=f"Idle keep-alive connections are closed after (30s). {_env('idle_timeout')}",
 )
 @click.option("--pool-size", type=int, help=f"PostgreSQL connections (4). {_env('pool_size')}")
@@ -132,7 +118,7 @@ def _env(name: str) -> str:
 )
 @click.option(
     "--shutdown-timeout",
-    type=_Duration(),
+    type=DURATION,
     help="On SIGTERM/SIGINT, how long accepted writes get to commit before they are"
     f" answered 503 and the exit status is 1 (10s). {_env('shutdown_timeout')}",
 )
