@@ -72,6 +72,11 @@ class SpanReader(Protocol):
 
     def models(self) -> list[str]: ...
 
+    def dependencies(self, start_ns: int, end_ns: int) -> list[tuple[str, str, int]]:
+        """(parent service, child service, calls) for spans starting in [start_ns,
+        end_ns) whose parent span is another service's, sorted (Jaeger's links)."""
+        ...
+
 
 @runtime_checkable
 class LogWriter(Protocol):

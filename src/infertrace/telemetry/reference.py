@@ -288,3 +288,23 @@ class ReferenceStore(PurgeOwner):
     def stats(self) -> StoreStats:
         with self._lock:
             return StoreStats(self._spans.stats(), self._logs.stats(), self._metrics.stats())
+
+    def dependencies(self, start_ns: int, end_ns: int) -> list[tuple[str, str, int]]:
+        """The service call graph: (parent service, child service, calls), sorted.
+
+        A call is a stored span starting in [start_ns, end_ns) whose parent (the
+        stored span of its trace whose span id is its parent span id) belongs to
+        another service; the parent may start anywhere. Jaeger's dependency links.
+        """
+        spans = self._span_list()
+        service_of: dict[tuple[bytes, bytes], str] = {}
+        for s in spans:
+            service_of.setdefault((s.trace_id, s.span_id), s.service_name)
+        calls: dict[tuple[str, str], int] = {}
+        for s in spans:
+            if not s.parent_span_id or not start_ns <= s.start_time_unix_nano < end_ns:
+                continue
+            parent = service_of.get((s.trace_id, s.parent_span_id))
+            if parent is not None and parent != s.service_name:
+                calls[(parent, s.service_name)] = calls.get((parent, s.service_name), 0) + 1
+        return sorted((p, c, n) for (p, c), n in calls.items())

@@ -230,6 +230,14 @@ class MemoryStore(PurgeOwner):
         with self._metric_lock.read():
             self._metrics._check()
 
+    def dependencies(self, start_ns: int, end_ns: int) -> list[tuple[str, str, int]]:
+        """The service call graph of spans starting in [start_ns, end_ns), vectorised
+        (see :mod:`infertrace.telemetry.memory.dependencies`). O(live spans)."""
+        from infertrace.telemetry.memory.dependencies import dependencies
+
+        with self._span_lock.read():
+            return dependencies(self._spans, start_ns, end_ns)
+
 
 def _conforms(store: MemoryStore) -> tuple[TelemetryStore, AnalyticsStore]:
     """Static conformance: mypy fails here if MemoryStore drifts from a protocol."""

@@ -496,6 +496,14 @@ class PostgresStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def dependencies(self, start_ns: int, end_ns: int) -> list[tuple[str, str, int]]:
+        """The service call graph of spans starting in [start_ns, end_ns): one join in SQL
+        (see :mod:`infertrace.telemetry.postgres.dependencies`)."""
+        from infertrace.telemetry.postgres.dependencies import DEPENDENCIES_SQL
+
+        rows = self._query(DEPENDENCIES_SQL, [start_ns, end_ns])
+        return sorted((str(p), str(c), int(n)) for p, c, n in rows)
+
 
 def _probe(conn: psycopg.Connection[Any]) -> None:
     conn.execute("SELECT 1")
