@@ -448,4 +448,9 @@ def jaeger_router() -> APIRouter:
 
         return _guarded(answer)
 
+    from infertrace.api.jaeger_monitor import monitor_router  # they use this module
+    from infertrace.api.jaeger_v3 import v3_router
+
+    router.include_router(v3_router())
+    router.include_router(monitor_router())
     return router

@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from infertrace.api import analytics, export, search, ui
 from infertrace.api.availability import StoreGuard
 from infertrace.api.jaeger import jaeger_router
+from infertrace.api.jaeger_errors import install_jaeger_errors
 from infertrace.api.responses import install_error_handlers
 
 
@@ -16,6 +17,7 @@ def install_query_api(app: FastAPI) -> None:
     Their requests fail fast (503 + Retry-After) while ``app.state.store`` is known down.
     """
     install_error_handlers(app)
+    install_jaeger_errors(app)
     app.add_middleware(StoreGuard)
     app.include_router(search.router)
     app.include_router(analytics.router)
