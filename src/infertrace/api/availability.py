@@ -4,7 +4,8 @@ For a store watched in the background (:class:`~infertrace.telemetry.protocols.M
 PostgreSQL), every request to the query APIs (``/api/...``, ``/jaeger/api/...``)
 first reads the store's cached health. While the database is known down the
 answer is an immediate 503 with ``Retry-After`` and a ``detail`` naming the
-reason, in the REST API's error shape or Jaeger's envelope, instead of a
+reason, in the REST API's error shape or Jaeger's (the envelope, or the v3
+gateway's ``{"error": ...}`` under ``/jaeger/api/v3/``), instead of a
 worker thread waiting on connection timeouts. The UI's files and the OpenAPI
 document need no database and pass through.
 """
@@ -19,6 +20,7 @@ from infertrace.telemetry.protocols import Monitored
 
 API_PREFIX = "/api/"
 JAEGER_PREFIX = "/jaeger/api/"
+JAEGER_V3_PREFIX = "/jaeger/api/v3/"
 RETRY_AFTER_SECONDS = 2
 """Retry-After while the store is down: about two health checks."""
 
@@ -37,14 +39,16 @@ class StoreGuard:
                 if isinstance(store, Monitored):
                     health = store.health()
                     if not health.ok:
-                        await _unavailable(send, health.reason, path.startswith(JAEGER_PREFIX))
+                        await _unavailable(send, health.reason, path)
                         return
         await self.app(scope, receive, send)
 
 
-async def _unavailable(send: Send, reason: str, jaeger: bool) -> None:
+async def _unavailable(send: Send, reason: str, path: str) -> None:
     detail = f"store unavailable: {reason}; retry after {RETRY_AFTER_SECONDS} s"
-    if jaeger:
+    if path.startswith(JAEGER_V3_PREFIX):  # the v3 gateway's error shape
+        body = dumps({"error": {"httpCode": 503, "message": detail}})
+    elif path.startswith(JAEGER_PREFIX):
         body = dumps(
             {
                 "data": None,

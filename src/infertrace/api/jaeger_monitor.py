@@ -20,7 +20,7 @@ Routes (all GET), answered in Jaeger's shapes:
   ``ratePer``; errors the fraction of those spans with an error status. A point
   whose window holds no span is left out of latencies and errors and is 0 in
   calls. Names, help texts and labels (``service_name``, ``operation``) are
-  those of Jaeger's Prometheus reader. Defaults: 1 h lookback, 5 s step,
+  those of Jaeger's Prometheus reader, labels sorted by name. Defaults: 1 h lookback, 5 s step,
   10 min ratePer; at most ``MAX_POINTS`` points per series.
 - ``/api/metrics/minstep``: ``{"data": 1, ...}``, the smallest step in ms.
 
@@ -281,9 +281,10 @@ def _series(q: MetricsQuery, store: TelemetryStore) -> tuple[list[Series], int]:
 
 
 def _labels(key: tuple[str, ...]) -> list[JSONObject]:
+    """Sorted by name, as Prometheus returns them (``operation`` before ``service_name``)."""
     labels = [{"name": "service_name", "value": key[0]}]
     if len(key) > 1:
-        labels.append({"name": "operation", "value": key[1]})
+        labels.insert(0, {"name": "operation", "value": key[1]})
     return labels
 
 
