@@ -74,6 +74,9 @@ def _serve(spans: int, conn: Any) -> None:
         "trace": _percentiles(_time(lambda: store.get_trace(next(it)), 2000))[0],
         "spans": _percentiles(_time(lambda: store.list_spans(flt), 200))[0],
         "analytics": _percentiles(_time(lambda: store.model_analytics(since=hour_ago), 20))[0],
+        "dependencies": _percentiles(
+            _time(lambda: store.dependencies(hour_ago, time.time_ns()), 20)
+        )[0],
     }
 
     async def main() -> None:
@@ -166,6 +169,15 @@ def _measure(
     p50, _ = _percentiles(_time(lambda: client.raw("/api/analytics/timeseries", series), 30))
     rows.append({"metric": "GET /api/analytics/timeseries p95 1m/1h p50", "value": p50,
                  "unit": "ms"})  # fmt: skip
+
+    # The workload's traces stay in one service: every child's parent is looked up
+    # (5 of 6 spans), and the answer is empty.
+    deps = {"endTs": time.time_ns() // 1_000_000, "lookback": 3_600_000}
+    assert client.get("/jaeger/api/dependencies", deps)["data"] == []
+    p50, p99 = _percentiles(_time(lambda: client.raw("/jaeger/api/dependencies", deps), 30))
+    rows.append({"metric": "GET /jaeger/api/dependencies 1h p50", "value": p50, "unit": "ms",
+                 "target": "<= 100", "baseline": baseline["dependencies"]})  # fmt: skip
+    rows.append({"metric": "GET /jaeger/api/dependencies 1h p99", "value": p99, "unit": "ms"})
 
     for fmt in ("jsonl", "csv", "parquet"):
         params = {"format": fmt, "since": "1h", "limit": 100_000}
