@@ -1,7 +1,15 @@
 """Per-model analytics: the records and the protocol every store implements.
 
-Analytics look at *model spans*: spans whose ``model_name`` is set (the request
-span an inference server emits). Percentiles use linear interpolation between
+Analytics count *requests*. A request is a span that carries a model
+(``model_name`` set) and whose parent is not a span of the same service carrying
+the same model. Instrumentations repeat the model on a request's child spans
+(the OpenTelemetry GenAI conventions put ``gen_ai.request.model`` on them), and
+those children are parts of the request, not requests of their own; a child
+with another model, or in another service (a gateway calling a model server),
+is a request. The parent is looked up among every stored span, whatever the
+window; a parent no longer stored (evicted, purged, or never received) does not
+count, so its child is then a request. ``SpanScope.ALL`` asks about every span
+that carries a model instead. Percentiles use linear interpolation between
 closest ranks (numpy's default ``linear`` method, PostgreSQL's
 ``percentile_cont``), so every backend gives the same figures.
 Tokens per second is the sum of output tokens over the sum of decode time, where
@@ -27,6 +35,15 @@ class GroupBy(enum.StrEnum):
     POD = "pod"
 
 
+class SpanScope(enum.StrEnum):
+    """Which spans with a model analytics look at."""
+
+    REQUESTS = "requests"
+    """Requests only: spans whose parent is not a span of the same service and model."""
+    ALL = "all"
+    """Every span that carries a model."""
+
+
 class SeriesMetric(enum.StrEnum):
     """What a time series or a leaderboard measures."""
 
@@ -45,7 +62,7 @@ POD_ATTRIBUTES = ("k8s.pod.name", "service.instance.id", "host.name")
 
 @dataclass(frozen=True, slots=True)
 class GroupStats:
-    """Aggregates of the model spans of one group."""
+    """Aggregates of the requests (or model spans, by :class:`SpanScope`) of one group."""
 
     key: str
     requests: int
@@ -81,10 +98,14 @@ class LeaderboardEntry:
 
 @runtime_checkable
 class AnalyticsStore(Protocol):
-    """Analytics over model spans, computed where the data lives."""
+    """Analytics over requests (or every model span), computed where the data lives."""
 
     def model_analytics(
-        self, since: TimeBound = None, until: TimeBound = None, group_by: GroupBy = GroupBy.MODEL
+        self,
+        since: TimeBound = None,
+        until: TimeBound = None,
+        group_by: GroupBy = GroupBy.MODEL,
+        spans: SpanScope = SpanScope.REQUESTS,
     ) -> list[GroupStats]: ...
 
     def timeseries(
@@ -94,6 +115,7 @@ class AnalyticsStore(Protocol):
         since: TimeBound = None,
         until: TimeBound = None,
         model_name: str | None = None,
+        spans: SpanScope = SpanScope.REQUESTS,
     ) -> list[SeriesPoint]: ...
 
     def leaderboard(
@@ -102,4 +124,5 @@ class AnalyticsStore(Protocol):
         since: TimeBound = None,
         until: TimeBound = None,
         limit: int = 10,
+        spans: SpanScope = SpanScope.REQUESTS,
     ) -> list[LeaderboardEntry]: ...

@@ -20,6 +20,7 @@ from infertrace.telemetry.analytics import (
     LeaderboardEntry,
     SeriesMetric,
     SeriesPoint,
+    SpanScope,
 )
 
 UNKNOWN = "unknown"
@@ -68,7 +69,7 @@ def _mean(values: list[float]) -> float | None:
 
 
 def group_stats(key: str, spans: list[Span]) -> GroupStats:
-    """Aggregates of one non-empty group of model spans."""
+    """Aggregates of one non-empty group of counted spans."""
     durations = np.array([s.duration_nanos for s in spans], dtype=np.float64)
     p50, p90, p95, p99 = np.percentile(durations, [50, 90, 95, 99])
     errors = sum(1 for s in spans if s.status_code == StatusCode.ERROR)
@@ -92,25 +93,50 @@ def group_stats(key: str, spans: list[Span]) -> GroupStats:
     )
 
 
-def model_spans(spans: Iterable[Span], since: int, until: int) -> list[Span]:
+def requests(spans: list[Span]) -> list[Span]:
+    """The rule (see :mod:`analytics`): a request carries a model, and no stored span
+    is its parent with the same service and model. ``spans`` is everything stored:
+    the parent is looked up whatever its time. O(n)."""
+    parents = {(p.trace_id, p.span_id, p.service_name, p.model_name) for p in spans}
     return [
-        s for s in spans if s.model_name is not None and since <= s.start_time_unix_nano < until
+        s
+        for s in spans
+        if s.model_name is not None
+        and (s.trace_id, s.parent_span_id, s.service_name, s.model_name) not in parents
     ]
 
 
+def model_spans(
+    spans: Iterable[Span], since: int, until: int, scope: SpanScope = SpanScope.REQUESTS
+) -> list[Span]:
+    """The spans analytics count: requests (every span with a model when ``scope`` is
+    ``ALL``) that start in ``[since, until)``."""
+    stored = list(spans)
+    counted = (
+        requests(stored)
+        if SpanScope(scope) is SpanScope.REQUESTS
+        else [s for s in stored if s.model_name is not None]
+    )
+    return [s for s in counted if since <= s.start_time_unix_nano < until]
+
+
 def model_analytics(
-    spans: Iterable[Span], since: int, until: int, group_by: GroupBy
+    spans: Iterable[Span],
+    since: int,
+    until: int,
+    group_by: GroupBy,
+    scope: SpanScope = SpanScope.REQUESTS,
 ) -> list[GroupStats]:
     """One row per group, sorted by key."""
     groups: dict[str, list[Span]] = defaultdict(list)
     key = _KEYS[GroupBy(group_by)]
-    for s in model_spans(spans, since, until):
+    for s in model_spans(spans, since, until, scope):
         groups[key(s)].append(s)
     return [group_stats(k, groups[k]) for k in sorted(groups)]
 
 
 def series_value(metric: SeriesMetric, spans: list[Span]) -> float | None:
-    """The value of ``metric`` over a non-empty list of model spans."""
+    """The value of ``metric`` over a non-empty list of counted spans."""
     m = SeriesMetric(metric)
     if m is SeriesMetric.REQUESTS:
         return float(len(spans))
@@ -133,11 +159,12 @@ def timeseries(
     since: int,
     until: int,
     model: str | None,
+    scope: SpanScope = SpanScope.REQUESTS,
 ) -> list[SeriesPoint]:
-    """Buckets aligned to multiples of ``step`` that hold at least one model span."""
+    """Buckets aligned to multiples of ``step`` that hold at least one counted span."""
     check_step(step)
     buckets: dict[int, list[Span]] = defaultdict(list)
-    for s in model_spans(spans, since, until):
+    for s in model_spans(spans, since, until, scope):
         if model is None or s.model_name == model:
             t = s.start_time_unix_nano
             buckets[t - t % step].append(s)
@@ -145,11 +172,16 @@ def timeseries(
 
 
 def leaderboard(
-    spans: Iterable[Span], by: SeriesMetric, since: int, until: int, limit: int
+    spans: Iterable[Span],
+    by: SeriesMetric,
+    since: int,
+    until: int,
+    limit: int,
+    scope: SpanScope = SpanScope.REQUESTS,
 ) -> list[LeaderboardEntry]:
     """Models ranked by ``by``, highest first, ties by name; models without a value left out."""
     groups: dict[str, list[Span]] = defaultdict(list)
-    for s in model_spans(spans, since, until):
+    for s in model_spans(spans, since, until, scope):
         groups[s.model_name or UNKNOWN].append(s)
     rows = []
     for name, group in groups.items():

@@ -26,6 +26,7 @@ from infertrace.telemetry.analytics import (
     LeaderboardEntry,
     SeriesMetric,
     SeriesPoint,
+    SpanScope,
 )
 from infertrace.telemetry.filters import (
     LogFilter,
@@ -256,10 +257,14 @@ class ReferenceStore(PurgeOwner):
             return [s for _, _, s in self._spans.rows]
 
     def model_analytics(
-        self, since: TimeBound = None, until: TimeBound = None, group_by: GroupBy = GroupBy.MODEL
+        self,
+        since: TimeBound = None,
+        until: TimeBound = None,
+        group_by: GroupBy = GroupBy.MODEL,
+        spans: SpanScope = SpanScope.REQUESTS,
     ) -> list[GroupStats]:
         lo, hi = window(since, until)
-        return analytics_ref.model_analytics(self._span_list(), lo, hi, group_by)
+        return analytics_ref.model_analytics(self._span_list(), lo, hi, group_by, spans)
 
     def timeseries(
         self,
@@ -268,15 +273,23 @@ class ReferenceStore(PurgeOwner):
         since: TimeBound = None,
         until: TimeBound = None,
         model_name: str | None = None,
+        spans: SpanScope = SpanScope.REQUESTS,
     ) -> list[SeriesPoint]:
         lo, hi = window(since, until)
-        return analytics_ref.timeseries(self._span_list(), metric, step_ns, lo, hi, model_name)
+        return analytics_ref.timeseries(
+            self._span_list(), metric, step_ns, lo, hi, model_name, spans
+        )
 
     def leaderboard(
-        self, by: SeriesMetric, since: TimeBound = None, until: TimeBound = None, limit: int = 10
+        self,
+        by: SeriesMetric,
+        since: TimeBound = None,
+        until: TimeBound = None,
+        limit: int = 10,
+        spans: SpanScope = SpanScope.REQUESTS,
     ) -> list[LeaderboardEntry]:
         lo, hi = window(since, until)
-        return analytics_ref.leaderboard(self._span_list(), by, lo, hi, limit)
+        return analytics_ref.leaderboard(self._span_list(), by, lo, hi, limit, spans)
 
     def purge_older_than(self, max_age: timedelta | float) -> int:
         cutoff = self._clock() - int(seconds(max_age, "max_age") * 1e9)

@@ -1,8 +1,9 @@
 """Vectorised per-model analytics over the span table's columns.
 
 Same definitions as :mod:`infertrace.telemetry.analytics_ref` (the oracle),
-computed with NumPy over the model spans of a window: one mask over the
-columns, one grouping by code, then per-group reductions.
+computed with NumPy over the requests of a window (see :mod:`.requests`): one
+mask over the columns, the request rule, one grouping by code, then per-group
+reductions.
 """
 
 from __future__ import annotations
@@ -17,22 +18,28 @@ from infertrace.telemetry.analytics import (
     LeaderboardEntry,
     SeriesMetric,
     SeriesPoint,
+    SpanScope,
 )
 from infertrace.telemetry.analytics_ref import UNKNOWN, check_step
+from infertrace.telemetry.memory.requests import requests
 from infertrace.telemetry.memory.spans import SpanTable
 
 I64 = npt.NDArray[np.int64]
 
 
-def _model_slots(t: SpanTable, since: int, until: int) -> I64:
+def _model_slots(t: SpanTable, since: int, until: int, scope: SpanScope) -> I64:
+    """The slots analytics count in ``[since, until)``, ascending."""
     cap = t.ring.capacity
     n = len(t.ring)
     if not n:
         return np.zeros(0, np.int64)
-    mask = (t.model >= 0) & (t.start >= since) & (t.start < until)
+    with_model = t.model >= 0
     if n < cap:
-        mask &= t.table.live_mask(0, cap)
-    return np.flatnonzero(mask)
+        with_model &= t.table.live_mask(0, cap)
+    counted = with_model & (t.start >= since) & (t.start < until)
+    if scope is SpanScope.REQUESTS:
+        counted = requests(t, counted, with_model)
+    return np.flatnonzero(counted)
 
 
 def _pod_names(t: SpanTable, res_codes: npt.NDArray[np.int32]) -> list[str]:
@@ -118,8 +125,14 @@ def _groups(slots: I64, inverse: I64, n: int) -> list[I64]:
     return [slots[order[bounds[i] : bounds[i + 1]]] for i in range(n)]
 
 
-def model_analytics(t: SpanTable, since: int, until: int, group_by: GroupBy) -> list[GroupStats]:
-    slots = _model_slots(t, since, until)
+def model_analytics(
+    t: SpanTable,
+    since: int,
+    until: int,
+    group_by: GroupBy,
+    scope: SpanScope = SpanScope.REQUESTS,
+) -> list[GroupStats]:
+    slots = _model_slots(t, since, until, scope)
     if not len(slots):
         return []
     names, inverse = _group_keys(t, slots, group_by)
@@ -145,10 +158,16 @@ def _value(t: SpanTable, metric: SeriesMetric, slots: I64) -> float | None:
 
 
 def timeseries(
-    t: SpanTable, metric: SeriesMetric, step: int, since: int, until: int, model: str | None
+    t: SpanTable,
+    metric: SeriesMetric,
+    step: int,
+    since: int,
+    until: int,
+    model: str | None,
+    scope: SpanScope = SpanScope.REQUESTS,
 ) -> list[SeriesPoint]:
     check_step(step)
-    slots = _model_slots(t, since, until)
+    slots = _model_slots(t, since, until, scope)
     if model is not None:
         code = t.strings.get(model)
         slots = slots[t.model[slots] == code] if code is not None else slots[:0]
@@ -164,9 +183,14 @@ def timeseries(
 
 
 def leaderboard(
-    t: SpanTable, by: SeriesMetric, since: int, until: int, limit: int
+    t: SpanTable,
+    by: SeriesMetric,
+    since: int,
+    until: int,
+    limit: int,
+    scope: SpanScope = SpanScope.REQUESTS,
 ) -> list[LeaderboardEntry]:
-    slots = _model_slots(t, since, until)
+    slots = _model_slots(t, since, until, scope)
     if not len(slots):
         return []
     names, inverse = _group_keys(t, slots, GroupBy.MODEL)

@@ -22,6 +22,7 @@ from infertrace.telemetry.analytics import (
     LeaderboardEntry,
     SeriesMetric,
     SeriesPoint,
+    SpanScope,
 )
 from infertrace.telemetry.filters import LogFilter, MetricFilter, SpanFilter, TimeBound, window
 from infertrace.telemetry.memory import analytics
@@ -155,11 +156,17 @@ class MemoryStore(PurgeOwner):
             return self._metrics.names()
 
     def model_analytics(
-        self, since: TimeBound = None, until: TimeBound = None, group_by: GroupBy = GroupBy.MODEL
+        self,
+        since: TimeBound = None,
+        until: TimeBound = None,
+        group_by: GroupBy = GroupBy.MODEL,
+        spans: SpanScope = SpanScope.REQUESTS,
     ) -> list[GroupStats]:
         lo, hi = window(since, until)
         with self._span_lock.read():
-            return analytics.model_analytics(self._spans, lo, hi, GroupBy(group_by))
+            return analytics.model_analytics(
+                self._spans, lo, hi, GroupBy(group_by), SpanScope(spans)
+            )
 
     def timeseries(
         self,
@@ -168,19 +175,27 @@ class MemoryStore(PurgeOwner):
         since: TimeBound = None,
         until: TimeBound = None,
         model_name: str | None = None,
+        spans: SpanScope = SpanScope.REQUESTS,
     ) -> list[SeriesPoint]:
         lo, hi = window(since, until)
         with self._span_lock.read():
             return analytics.timeseries(
-                self._spans, SeriesMetric(metric), step_ns, lo, hi, model_name
+                self._spans, SeriesMetric(metric), step_ns, lo, hi, model_name, SpanScope(spans)
             )
 
     def leaderboard(
-        self, by: SeriesMetric, since: TimeBound = None, until: TimeBound = None, limit: int = 10
+        self,
+        by: SeriesMetric,
+        since: TimeBound = None,
+        until: TimeBound = None,
+        limit: int = 10,
+        spans: SpanScope = SpanScope.REQUESTS,
     ) -> list[LeaderboardEntry]:
         lo, hi = window(since, until)
         with self._span_lock.read():
-            return analytics.leaderboard(self._spans, SeriesMetric(by), lo, hi, limit)
+            return analytics.leaderboard(
+                self._spans, SeriesMetric(by), lo, hi, limit, SpanScope(spans)
+            )
 
     def purge_older_than(self, max_age: timedelta | float) -> int:
         """Evict records received more than ``max_age`` ago; return how many."""

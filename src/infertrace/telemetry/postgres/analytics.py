@@ -1,9 +1,9 @@
 """Analytics in SQL: one aggregation per group, finished in Python.
 
-The database does the heavy part (filtering, grouping, ``percentile_cont``,
-sums and means) and returns one row per group; Python only turns a row into
-a GroupStats or a series value, with the same arithmetic as the reference
-(:mod:`analytics_ref`), so both stores give the same figures.
+The database does the heavy part (filtering, the request rule, grouping,
+``percentile_cont``, sums and means) and returns one row per group; Python only
+turns a row into a GroupStats or a series value, with the same arithmetic as the
+reference (:mod:`analytics_ref`), so both stores give the same figures.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from infertrace.telemetry.analytics import (
     LeaderboardEntry,
     SeriesMetric,
     SeriesPoint,
+    SpanScope,
 )
 from infertrace.telemetry.postgres.queries import NoMatch, Where
 
@@ -129,8 +130,23 @@ class _Agg:
         return self.percentiles[index]
 
 
+REQUEST = """(s.parent_span_id = ''::bytea OR NOT EXISTS (
+    SELECT 1 FROM spans p
+    WHERE p.trace_id = s.trace_id AND p.span_id = s.parent_span_id
+      AND p.service_name = s.service_name AND p.model_name = s.model_name))"""
+"""The request rule (see :mod:`analytics`) on a span ``s`` with a model: an
+anti-join on the parent, found in any partition (whatever the window) through
+the (trace_id, start_time, span_id) index; a root has no parent to look up."""
+
+
 def _grouped(
-    query: Query, key_sql: str, key_params: list[Any], since: int, until: int, model: str | None
+    query: Query,
+    key_sql: str,
+    key_params: list[Any],
+    since: int,
+    until: int,
+    model: str | None,
+    scope: SpanScope,
 ) -> list[tuple[Any, _Agg]]:
     w = Where()
     w.add("model_name IS NOT NULL")
@@ -139,13 +155,21 @@ def _grouped(
         w.window("start_time_unix_nano", since, until)
     except NoMatch:
         return []
-    sql = f"SELECT {key_sql} AS k, {_AGGREGATES} FROM spans WHERE {w.sql()} GROUP BY k"
+    if scope is SpanScope.REQUESTS:
+        w.add(REQUEST)
+    sql = f"SELECT {key_sql} AS k, {_AGGREGATES} FROM spans s WHERE {w.sql()} GROUP BY k"
     return [(row[0], _Agg.of(row[1:])) for row in query(sql, key_params + w.params)]
 
 
-def model_analytics(query: Query, since: int, until: int, group_by: GroupBy) -> list[GroupStats]:
-    """One GroupStats per group of model spans in [since, until), sorted by key."""
-    rows = _grouped(query, KEY_EXPR[GroupBy(group_by)], [], since, until, None)
+def model_analytics(
+    query: Query,
+    since: int,
+    until: int,
+    group_by: GroupBy,
+    scope: SpanScope = SpanScope.REQUESTS,
+) -> list[GroupStats]:
+    """One GroupStats per group of counted spans in [since, until), sorted by key."""
+    rows = _grouped(query, KEY_EXPR[GroupBy(group_by)], [], since, until, None, SpanScope(scope))
     return [agg.stats(key) for key, agg in sorted(rows, key=lambda r: r[0])]
 
 
@@ -156,6 +180,7 @@ def timeseries(
     since: int,
     until: int,
     model: str | None,
+    scope: SpanScope = SpanScope.REQUESTS,
 ) -> list[SeriesPoint]:
     """Non-empty buckets aligned to multiples of ``step``, oldest first."""
     rows = _grouped(
@@ -165,16 +190,22 @@ def timeseries(
         since,
         until,
         model,
+        SpanScope(scope),
     )
     return [SeriesPoint(int(b), agg.value(metric)) for b, agg in sorted(rows, key=lambda r: r[0])]
 
 
 def leaderboard(
-    query: Query, by: SeriesMetric, since: int, until: int, limit: int
+    query: Query,
+    by: SeriesMetric,
+    since: int,
+    until: int,
+    limit: int,
+    scope: SpanScope = SpanScope.REQUESTS,
 ) -> list[LeaderboardEntry]:
     """Models ranked by ``by``, highest first, ties by name; no value means left out."""
     out = []
-    for name, agg in _grouped(query, "model_name", [], since, until, None):
+    for name, agg in _grouped(query, "model_name", [], since, until, None, SpanScope(scope)):
         v = agg.value(by)
         if v is not None:
             out.append(LeaderboardEntry(name, v))

@@ -49,6 +49,7 @@ from infertrace.telemetry.analytics import (
     LeaderboardEntry,
     SeriesMetric,
     SeriesPoint,
+    SpanScope,
 )
 from infertrace.telemetry.filters import LogFilter, MetricFilter, SpanFilter, TimeBound, window
 from infertrace.telemetry.postgres import analytics, copy, queries
@@ -397,10 +398,14 @@ class PostgresStore:
         return self._query(sql, params)
 
     def model_analytics(
-        self, since: TimeBound = None, until: TimeBound = None, group_by: GroupBy = GroupBy.MODEL
+        self,
+        since: TimeBound = None,
+        until: TimeBound = None,
+        group_by: GroupBy = GroupBy.MODEL,
+        spans: SpanScope = SpanScope.REQUESTS,
     ) -> list[GroupStats]:
         lo, hi = window(since, until)
-        return analytics.model_analytics(self._rows, lo, hi, GroupBy(group_by))
+        return analytics.model_analytics(self._rows, lo, hi, GroupBy(group_by), SpanScope(spans))
 
     def timeseries(
         self,
@@ -409,19 +414,27 @@ class PostgresStore:
         since: TimeBound = None,
         until: TimeBound = None,
         model_name: str | None = None,
+        spans: SpanScope = SpanScope.REQUESTS,
     ) -> list[SeriesPoint]:
         if isinstance(step_ns, bool) or not isinstance(step_ns, int) or not 0 < step_ns < 2**63:
             raise InvalidFilter(
                 f"step_ns must be a positive integer of nanoseconds, got {step_ns!r}"
             )
         lo, hi = window(since, until)
-        return analytics.timeseries(self._rows, SeriesMetric(metric), step_ns, lo, hi, model_name)
+        return analytics.timeseries(
+            self._rows, SeriesMetric(metric), step_ns, lo, hi, model_name, SpanScope(spans)
+        )
 
     def leaderboard(
-        self, by: SeriesMetric, since: TimeBound = None, until: TimeBound = None, limit: int = 10
+        self,
+        by: SeriesMetric,
+        since: TimeBound = None,
+        until: TimeBound = None,
+        limit: int = 10,
+        spans: SpanScope = SpanScope.REQUESTS,
     ) -> list[LeaderboardEntry]:
         lo, hi = window(since, until)
-        return analytics.leaderboard(self._rows, SeriesMetric(by), lo, hi, limit)
+        return analytics.leaderboard(self._rows, SeriesMetric(by), lo, hi, limit, SpanScope(spans))
 
     # -- maintenance ----------------------------------------------------------------------
 
