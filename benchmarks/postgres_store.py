@@ -31,6 +31,7 @@ import psycopg
 from psycopg.conninfo import make_conninfo
 
 from infertrace.telemetry.analytics import GroupBy
+from infertrace.telemetry.batches import SpanBatch
 from infertrace.telemetry.filters import SpanFilter
 from infertrace.telemetry.postgres import PostgresStore, ThrowawayCluster, migrate
 from infertrace.telemetry.postgres.copy import copy_rows
@@ -84,7 +85,7 @@ def _timed(fn: Callable[[], None]) -> float:
 def bench_load(server: str, n: int) -> dict[str, float]:
     """Rows per second for the three ways of loading the same ``n`` spans."""
     w = Workload(seed=1, start_ns=time.time_ns() - HOUR_NS)
-    rows = [span_row(s) for s in w.spans(n)]
+    rows = [span_row(s) for s in SpanBatch.of(w.spans(n)).rows()]
     params = _insert_params(rows)
     out: dict[str, float] = {}
 

@@ -2,8 +2,9 @@
 
 The pipeline is the transport-independent part of both receivers. Per request:
 the decoder of the signal turns the body into validated records (rejecting the
-bad ones, all in the same pass, with reasons), the store takes the valid ones
-in one atomic write, and then each registered
+bad ones, all in the same pass, with reasons) into a column batch
+(:mod:`infertrace.telemetry.batches`), the store takes the valid ones in one
+atomic write, and then each registered
 :class:`~infertrace.collector.processors.Processor` sees what was stored.
 
 It holds the store through the narrow writer protocols only (``SpanWriter``,
@@ -42,6 +43,7 @@ from infertrace.collector.processors import Processor
 from infertrace.collector.selfmetrics import CollectorMetrics
 from infertrace.errors import InvalidRecord, StoreClosed
 from infertrace.model import Attributes, LogRecord, MetricPoint, Span
+from infertrace.telemetry.batches import ColumnBatch
 from infertrace.telemetry.protocols import Maintenance, TelemetryWriter
 
 R = TypeVar("R", Span, LogRecord, MetricPoint)
@@ -122,11 +124,9 @@ class _Route(Generic[R]):
     notify: Callable[[Processor, Sequence[R], Sequence[Attributes]], None]
 
 
-def _stored_resources(
-    resources: list[Attributes], records: Sequence[Span | LogRecord | MetricPoint]
-) -> list[Attributes]:
+def _stored_resources(resources: list[Attributes], records: ColumnBatch[Any]) -> list[Attributes]:
     """The resources still carried by ``records`` (records share their resource's map)."""
-    held = {id(r.resource_attributes) for r in records}
+    held = set(map(id, records.column("resource_attributes")))
     return [r for r in resources if id(r) in held]
 
 
@@ -238,7 +238,7 @@ class Pipeline:
                     raise
                 for i, reason in exc.problems:  # all of them at once: one retry, not one each
                     decoded.reject(f"store refused record {i} of the batch", reason)
-                records = [r for i, r in enumerate(records) if i not in bad]
+                records = records.select([i for i in range(len(records)) if i not in bad])
                 decoded.records = records
                 decoded.resources = _stored_resources(decoded.resources, records)
         return len(records)

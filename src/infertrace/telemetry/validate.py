@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from infertrace.errors import InvalidRecord
 from infertrace.model import HistogramData, LogRecord, MetricPoint, MetricType, Span
+from infertrace.telemetry.batches import ColumnBatch
 
 INT32_LIMIT = 2**31
 INT64_LIMIT = 2**63
@@ -182,7 +183,13 @@ def metric_problem(point: object) -> str | None:
 
 
 def check_batch(records: Sequence[object], problem: Callable[[object], str | None]) -> None:
-    """Raise InvalidRecord naming every bad record of ``records``. O(n)."""
+    """Raise InvalidRecord naming every bad record of ``records``. O(n).
+
+    A column batch whose producer already applied these rules
+    (:attr:`~infertrace.telemetry.batches.ColumnBatch.checked`) is not checked again.
+    """
+    if isinstance(records, ColumnBatch) and records.checked:
+        return
     for i, rec in enumerate(records):
         reason = problem(rec)
         if reason is not None:

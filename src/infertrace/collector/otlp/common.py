@@ -16,10 +16,18 @@ from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope, KeyVa
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
 from infertrace.collector.otlp.anyvalue import attribute_map
-from infertrace.model import EMPTY_ATTRIBUTES, Attributes, AttributeValue
+from infertrace.model import (
+    EMPTY_ATTRIBUTES,
+    Attributes,
+    AttributeValue,
+    LogRecord,
+    MetricPoint,
+    Span,
+)
+from infertrace.telemetry.batches import ColumnBatch
 from infertrace.telemetry.validate import INT64_LIMIT
 
-R = TypeVar("R")
+R = TypeVar("R", Span, LogRecord, MetricPoint)
 
 UNKNOWN_SERVICE = "unknown_service"
 """The service name of telemetry whose resource has no ``service.name`` (OTel's default)."""
@@ -85,7 +93,7 @@ def scope_items(scope: InstrumentationScope) -> tuple[tuple[str, str], ...]:
 
 @dataclass(slots=True)
 class Decoded(Generic[R]):
-    """The records decoded from one request and what was rejected, with why.
+    """The records decoded from one request (a column batch) and what was rejected, with why.
 
     ``reasons`` keeps the first few distinct reasons, each with the position of
     its first occurrence, for the partial-success message. ``resources`` holds
@@ -93,7 +101,7 @@ class Decoded(Generic[R]):
     very object its records share), for the pipeline's processors.
     """
 
-    records: list[R] = field(default_factory=list)
+    records: ColumnBatch[R]
     rejected: int = 0
     reasons: list[str] = field(default_factory=list)
     resources: list[Attributes] = field(default_factory=list)

@@ -1,4 +1,4 @@
-"""OTLP log export requests -> LogRecord records.
+"""OTLP log export requests -> a column batch of log records.
 
 Same approach as the trace decoder: lean classes, cached attributes, one pass.
 Rules beyond the protocol's, each chosen so that a record is never lost or
@@ -19,7 +19,6 @@ from types import MappingProxyType
 from typing import Any
 
 from infertrace.collector.otlp.anyvalue import body_text
-from infertrace.collector.otlp.build import new_log
 from infertrace.collector.otlp.common import (
     EMPTY_KEY,
     TIME_LIMIT,
@@ -32,6 +31,7 @@ from infertrace.collector.otlp.common import (
 from infertrace.collector.otlp.kvcache import KeyValueCache
 from infertrace.collector.otlp.lean import LeanLogsRequest
 from infertrace.model import EMPTY_ATTRIBUTES, AttributeValue, LogRecord
+from infertrace.telemetry.batches import LogBatch
 from infertrace.telemetry.validate import id_problem, range_problem, time_problem
 
 
@@ -60,7 +60,7 @@ def _problem(
 
 
 class LogDecoder:
-    """Turns log export request bytes into log records; safe to share between threads."""
+    """Turns log export request bytes into a log batch; safe to share between threads."""
 
     def __init__(
         self, cache: KeyValueCache | None = None, clock: Callable[[], int] = time.time_ns
@@ -74,13 +74,14 @@ class LogDecoder:
 
     def decode_message(self, request: Any) -> Decoded[LogRecord]:
         """Like :meth:`decode`, for an already parsed lean request. O(records + attributes)."""
-        result: Decoded[LogRecord] = Decoded()
-        append = result.records.append
+        result: Decoded[LogRecord] = Decoded(LogBatch.empty())
+        rows: list[tuple[Any, ...]] = []
+        append = rows.append
         attributes = self._cache.attributes
         now = self._clock()
         for r, resource_logs in enumerate(request.resource_logs):
             res = resource_info(resource_logs.resource)
-            before = len(result.records)
+            before = len(rows)
             for s, scope_logs in enumerate(resource_logs.scope_logs):
                 records = scope_logs.log_records
                 if res.problem:
@@ -105,8 +106,8 @@ class LogDecoder:
                     if problem:
                         result.reject(f"resource {r} scope {s} log record {i}", problem)
                         continue
-                    append(
-                        new_log(
+                    append(  # one record's fields in record order (schema.LOG)
+                        (
                             time_ns,
                             res.service_name,
                             body_text(rec.body),
@@ -119,6 +120,7 @@ class LogDecoder:
                             res.attributes,
                         )
                     )
-            if len(result.records) > before:
+            if len(rows) > before:
                 result.resources.append(res.attributes)
+        result.records = LogBatch.from_rows(rows, checked=True)
         return result

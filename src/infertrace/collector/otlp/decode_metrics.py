@@ -1,4 +1,4 @@
-"""OTLP metric export requests -> MetricPoint records, one per data point.
+"""OTLP metric export requests -> a column batch of metric points, one per data point.
 
 All five OTLP data kinds become points: gauges and sums carry ``value``
 (integers as floats; a point flagged "no recorded value" or without a value
@@ -14,7 +14,6 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Any
 
-from infertrace.collector.otlp.build import new_point
 from infertrace.collector.otlp.common import (
     EMPTY_KEY,
     TIME_LIMIT,
@@ -25,6 +24,7 @@ from infertrace.collector.otlp.common import (
 from infertrace.collector.otlp.kvcache import KeyValueCache
 from infertrace.collector.otlp.lean import LeanMetricsRequest
 from infertrace.model import EMPTY_ATTRIBUTES, HistogramData, MetricPoint, MetricType
+from infertrace.telemetry.batches import MetricBatch
 from infertrace.telemetry.validate import text_problem, time_problem
 
 NAN = float("nan")
@@ -78,7 +78,7 @@ def _histogram(kind: str, dp: Any) -> HistogramData | str:
 
 
 class MetricDecoder:
-    """Turns metric export request bytes into points; safe to share between threads."""
+    """Turns metric export request bytes into a point batch; safe to share between threads."""
 
     def __init__(self, cache: KeyValueCache | None = None) -> None:
         self._cache = cache or KeyValueCache()
@@ -89,10 +89,11 @@ class MetricDecoder:
 
     def decode_message(self, request: Any) -> Decoded[MetricPoint]:
         """Like :meth:`decode`, for an already parsed lean request. O(points + attributes)."""
-        result: Decoded[MetricPoint] = Decoded()
+        result: Decoded[MetricPoint] = Decoded(MetricBatch.empty())
+        rows: list[tuple[Any, ...]] = []
         for r, resource_metrics in enumerate(request.resource_metrics):
             res = resource_info(resource_metrics.resource)
-            before = len(result.records)
+            before = len(rows)
             for s, scope_metrics in enumerate(resource_metrics.scope_metrics):
                 scope = dict(scope_items(scope_metrics.scope))
                 for m, metric in enumerate(scope_metrics.metrics):
@@ -105,14 +106,16 @@ class MetricDecoder:
                     if problem:
                         result.reject(where, problem, len(data.data_points))
                         continue
-                    self._points(result, where, metric, kind, data, scope, res)
-            if len(result.records) > before:
+                    self._points(result, rows, where, metric, kind, data, scope, res)
+            if len(rows) > before:
                 result.resources.append(res.attributes)
+        result.records = MetricBatch.from_rows(rows, checked=True)
         return result
 
     def _points(
         self,
         result: Decoded[MetricPoint],
+        rows: list[tuple[Any, ...]],
         where: str,
         metric: Any,
         kind: str,
@@ -120,7 +123,7 @@ class MetricDecoder:
         scope: dict[str, Any],
         res: Any,
     ) -> None:
-        append = result.records.append
+        append = rows.append
         attributes = self._cache.attributes
         mtype = _TYPES[kind]
         name, unit, description = metric.name, metric.unit, metric.description
@@ -148,8 +151,8 @@ class MetricDecoder:
             if problem:
                 result.reject(f"{where} point {p}", problem)
                 continue
-            append(
-                new_point(
+            append(  # one point's fields in record order (schema.METRIC)
+                (
                     name,
                     mtype,
                     res.service_name,

@@ -1,4 +1,4 @@
-"""OTLP trace export requests -> Span records, with the inference columns lifted.
+"""OTLP trace export requests -> a column batch of spans, with the inference columns lifted.
 
 This is the ingest hot path (DESIGN.md §9: per-span Python work, not parsing,
 bounds ingest). The request is parsed with the lean classes of
@@ -7,8 +7,9 @@ attribute list is usually one lookup in :mod:`infertrace.collector.otlp.listcach
 (frozen map and lifted columns at once), else one KeyValue cache lookup per
 attribute, and a resource's bytes are one lookup too. The loop binds what it
 calls to locals, does per-resource and per-scope work once, touches each
-protobuf field once, and builds spans with
-:func:`infertrace.collector.otlp.build.new_span`. A span that breaks a rule every
+protobuf field once, and appends each span as one tuple of its fields; the
+tuples are transposed once into a :class:`~infertrace.telemetry.batches.SpanBatch`
+(no Span object is built on the way in). A span that breaks a rule every
 store enforces (``telemetry/validate.py``) is rejected here with a reason, so
 the rest of the request can be stored in one atomic write.
 """
@@ -20,7 +21,7 @@ from typing import Any
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Status
 
-from infertrace.collector.otlp.build import new_event, new_span
+from infertrace.collector.otlp.build import new_event
 from infertrace.collector.otlp.common import (
     TIME_LIMIT,
     ZERO_SPAN_ID,
@@ -42,6 +43,7 @@ from infertrace.model import (
     SpanLink,
     StatusCode,
 )
+from infertrace.telemetry.batches import SpanBatch
 from infertrace.telemetry.validate import id_problem, range_problem, text_problem, time_problem
 
 _KINDS = tuple(SpanKind)
@@ -95,7 +97,7 @@ def _links(span: Any) -> tuple[tuple[SpanLink, ...], str | None]:
 
 
 class TraceDecoder:
-    """Turns trace export request bytes into spans; keeps a KeyValue and status cache.
+    """Turns trace export request bytes into a span batch; keeps a KeyValue and status cache.
 
     One decoder may be shared by threads (see :mod:`infertrace.collector.otlp.kvcache`).
     """
@@ -141,19 +143,19 @@ class TraceDecoder:
 
     def decode_message(self, request: Any) -> Decoded[Span]:
         """Like :meth:`decode`, for an already parsed lean request."""
-        result: Decoded[Span] = Decoded()
-        append = result.records.append
+        result: Decoded[Span] = Decoded(SpanBatch.empty())
+        rows: list[tuple[Any, ...]] = []
+        append = rows.append
         lists_table, list_decode = self._lists.table, self._lists.decode
         status_get, status_decode = self._statuses.get, self._status
         resource_get, resource_decode = self._resources.get, self._resource
-        build = new_span
         kinds = _KINDS
         zero_trace, zero_span = ZERO_TRACE_ID, ZERO_SPAN_ID
         for r, resource_spans in enumerate(request.resource_spans):
             raw_resource = resource_spans.resource
             res = resource_get(raw_resource) or resource_decode(raw_resource)
             service, resource = res.service_name, res.attributes
-            before = len(result.records)
+            before = len(rows)
             for s, scope_spans in enumerate(resource_spans.scope_spans):
                 spans = scope_spans.spans
                 if res.problem:
@@ -201,8 +203,8 @@ class TraceDecoder:
                     if problem is not None:
                         result.reject(f"resource {r} scope {s} span {i}", problem)
                         continue
-                    append(
-                        build(
+                    append(  # one span's fields in record order (schema.SPAN)
+                        (
                             trace_id,
                             span_id,
                             service,
@@ -220,6 +222,7 @@ class TraceDecoder:
                             links,
                         )
                     )
-            if len(result.records) > before:
+            if len(rows) > before:
                 result.resources.append(resource)
+        result.records = SpanBatch.from_rows(rows, checked=True)
         return result

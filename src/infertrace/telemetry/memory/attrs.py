@@ -59,6 +59,69 @@ class AttributeCodec:
 
         Nothing is retained when None is returned, so the caller can reject the
         batch without undoing anything. O(total values).
+
+        The decoders share one map object among the spans that carry the same
+        attribute list, so when a batch holds each object at least twice on
+        average, each distinct object is encoded once in Python and the rows
+        are gathered from it with NumPy (the rows stay independent in the
+        arena: eviction releases each row's values on its own).
+        """
+        ids = list(map(id, maps))
+        firsts = dict(zip(ids, maps, strict=True))  # one entry per object, first-seen order
+        if 2 * len(firsts) > len(ids):
+            return self._encode_each(maps)
+        distinct = list(firsts.values())
+        order = {k: j for j, k in enumerate(firsts)}
+        inv = np.fromiter(map(order.__getitem__, ids), np.int64, len(ids))
+        parts = self._flatten(distinct)
+        if parts is None:
+            return None
+        uflat, strs, str_pos, shape_keys, ustarts = parts
+        codes = self.values.codes(strs)
+        for pos, code in zip(str_pos, codes, strict=True):
+            uflat[pos] = code
+        ushapes = np.array(self.shapes.codes(shape_keys), dtype=np.int32)
+        bounds = np.array([*ustarts, len(uflat)], dtype=np.int64)
+        widths = np.diff(bounds)[inv]
+        starts = np.zeros(len(ids), dtype=np.int64)
+        np.cumsum(widths[:-1], out=starts[1:])
+        gather = np.repeat(bounds[:-1][inv] - starts, widths) + np.arange(int(widths.sum()))
+        flat = np.array(uflat, dtype=np.float64)[gather]
+        shape_codes = ushapes[inv]
+        uses = np.bincount(inv, minlength=len(distinct))  # rows per distinct map
+        owner = np.searchsorted(bounds, np.array(str_pos, dtype=np.int64), side="right") - 1
+        self.shapes.retain(shape_codes)
+        self.values.retain(np.repeat(np.array(codes, dtype=np.int32), uses[owner]))
+        starts += self.arena.append(flat)
+        return shape_codes, starts
+
+    def _encode_each(
+        self, maps: Sequence[Mapping[str, AttributeValue]]
+    ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int64]] | None:
+        """:meth:`encode` for a batch of mostly distinct map objects: one pass over all."""
+        parts = self._flatten(maps)
+        if parts is None:
+            return None
+        flat, strs, str_pos, shape_keys, starts = parts
+        codes = self.values.codes(strs)
+        for pos, code in zip(str_pos, codes, strict=True):
+            flat[pos] = code
+        shape_codes = np.array(self.shapes.codes(shape_keys), dtype=np.int32)
+        self.shapes.retain(shape_codes)
+        self.values.retain(np.array(codes, dtype=np.int32))
+        base = self.arena.append(np.array(flat, dtype=np.float64))
+        offsets = np.array(starts, dtype=np.int64)
+        offsets += base
+        return shape_codes, offsets
+
+    def _flatten(
+        self, maps: Sequence[Mapping[str, AttributeValue]]
+    ) -> tuple[list[Any], list[Hashable], list[int], list[Hashable], list[int]] | None:
+        """Every map's values in one list, with where its strings are and its shape.
+
+        (flat values, dictionary keys of the string/other values, their
+        positions in flat, shape per map, start of each map in flat); None if
+        a value has an unknown type. Touches no dictionary.
         """
         flat: list[Any] = []
         strs: list[Hashable] = []
@@ -98,16 +161,7 @@ class AttributeCodec:
                 s_append(_other_key(v))
                 p_append(base + i)
             shape_keys.append(shape)
-        codes = self.values.codes(strs)
-        for pos, code in zip(str_pos, codes, strict=True):
-            flat[pos] = code
-        shape_codes = np.array(self.shapes.codes(shape_keys), dtype=np.int32)
-        self.shapes.retain(shape_codes)
-        self.values.retain(np.array(codes, dtype=np.int32))
-        base = self.arena.append(np.array(flat, dtype=np.float64))
-        offsets = np.array(starts, dtype=np.int64)
-        offsets += base
-        return shape_codes, offsets
+        return flat, strs, str_pos, shape_keys, starts
 
     def release(self, shape_codes: npt.NDArray[np.int32], offsets: npt.NDArray[np.int64]) -> None:
         """Drop the rows encoded as (shape_codes, offsets), oldest rows first."""

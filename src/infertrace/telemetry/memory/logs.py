@@ -21,6 +21,7 @@ from infertrace.engine.table import OBJECT, Column, RingTable, TableSpec
 from infertrace.engine.zonemap import ZoneMap
 from infertrace.errors import InvalidRecord
 from infertrace.model import LogRecord
+from infertrace.telemetry.batches import LogBatch
 from infertrace.telemetry.filters import ResolvedLogFilter
 from infertrace.telemetry.memory.attrs import AttributeCodec
 from infertrace.telemetry.memory.common import MapDict, canonical_maps
@@ -81,9 +82,9 @@ class LogTable:
         n = len(records)
         if not n:
             return
-        (times, svcs, bodies, observed, sev, sevtext, tids, sids, attrs, res) = zip(
-            *map(_FIELDS, records), strict=True
-        )
+        (times, svcs, bodies, observed, sev, sevtext, tids, sids, attrs, res) = LogBatch.of(
+            records
+        ).columns
         encoded = self.codec.encode(attrs)
         if encoded is None:
             raise InvalidRecord(0, "attributes failed validation")

@@ -22,6 +22,7 @@ import numpy.typing as npt
 from infertrace.engine.ring import RingBuffer
 from infertrace.engine.table import OBJECT, Column, RingTable, TableSpec
 from infertrace.model import MetricPoint, MetricType
+from infertrace.telemetry.batches import MetricBatch
 from infertrace.telemetry.filters import ResolvedMetricFilter, attribute_equal
 from infertrace.telemetry.memory.common import CanonicalMap, canonical
 from infertrace.telemetry.validate import check_batch, metric_problem
@@ -90,11 +91,14 @@ class MetricTable:
                 k = canon[id(m)] = canonical(m)
             return k
 
+        (names, types, svcs, times, vals, units, starts_, attrs, res, hists, monos,
+         descs) = MetricBatch.of(points).columns  # fmt: skip
         keys = [
-            (p.name, int(p.type), p.unit, p.description, p.is_monotonic, p.service_name,
-             c(p.attributes), c(p.resource_attributes))
-            for p in points
-        ]  # fmt: skip
+            (name, int(kind), unit, desc, mono, svc, c(a), c(r))
+            for name, kind, unit, desc, mono, svc, a, r in zip(
+                names, types, units, descs, monos, svcs, attrs, res, strict=True
+            )
+        ]
         series = self.series
         fresh = [series.get(k) is None for k in keys]
         codes = series.codes(keys)
@@ -104,11 +108,11 @@ class MetricTable:
         # to the per-series state, so a failure can never leave a series'
         # rolling base half-updated (issue 9: a poisoned point used to shift
         # the next point of another series).
-        dods, pending, bases = _delta_of_deltas(codes, points, fresh, self.last_t, self.last_d)
+        dods, pending, bases = _delta_of_deltas(codes, times, fresh, self.last_t, self.last_d)
         keep = min(n, self.ring.capacity)
         cut = n - keep
-        values = np.array([np.nan if p.value is None else p.value for p in points], np.float64)
-        starts = np.array([p.start_time_unix_nano for p in points], np.int64)
+        values = np.array([np.nan if v is None else v for v in vals], np.float64)
+        starts = np.array(starts_, np.int64)
         small = (dods >= -(2**31) + 1) & (dods < 2**31)
         stored = np.where(small, dods, ESCAPE).astype(np.int32)
         for code, (t, d) in bases.items():
@@ -123,7 +127,7 @@ class MetricTable:
             self._advance_bases(code_arr[:cut].tolist(), dods[:cut].tolist())
         first = self.table.append(
             {"series": code_arr, "dod": stored, "start": starts, "value": values,
-             "hist": [p.histogram for p in points]},
+             "hist": list(hists)},
             now,
         )  # fmt: skip
         if cut:
@@ -258,7 +262,7 @@ def wrap64(x: int) -> int:
 
 def _delta_of_deltas(
     codes: list[int],
-    points: Sequence[MetricPoint],
+    times: Sequence[int],
     fresh: list[bool],
     last_t: I64,
     last_d: I64,
@@ -273,8 +277,7 @@ def _delta_of_deltas(
     dods = np.zeros(len(codes), np.int64)
     state: dict[int, tuple[int, int]] = {}
     bases: dict[int, tuple[int, int]] = {}
-    for i, (code, p) in enumerate(zip(codes, points, strict=True)):
-        t = p.time_unix_nano
+    for i, (code, t) in enumerate(zip(codes, times, strict=True)):
         prev = state.get(code)
         if prev is None:
             if fresh[i]:

@@ -31,6 +31,7 @@ from infertrace.engine.table import OBJECT, Column, RingTable, TableSpec
 from infertrace.engine.zonemap import ZoneMap
 from infertrace.errors import InferTraceError, InvalidRecord
 from infertrace.model import Span, SpanEvent, SpanKind, SpanLink, StatusCode
+from infertrace.telemetry.batches import SpanBatch
 from infertrace.telemetry.memory.attrs import AttributeCodec
 from infertrace.telemetry.memory.common import BadMap, MapDict
 from infertrace.telemetry.memory.counts import LiveCounts, pair
@@ -127,10 +128,13 @@ class _Batch:
     )  # fmt: skip
 
     def __init__(self, spans: Sequence[Span]) -> None:
-        try:
-            cols = list(zip(*map(_FIELDS, spans), strict=True))
-        except AttributeError:
-            raise _Rejected from None
+        if isinstance(spans, SpanBatch):  # the decoders' batches: columns already
+            cols: Sequence[Sequence[Any]] = spans.columns
+        else:
+            try:
+                cols = list(zip(*map(_FIELDS, spans), strict=True))
+            except AttributeError:
+                raise _Rejected from None
         (tids, sids, svcs, ops, starts, durs, pids, kinds, statuses, msgs, models, mvers,
          batch, itok, otok, gpu, ttft, attrs, res, events, links) = cols  # fmt: skip
         self.n = len(spans)

@@ -17,7 +17,7 @@ create, to the schema.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from infertrace.errors import InvalidRecord
@@ -33,6 +33,7 @@ from infertrace.model import (
     StatusCode,
     fast_constructor,
 )
+from infertrace.telemetry.batches import ColumnBatch
 from infertrace.telemetry.postgres.codec import (
     EncodingProblem,
     attributes_json,
@@ -135,47 +136,51 @@ def _links_json(links: tuple[SpanLink, ...]) -> bytes:
     return jsonb_bytes("[" + ",".join(parts) + "]")
 
 
-def span_row(s: Span) -> Row:
-    """The COPY row of a validated span (see SPAN_COLUMNS)."""
-    gpu = s.gpu_utilization
+def span_row(fields: tuple[Any, ...]) -> Row:
+    """The COPY row (see SPAN_COLUMNS) of a validated span given as its fields in record
+    order: a row of a :class:`~infertrace.telemetry.batches.SpanBatch`."""
+    (tid, sid, svc, op, start, dur, pid, kind, status, msg, model, mver, batch, itok, otok,
+     gpu, ttft, attrs, res, events, links) = fields  # fmt: skip
     return (
-        s.trace_id,
-        s.span_id,
-        s.parent_span_id,
-        text_bytes(s.service_name),
-        text_bytes(s.operation_name),
-        int(s.kind),
-        s.start_time_unix_nano,
-        s.duration_nanos,
-        int(s.status_code),
-        text_bytes(s.status_message),
-        _opt_text(s.model_name),
-        _opt_text(s.model_version),
-        s.batch_size,
-        s.input_tokens,
-        s.output_tokens,
+        tid,
+        sid,
+        pid,
+        text_bytes(svc),
+        text_bytes(op),
+        int(kind),
+        start,
+        dur,
+        int(status),
+        text_bytes(msg),
+        _opt_text(model),
+        _opt_text(mver),
+        batch,
+        itok,
+        otok,
         None if gpu is None else float(gpu),
-        s.time_to_first_token_nanos,
-        _attrs_jsonb(s.attributes),
-        _attrs_jsonb(s.resource_attributes),
-        _events_json(s.events),
-        _links_json(s.links),
+        ttft,
+        _attrs_jsonb(attrs),
+        _attrs_jsonb(res),
+        _events_json(events),
+        _links_json(links),
     )
 
 
-def log_row(r: LogRecord) -> Row:
-    """The COPY row of a validated log record (see LOG_COLUMNS)."""
+def log_row(fields: tuple[Any, ...]) -> Row:
+    """The COPY row (see LOG_COLUMNS) of a validated log record given as its fields in
+    record order: a row of a :class:`~infertrace.telemetry.batches.LogBatch`."""
+    (time_ns, svc, body, observed, sev, sevtext, tid, sid, attrs, res) = fields
     return (
-        r.time_unix_nano,
-        r.observed_time_unix_nano,
-        text_bytes(r.service_name),
-        int(r.severity_number),
-        text_bytes(r.severity_text),
-        text_bytes(r.body),
-        r.trace_id,
-        r.span_id,
-        _attrs_jsonb(r.attributes),
-        _attrs_jsonb(r.resource_attributes),
+        time_ns,
+        observed,
+        text_bytes(svc),
+        int(sev),
+        text_bytes(sevtext),
+        text_bytes(body),
+        tid,
+        sid,
+        _attrs_jsonb(attrs),
+        _attrs_jsonb(res),
     )
 
 
@@ -194,30 +199,33 @@ def _histogram_json(h: HistogramData | None) -> bytes | None:
     return jsonb_bytes(dumps(obj))
 
 
-def metric_row(p: MetricPoint) -> Row:
-    """The COPY row of a validated metric point (see METRIC_COLUMNS)."""
+def metric_row(fields: tuple[Any, ...]) -> Row:
+    """The COPY row (see METRIC_COLUMNS) of a validated metric point given as its fields
+    in record order: a row of a :class:`~infertrace.telemetry.batches.MetricBatch`."""
+    (name, kind, svc, time_ns, value, unit, start, attrs, res, hist, mono, desc) = fields
     return (
-        text_bytes(p.name),
-        int(p.type),
-        text_bytes(p.service_name),
-        p.time_unix_nano,
-        p.start_time_unix_nano,
-        None if p.value is None else float(p.value),
-        text_bytes(p.unit),
-        text_bytes(p.description),
-        bool(p.is_monotonic),
-        _attrs_jsonb(p.attributes),
-        _attrs_jsonb(p.resource_attributes),
-        _histogram_json(p.histogram),
+        text_bytes(name),
+        int(kind),
+        text_bytes(svc),
+        time_ns,
+        start,
+        None if value is None else float(value),
+        text_bytes(unit),
+        text_bytes(desc),
+        bool(mono),
+        _attrs_jsonb(attrs),
+        _attrs_jsonb(res),
+        _histogram_json(hist),
     )
 
 
-def encode_all(records: Sequence[Any], encode: Any) -> list[Row]:
-    """Encode a validated batch; a value PostgreSQL cannot hold rejects the batch."""
+def encode_all(batch: ColumnBatch[Any], encode: Callable[[tuple[Any, ...]], Row]) -> list[Row]:
+    """COPY rows of a validated batch, straight from its columns; a value PostgreSQL
+    cannot hold rejects the batch, naming the record."""
     out = []
-    for i, rec in enumerate(records):
+    for i, fields in enumerate(batch.rows()):
         try:
-            out.append(encode(rec))
+            out.append(encode(fields))
         except EncodingProblem as exc:
             raise InvalidRecord(i, str(exc)) from None
         except (AttributeError, TypeError, ValueError) as exc:

@@ -51,6 +51,7 @@ from infertrace.telemetry.analytics import (
     SeriesPoint,
     SpanScope,
 )
+from infertrace.telemetry.batches import LogBatch, MetricBatch, SpanBatch
 from infertrace.telemetry.filters import LogFilter, MetricFilter, SpanFilter, TimeBound, window
 from infertrace.telemetry.postgres import analytics, copy, queries
 from infertrace.telemetry.postgres.connect import connect, where
@@ -291,19 +292,21 @@ class PostgresStore:
         self._check_available()
         check_batch(spans, span_problem)
         self.time_bounds.check_spans(spans, self._clock())
-        self._writer.write(SPANS, encode_all(spans, span_row), self._write_timeout)
+        self._writer.write(SPANS, encode_all(SpanBatch.of(spans), span_row), self._write_timeout)
 
     def write_logs(self, records: Sequence[LogRecord]) -> None:
         self._check_available()
         check_batch(records, log_problem)
         self.time_bounds.check_logs(records, self._clock())
-        self._writer.write(LOGS, encode_all(records, log_row), self._write_timeout)
+        self._writer.write(LOGS, encode_all(LogBatch.of(records), log_row), self._write_timeout)
 
     def write_metrics(self, points: Sequence[MetricPoint]) -> None:
         self._check_available()
         check_batch(points, metric_problem)
         self.time_bounds.check_metrics(points, self._clock())
-        self._writer.write(METRICS, encode_all(points, metric_row), self._write_timeout)
+        self._writer.write(
+            METRICS, encode_all(MetricBatch.of(points), metric_row), self._write_timeout
+        )
 
     def flush(self, timeout: float = 30.0) -> None:
         """Wait until every write in progress is settled (writes that returned are stored)."""
