@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -273,6 +274,32 @@ def test_models_json_counts_requests_and_errors(fed: Fed, group_by: str, key_of:
     assert doc["group_by"] == group_by
     assert {g["key"]: g["requests"] for g in doc["groups"]} == dict(requests)
     assert {g["key"]: g["errors"] for g in doc["groups"]} == {k: errors[k] for k in requests}
+
+
+def test_models_counts_requests_unless_asked_for_all_spans() -> None:
+    # A request span and five children that repeat its model (as GenAI instrumentations
+    # do): one request, six spans with a model.
+    trace, root = bytes([7]) * 16, bytes([1]) * 8
+    now = time.time_ns()
+    spans = [Span(trace, root, "app", "chat", now, 300_000_000, model_name="m")] + [
+        Span(trace, bytes([2 + i]) * 8, "app", f"step {i}", now + i, 1_000_000, root,
+             model_name="m")
+        for i in range(5)
+    ]  # fmt: skip
+    store = MemoryStore()
+    with running(store) as endpoints:
+        feed(endpoints.http_url, spans)
+        cli = Fed(endpoints.http_url, spans)
+        doc = cli.json("models")
+        assert doc["spans"] == "requests"
+        assert [(g["key"], g["requests"]) for g in doc["groups"]] == [("m", 1)]
+        doc = cli.json("models", "--spans", "all")
+        assert doc["spans"] == "all"
+        assert [(g["key"], g["requests"]) for g in doc["groups"]] == [("m", 6)]
+        rows = table(cli.run("models").stdout)
+        assert [(r["model"], r["requests"], r["p50 ms"]) for r in rows] == [("m", "1", "300.0")]
+        assert cli.run("models", "--spans", "some").exit_code == 2
+    store.close()
 
 
 def percentile(values: list[int], q: float) -> float:

@@ -2,6 +2,7 @@
 
 The numbers come from the store's own analytics (vectorised in memory, SQL in
 PostgreSQL); see :mod:`infertrace.telemetry.analytics` for their definitions.
+Every route counts requests unless asked for ``spans=all`` (:data:`SPANS_DOC`).
 A time series is bounded to ``MAX_BUCKETS`` buckets.
 """
 
@@ -22,13 +23,33 @@ from infertrace.api.serialize import (
     series_point_json,
     store_stats_json,
 )
-from infertrace.telemetry.analytics import AnalyticsStore, GroupBy, SeriesMetric, SeriesPoint
+from infertrace.telemetry.analytics import (
+    AnalyticsStore,
+    GroupBy,
+    SeriesMetric,
+    SeriesPoint,
+    SpanScope,
+)
 
 MAX_BUCKETS = 10_000
 """A time series never has more buckets than this; a finer step is a 422."""
 
 DEFAULT_SERIES_WINDOW_NS = 3_600_000_000_000
 """A time series without ``since`` covers the last hour."""
+
+SPANS_DOC = (
+    "Which spans are counted. `requests` (the default): spans that carry a model and "
+    "whose parent is not a span of the same service carrying the same model, so the "
+    "child spans an instrumentation repeats the model on (OpenTelemetry GenAI puts "
+    "`gen_ai.request.model` on them) are parts of their request, not requests; a child "
+    "with another model, or in another service, is a request. The parent is looked up "
+    "among all stored spans, whatever the window; a parent no longer stored (evicted, "
+    "purged, never received) does not count, so its child is a request. `all`: every "
+    "span that carries a model."
+)
+"""The ``spans`` parameter's description, shared by every analytics route."""
+
+SPANS = Query(description=SPANS_DOC)
 
 router = APIRouter(prefix="/api", tags=["analytics"], responses=ERROR_RESPONSES)
 
@@ -46,15 +67,20 @@ def model_analytics(
     since: Annotated[str | None, SINCE] = None,
     until: Annotated[str | None, UNTIL] = None,
     group_by: Annotated[GroupBy, Query(description="What each row is keyed by")] = GroupBy.MODEL,
+    spans: Annotated[SpanScope, SPANS] = SpanScope.REQUESTS,
 ) -> ApiJSON:
-    """One row per model (or service, operation, pod) over the model spans in the window."""
+    """One row per model (or service, operation, pod) over the requests that start in
+    the window: a request is a span that carries a model and whose parent is not a
+    span of the same service carrying the same model (``spans=all``: every span with
+    a model). ``requests`` in a row counts them; latencies are theirs."""
     lo, hi = parse_window(since, until)
-    groups = analytics_of(request).model_analytics(lo, hi, group_by)
+    groups = analytics_of(request).model_analytics(lo, hi, group_by, spans)
     return ApiJSON(
         {
             "since_unix_nano": lo,
             "until_unix_nano": hi,
             "group_by": group_by.value,
+            "spans": spans.value,
             "groups": [group_json(g) for g in groups],
         }
     )
@@ -68,9 +94,11 @@ def timeseries(
     model: Annotated[str | None, Query(description="Only this model's spans")] = None,
     since: Annotated[str | None, SINCE] = None,
     until: Annotated[str | None, UNTIL] = None,
+    spans: Annotated[SpanScope, SPANS] = SpanScope.REQUESTS,
 ) -> ApiJSON:
     """Buckets ``[start, start + step)`` from ``since`` (default: an hour ago) to ``until``
-    (default: now); empty buckets are 0 for counts and null otherwise."""
+    (default: now) over the requests (``spans=all``: every span with a model), each in
+    the bucket it starts in; empty buckets are 0 for counts and null otherwise."""
     now = now_ns()
     lo, hi = parse_window(since, until, now)
     hi = now if hi is None else hi
@@ -84,13 +112,14 @@ def timeseries(
         raise BadParameter(
             "step", f"{step!r} makes more than {MAX_BUCKETS} buckets; use a wider step"
         )
-    found = analytics_of(request).timeseries(metric, step_ns, lo, hi, model or None)
+    found = analytics_of(request).timeseries(metric, step_ns, lo, hi, model or None, spans)
     points = filled(found, metric, step_ns, lo, hi)
     return ApiJSON(
         {
             "metric": metric.value,
             "step_nanos": step_ns,
             "model_name": model or None,
+            "spans": spans.value,
             "since_unix_nano": lo,
             "until_unix_nano": hi,
             "points": [series_point_json(p) for p in points],
@@ -124,11 +153,15 @@ def leaderboard(
     since: Annotated[str | None, SINCE] = None,
     until: Annotated[str | None, UNTIL] = None,
     limit: Annotated[int, Query(description="Places returned", ge=1, le=1000)] = 10,
+    spans: Annotated[SpanScope, SPANS] = SpanScope.REQUESTS,
 ) -> ApiJSON:
-    """Models by ``by``, highest first."""
+    """Models by ``by`` over their requests (``spans=all``: every span with a model),
+    highest first."""
     lo, hi = parse_window(since, until)
-    entries = analytics_of(request).leaderboard(by, lo, hi, limit)
-    return ApiJSON({"by": by.value, "entries": [leaderboard_json(e) for e in entries]})
+    entries = analytics_of(request).leaderboard(by, lo, hi, limit, spans)
+    return ApiJSON(
+        {"by": by.value, "spans": spans.value, "entries": [leaderboard_json(e) for e in entries]}
+    )
 
 
 @router.get("/stats", summary="Stored records and bytes per signal")

@@ -35,6 +35,7 @@ Time: TypeAlias = str | int | datetime
 """RFC 3339 or relative text (``15m``, ``1h``), unix nanoseconds, or a datetime."""
 ExportFormat: TypeAlias = Literal["parquet", "csv", "jsonl"]
 GroupBy: TypeAlias = Literal["model", "service", "operation", "pod"]
+Counted: TypeAlias = Literal["requests", "all"]
 Params: TypeAlias = list[tuple[str, str | int | float | bool | None]]
 
 
@@ -172,10 +173,15 @@ class ApiClient:
         return self._get("/api/spans", span_params(filters))
 
     def models(
-        self, since: Time | None = None, until: Time | None = None, group_by: GroupBy = "model"
+        self,
+        since: Time | None = None,
+        until: Time | None = None,
+        group_by: GroupBy = "model",
+        spans: Counted = "requests",
     ) -> JSON:
-        """Per-group analytics over model spans: ``groups``, one row per key."""
-        params: Params = [("group_by", group_by)]
+        """Per-group analytics over requests (``spans="all"``: every span with a model):
+        ``groups``, one row per key."""
+        params: Params = [("group_by", group_by), ("spans", spans)]
         params += [(k, _time(v)) for k, v in (("since", since), ("until", until)) if v is not None]
         return self._get("/api/analytics/models", params)
 

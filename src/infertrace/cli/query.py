@@ -29,6 +29,7 @@ from infertrace.api.client import (
     JSON,
     ApiClient,
     ApiError,
+    Counted,
     ExportFormat,
     GroupBy,
     SpanFilters,
@@ -38,6 +39,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 FORMATS = ("parquet", "csv", "jsonl")
 GROUPS = ("model", "service", "operation", "pod")
+COUNTED = ("requests", "all")
 STATUSES = ("ok", "error", "unset")
 BAR_WIDTH = 40
 """Characters of the ``trace`` waterfall bar."""
@@ -255,14 +257,30 @@ def spans(url: str, token: str | None, as_json: bool, **options: Any) -> None:
 @click.option(
     "--group-by", type=click.Choice(GROUPS), default="model", show_default=True, help="Row key."
 )
+@click.option(
+    "--spans",
+    type=click.Choice(COUNTED),
+    default="requests",
+    show_default=True,
+    help="Count requests (spans with a model whose parent is not a span of the same "
+    "service and model), or all spans with a model.",
+)
 @api_options
 @json_option
 def models(
-    since: str | None, until: str | None, group_by: str, url: str, token: str | None, as_json: bool
+    since: str | None,
+    until: str | None,
+    group_by: str,
+    spans: str,
+    url: str,
+    token: str | None,
+    as_json: bool,
 ) -> None:
-    """Latency, errors, tokens and GPU use per model (or service, operation, pod)."""
+    """Latency, errors, tokens and GPU use per model (or service, operation, pod),
+    over requests: spans with a model whose parent is not a span of the same service
+    and model (``--spans all``: every span with a model)."""
     with _api(url, token) as api:
-        doc = api.models(since, until, cast(GroupBy, group_by))
+        doc = api.models(since, until, cast(GroupBy, group_by), cast(Counted, spans))
     if as_json:
         _echo_json(doc)
         return
@@ -290,7 +308,7 @@ def models(
     console = Console()
     console.print(table)
     if not doc["groups"]:
-        console.print("no model spans in this window")
+        console.print(f"no {'requests' if spans == 'requests' else 'model spans'} in this window")
 
 
 @click.command()
