@@ -9,6 +9,10 @@ Point a Jaeger data source at ``http://HOST:PORT/jaeger``. Routes (all GET):
   &maxDuration=&limit=`` (or ``?traceID=...`` repeated): traces in Jaeger's model.
 - ``/api/traces/{traceID}``: one trace; 404 when unknown, 400 when not hex.
 
+The router also carries the v3 API (:mod:`infertrace.api.jaeger_v3`), the
+dependencies and Monitor-tab metrics routes (:mod:`infertrace.api.jaeger_monitor`);
+:mod:`infertrace.api.jaeger_errors` answers routing errors under ``/jaeger``.
+
 Answers are Jaeger's envelope ``{data, total, limit, offset, errors}``; a bad
 parameter is a 400 whose ``errors[0].msg`` names the parameter and the value.
 

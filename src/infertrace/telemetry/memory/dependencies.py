@@ -33,6 +33,8 @@ from infertrace.telemetry.memory.spans import SpanTable
 I64 = npt.NDArray[np.int64]
 U64 = npt.NDArray[np.uint64]
 U32 = npt.NDArray[np.uint32]
+Slots = U32
+"""Slot numbers: uint32, as a ring holds fewer than 2**31 rows."""
 MAX_STEPS = 64
 """Chain steps each way before the remaining children go to the hash join."""
 
@@ -46,19 +48,19 @@ def _u64(column: npt.NDArray[np.uint8]) -> U64:
     return column.view(np.uint64)
 
 
-def _children(t: SpanTable, since: int, until: int) -> I64:
+def _children(t: SpanTable, since: int, until: int) -> Slots:
     """Slots of live spans with a parent id that start in [since, until)."""
     zone = t.zone
     cap = t.ring.capacity
     pid = _u64(t.pid)[:, 0]
-    found: list[I64] = []
+    found: list[Slots] = []
     for c in zone.chunks(since, until).tolist():
         lo, hi = c * zone.chunk, min(cap, (c + 1) * zone.chunk)
         start = t.start[lo:hi]
         mask = (start >= since) & (start < until) & (pid[lo:hi] != 0)
         mask &= t.table.live_mask(lo, hi)
-        found.append(np.flatnonzero(mask).astype(np.int64) + lo)
-    return np.concatenate(found) if found else np.zeros(0, np.int64)
+        found.append(np.flatnonzero(mask).astype(np.uint32) + np.uint32(lo))
+    return np.concatenate(found) if found else np.zeros(0, np.uint32)
 
 
 def _wrap(slot: I64, cap: int) -> I64:
@@ -96,43 +98,48 @@ class _Walked:
     __slots__ = ("child", "ended", "ended_want", "going", "going_want", "parent")
 
     def __init__(self) -> None:
-        self.child: list[I64] = []
-        self.parent: list[I64] = []
-        self.ended: list[I64] = []
+        self.child: list[Slots] = []
+        self.parent: list[Slots] = []
+        self.ended: list[Slots] = []
         self.ended_want: list[U64] = []
-        self.going: I64 = np.zeros(0, np.int64)
+        self.going: Slots = np.zeros(0, np.uint32)
         self.going_want: U64 = np.zeros(0, np.uint64)
 
 
-def _walk(t: SpanTable, child: I64, want: U64, forward: U32 | None) -> _Walked:
+def _walk(t: SpanTable, child: Slots, want: U64, forward: U32 | None) -> _Walked:
     """Walk each child's trace chain (backwards, or forwards over ``forward`` links).
 
     A child stops when the visited row's span id is its wanted parent id
     (matched), when its chain ends (``ended``), or after ``MAX_STEPS`` rounds
     (``going``). Going back, a link leads to a live row when it is no longer
-    than the row's age rank; forward links are only made between live rows.
+    than the row's age rank (0 for the oldest live row); forward links are only
+    made between live rows. Slots and ranks are uint32 (the ring holds fewer
+    than 2**31 rows), which halves the memory each round moves.
     """
-    cap = t.ring.capacity
+    cap = np.uint32(t.ring.capacity)
     sid = _u64(t.sid)[:, 0]
     slot = child
-    rank = _wrap(child - t.ring.tail % cap, cap) if forward is None else None  # 0: oldest
+    rank = None
+    if forward is None:
+        rank = child - np.uint32(t.ring.tail % t.ring.capacity)
+        rank[rank >= cap] += cap  # wrapped below 0: modulo 2**32, adding cap mends it
     out = _Walked()
     for _ in range(MAX_STEPS):
         if not len(child):
             break
         if rank is None:
             assert forward is not None
-            link = forward[slot].astype(np.int64)
+            link = forward[slot]
             alive = link != 0
             slot = slot + link
-            slot -= cap & ((cap - 1 - slot) >> 63)  # wrapped past the last slot
+            slot[slot >= cap] -= cap
         else:
             raw = t.traces.back[slot]
             alive = (raw - _ONE) < rank  # 1 <= link <= rank (0 - 1 wraps to 2**32 - 1)
             link = np.minimum(raw, rank)  # a dead link stays inside the ring
             rank -= link
             slot = slot - link
-            slot += cap & (slot >> 63)  # wrapped below slot 0
+            slot[slot >= cap] += cap
         differ = sid[slot] != want
         go = alive & differ
         hit = np.flatnonzero(alive ^ go)  # alive and not differing
@@ -153,7 +160,7 @@ def _walk(t: SpanTable, child: I64, want: U64, forward: U32 | None) -> _Walked:
     return out
 
 
-def _hash_join(t: SpanTable, child: I64) -> tuple[I64, I64]:
+def _hash_join(t: SpanTable, child_slots: Slots) -> tuple[Slots, Slots]:
     """Parents of ``child`` slots by a sorted join on (trace id, span id) over every live row.
 
     Equal hashes are checked byte for byte; a child whose first equal-hash row
@@ -162,6 +169,7 @@ def _hash_join(t: SpanTable, child: I64) -> tuple[I64, I64]:
     ring = t.ring
     cap = ring.capacity
     rows = np.arange(ring.tail, ring.head, dtype=np.int64) % cap
+    child = child_slots.astype(np.int64)
     tid = _u64(t.tid)
     sid = _u64(t.sid)[:, 0]
     pid = _u64(t.pid)[:, 0]
@@ -191,7 +199,10 @@ def _hash_join(t: SpanTable, child: I64) -> tuple[I64, I64]:
                 got_child.append(np.array([c]))
                 got_parent.append(r)
                 break
-    return np.concatenate(got_child), np.concatenate(got_parent)
+    return (
+        np.concatenate(got_child).astype(np.uint32),
+        np.concatenate(got_parent).astype(np.uint32),
+    )
 
 
 def dependencies(t: SpanTable, since: int, until: int) -> list[Dependency]:
@@ -202,6 +213,9 @@ def dependencies(t: SpanTable, since: int, until: int) -> list[Dependency]:
     child = _children(t, since, until)
     if not len(child):
         return []
+    if t.ring.capacity >= 2**31:  # beyond the walk's uint32 rank arithmetic
+        c, p = _hash_join(t, child)
+        return _count(t, [p], [c])
     pid = _u64(t.pid)[:, 0]
     back = _walk(t, child, pid[child], None)
     pairs_c, pairs_p = back.child, back.parent
@@ -220,7 +234,7 @@ def dependencies(t: SpanTable, since: int, until: int) -> list[Dependency]:
     return _count(t, pairs_p, pairs_c)
 
 
-def _count(t: SpanTable, parents: list[I64], children: list[I64]) -> list[Dependency]:
+def _count(t: SpanTable, parents: list[Slots], children: list[Slots]) -> list[Dependency]:
     """Calls per (parent service, child service) of different services, sorted."""
     codes = np.array(sorted(t.svc_live.keys()), dtype=np.int64)
     k = len(codes)
