@@ -40,6 +40,7 @@ from infertrace.errors import StoreOverloaded
 from infertrace.model import Span, SpanEvent, SpanKind, SpanLink, StatusCode
 from infertrace.telemetry.filters import SpanFilter
 from infertrace.telemetry.memory import MemoryStore
+from infertrace.telemetry.protocols import Health, StoreStats
 from infertrace.workload import Workload
 from tests.api.test_jaeger_api import (
     BASE,
@@ -839,6 +840,34 @@ def test_overloaded_store_is_503_with_retry_after(
     assert check(response, 503) == "database is down (test double)"
 
 
+class KnownDown(MemoryStore):
+    """A store watched in the background whose last health check failed."""
+
+    def health(self) -> Health:
+        return Health(False, "connection refused (test double)")
+
+    def cached_stats(self) -> StoreStats | None:
+        return None
+
+
+@pytest.mark.parametrize(
+    ("path", "shape"),
+    [
+        ("/jaeger/api/v3/services", "v3"),
+        ("/jaeger/api/v3/traces/1", "v3"),
+        ("/jaeger/api/dependencies", "envelope"),
+        ("/jaeger/api/metrics/minstep", "envelope"),
+    ],
+)
+def test_store_known_down_is_503_at_once(path: str, shape: str) -> None:
+    with KnownDown() as s:
+        response = Client(with_jaeger(create_app(s, install=install_query_api))).get(path)
+    assert response.headers["retry-after"] == "2"
+    check = v3_error if shape == "v3" else envelope_error
+    message = check(response, 503)
+    assert message == "store unavailable: connection refused (test double); retry after 2 s"
+
+
 # -- the Jaeger UI's requests, replayed against a real server ---------------------------------
 
 
@@ -913,6 +942,9 @@ def test_jaeger_ui_request_sequence(served: tuple[httpx.Client, list[Span], int]
     # System Architecture: the last week
     deps = http.get(f"/jaeger/api/dependencies?endTs={now_ms}&lookback=604800000").json()
     assert deps["data"] == [{"parent": "gateway", "child": "vllm", "callCount": 6}]
+    # Grafana's service graph (datasource/jaeger: endTs and lookback in ms of the time range)
+    graph = http.get(f"/jaeger/api/dependencies?endTs={now_ms}&lookback=3600000").json()
+    assert graph["data"] == deps["data"]
     # Monitor tab: services, then fetchAllServiceMetrics and fetchAggregatedServiceMetrics
     assert http.get("/jaeger/api/services").json()["data"] == services
     base = {
