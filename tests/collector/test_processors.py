@@ -149,9 +149,10 @@ def test_nothing_stored_calls_no_processor() -> None:
 def test_a_failing_processor_does_not_fail_the_request(caplog: pytest.LogCaptureFixture) -> None:
     store, recorder = ReferenceStore(), Recorder()
     pipeline = Pipeline(store, processors=[Broken(), recorder])
-    body = encode_spans(Workload(seed=8).spans(10)).SerializeToString()
+    w = Workload(seed=8)  # three requests of distinct spans (a resent span is stored once)
+    bodies = [encode_spans(w.spans(10)).SerializeToString() for _ in range(3)]
     with caplog.at_level(logging.ERROR, "infertrace.collector.pipeline"):
-        for _ in range(3):
+        for body in bodies:
             assert pipeline.export(Signal.TRACES, body).accepted == 10
     assert len(recorder.spans) == 3  # the processors after the broken one still run
     assert store.stats().spans.count == 30

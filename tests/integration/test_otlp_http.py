@@ -198,3 +198,17 @@ def test_closed_store_is_not_ready_and_answers_503() -> None:
         assert response.status_code == 503 and "retry-after" in response.headers
         ready = httpx.get(endpoints.http_url + "/readyz")
         assert ready.status_code == 503 and ready.json()["reason"] == "store is closed"
+
+
+@pytest.mark.parametrize("encoding", ["protobuf", "json"])
+def test_a_retried_request_is_stored_once(server: tuple[str, MemoryStore], encoding: str) -> None:
+    """An exporter that retries after a lost answer sends the same spans again (issue 11)."""
+    url, store = server
+    spans = Workload(seed=77 + len(encoding)).spans(12)
+    request = encode_spans(spans)
+    body = request.SerializeToString() if encoding == "protobuf" else dumps(request)
+    for _ in range(3):
+        assert post(url, "/v1/traces", body, PB if encoding == "protobuf" else JSON).is_success
+    for trace_id in {s.trace_id for s in spans}:
+        want = sorted(s.span_id for s in spans if s.trace_id == trace_id)
+        assert sorted(s.span_id for s in store.get_trace(trace_id)) == want

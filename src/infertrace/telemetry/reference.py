@@ -18,7 +18,14 @@ from types import MappingProxyType
 from typing import Generic, TypeVar
 
 from infertrace.errors import StoreClosed, TraceNotFound
-from infertrace.model import AttributeValue, LogRecord, MetricPoint, Span, parse_id
+from infertrace.model import (
+    AttributeValue,
+    LogRecord,
+    MetricPoint,
+    Span,
+    StatusCode,
+    parse_id,
+)
 from infertrace.telemetry import analytics_ref
 from infertrace.telemetry.analytics import (
     GroupBy,
@@ -37,7 +44,7 @@ from infertrace.telemetry.filters import (
     attribute_equal,
     window,
 )
-from infertrace.telemetry.protocols import SignalStats, StoreStats
+from infertrace.telemetry.protocols import SignalStats, SpanTimings, StoreStats
 from infertrace.telemetry.purger import PurgeOwner, seconds
 from infertrace.telemetry.timebounds import UNBOUNDED, TimeBounds
 from infertrace.telemetry.validate import check_batch, log_problem, metric_problem, span_problem
@@ -321,3 +328,23 @@ class ReferenceStore(PurgeOwner):
             if parent is not None and parent != s.service_name:
                 calls[(parent, s.service_name)] = calls.get((parent, s.service_name), 0) + 1
         return sorted((p, c, n) for (p, c), n in calls.items())
+
+    def span_timings(
+        self, service: str, kinds: Sequence[int], start_ns: int, end_ns: int
+    ) -> SpanTimings:
+        """Start, duration, error flag and operation of ``service``'s spans of ``kinds``
+        starting in [start_ns, end_ns), in arrival order."""
+        wanted = {int(k) for k in kinds}
+        rows = [
+            s
+            for s in self._span_list()
+            if s.service_name == service
+            and int(s.kind) in wanted
+            and start_ns <= s.start_time_unix_nano < end_ns
+        ]
+        return SpanTimings(
+            [s.start_time_unix_nano for s in rows],
+            [s.duration_nanos for s in rows],
+            [s.status_code == StatusCode.ERROR for s in rows],
+            [s.operation_name for s in rows],
+        )

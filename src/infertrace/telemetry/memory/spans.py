@@ -123,8 +123,8 @@ class _Batch:
 
     __slots__ = (
         "attrs", "batch", "durs", "extras", "gpu", "itok", "kinds", "models", "mvers",
-        "n", "ops", "otok", "pids", "res", "sids", "starts", "statuses", "svcs", "tid_keys",
-        "tids", "ttft",
+        "n", "ops", "otok", "pids", "res", "sid_keys", "sids", "starts", "statuses", "svcs",
+        "tid_keys", "tids", "ttft",
     )  # fmt: skip
 
     def __init__(self, spans: Sequence[Span]) -> None:
@@ -139,6 +139,7 @@ class _Batch:
          batch, itok, otok, gpu, ttft, attrs, res, events, links) = cols  # fmt: skip
         self.n = len(spans)
         self.tid_keys = tids
+        self.sid_keys = sids
         self.tids = _ids(tids, 16)
         self.sids = _ids(sids, 8)
         if b"" in set(pids):
@@ -263,6 +264,33 @@ class SpanTable:
         except _Rejected:
             check_batch(spans, span_problem)
             raise InvalidRecord(0, "batch failed validation") from None
+
+    def duplicates(self, b: _Batch) -> list[int]:
+        """Positions of the batch's redelivered spans; the caller holds the write lock.
+
+        A span is redelivered when a live row has its (trace id, span id), or an
+        earlier span of the batch does: the first delivery is kept, as
+        PostgreSQL's ``ON CONFLICT DO NOTHING`` keeps it. No extra memory per
+        span: stored span ids are read through the trace index, for the traces
+        the batch shares with the store (usually none: a trace's spans mostly
+        arrive together). O(n + rows of those traces).
+        """
+        tids = b.tid_keys
+        keys = list(map(bytes.__add__, tids, b.sid_keys))
+        known = self.traces.newest.keys() & set(tids)
+        if not known and len(set(keys)) == len(keys):
+            return []
+        seen: set[bytes] = set()
+        tail, cap, sid = self.ring.tail, self.ring.capacity, self.sid
+        for t in known:
+            seen.update(t + sid[seq % cap].tobytes() for seq in self.traces.rows(t, tail))
+        dup = []
+        for i, k in enumerate(keys):
+            if k in seen:
+                dup.append(i)
+            else:
+                seen.add(k)
+        return dup
 
     def append(self, b: _Batch, spans: Sequence[Span], now: int) -> None:
         """Store a prepared batch; the caller holds the write lock."""

@@ -30,7 +30,7 @@ from infertrace.telemetry.memory.logs import LogTable
 from infertrace.telemetry.memory.metrics import MetricTable
 from infertrace.telemetry.memory.span_query import SpanRows, search, trace_slots
 from infertrace.telemetry.memory.spans import SpanTable
-from infertrace.telemetry.protocols import SignalStats, StoreStats, TelemetryStore
+from infertrace.telemetry.protocols import SignalStats, SpanTimings, StoreStats, TelemetryStore
 from infertrace.telemetry.purger import PurgeOwner, seconds
 from infertrace.telemetry.timebounds import UNBOUNDED, TimeBounds
 
@@ -253,6 +253,17 @@ class MemoryStore(PurgeOwner):
         with self._span_lock.read():
             return dependencies(self._spans, start_ns, end_ns)
 
+
+    def span_timings(
+        self, service: str, kinds: Sequence[int], start_ns: int, end_ns: int
+    ) -> SpanTimings:
+        """Start, duration, error flag and operation of ``service``'s spans of ``kinds``
+        starting in [start_ns, end_ns), vectorised over the zone map's chunks (see
+        :mod:`infertrace.telemetry.memory.timings`). O(spans in the chunks scanned)."""
+        from infertrace.telemetry.memory.timings import span_timings
+
+        with self._span_lock.read():
+            return span_timings(self._spans, service, kinds, start_ns, end_ns)
 
 def _conforms(store: MemoryStore) -> tuple[TelemetryStore, AnalyticsStore]:
     """Static conformance: mypy fails here if MemoryStore drifts from a protocol."""
