@@ -77,6 +77,14 @@ class SpanReader(Protocol):
         end_ns) whose parent span is another service's, sorted (Jaeger's links)."""
         ...
 
+    def span_timings(
+        self, service: str, kinds: Sequence[int], start_ns: int, end_ns: int
+    ) -> SpanTimings:
+        """Start, duration, error and operation of ``service``'s spans of ``kinds``
+        (``SpanKind`` values) starting in [start_ns, end_ns), in no order (Jaeger's
+        Monitor tab)."""
+        ...
+
 
 @runtime_checkable
 class LogWriter(Protocol):
@@ -172,3 +180,14 @@ class Drains(Protocol):
         """Close, waiting up to ``timeout`` s; None when nothing accepted was left
         unstored, else a message naming what was left (and refused to its senders)."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class SpanTimings:
+    """Columns of the spans a metrics query reads: entry ``i`` of each is span ``i``."""
+
+    start_unix_nano: Sequence[int]
+    duration_nanos: Sequence[int]
+    error: Sequence[bool]
+    """Whether the span's status is ERROR."""
+    operation: Sequence[str]

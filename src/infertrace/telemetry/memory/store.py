@@ -253,7 +253,6 @@ class MemoryStore(PurgeOwner):
         with self._span_lock.read():
             return dependencies(self._spans, start_ns, end_ns)
 
-
     def span_timings(
         self, service: str, kinds: Sequence[int], start_ns: int, end_ns: int
     ) -> SpanTimings:
@@ -264,6 +263,7 @@ class MemoryStore(PurgeOwner):
 
         with self._span_lock.read():
             return span_timings(self._spans, service, kinds, start_ns, end_ns)
+
 
 def _conforms(store: MemoryStore) -> tuple[TelemetryStore, AnalyticsStore]:
     """Static conformance: mypy fails here if MemoryStore drifts from a protocol."""

@@ -82,6 +82,7 @@ from infertrace.telemetry.protocols import (
     Drains,
     Health,
     Monitored,
+    SpanTimings,
     StoreStats,
     TelemetryStore,
 )
@@ -519,6 +520,21 @@ class PostgresStore:
 
         rows = self._query(DEPENDENCIES_SQL, [start_ns, end_ns])
         return sorted((str(p), str(c), int(n)) for p, c, n in rows)
+
+    def span_timings(
+        self, service: str, kinds: Sequence[int], start_ns: int, end_ns: int
+    ) -> SpanTimings:
+        """Start, duration, error flag and operation of ``service``'s spans of ``kinds``
+        starting in [start_ns, end_ns): one range scan in SQL."""
+        from infertrace.telemetry.postgres.timings import SPAN_TIMINGS_SQL
+
+        rows = self._query(SPAN_TIMINGS_SQL, [service, [int(k) for k in kinds], start_ns, end_ns])
+        return SpanTimings(
+            [int(r[0]) for r in rows],
+            [int(r[1]) for r in rows],
+            [bool(r[2]) for r in rows],
+            [str(r[3]) for r in rows],
+        )
 
 
 def _probe(conn: psycopg.Connection[Any]) -> None:
