@@ -1,4 +1,4 @@
-"""The request rule over the span table, vectorised (the rule: :mod:`..analytics`).
+"""The request rule over the span table, vectorised (:mod:`infertrace.telemetry.analytics`).
 
 A span with a model is a request unless a live row is its parent with the same
 service and model: the same trace id, a span id equal to its parent id, the same
@@ -9,14 +9,15 @@ the window's; an evicted or purged parent is not found, so its child counts.
   on request spans only, the rule costs one comparison per candidate.
 - Otherwise every live row with a model gets a 64-bit hash of (trace id, span
   id, service, model) and every child one of (trace id, parent id, service,
-  model), computed over whole columns (no gathers); children are looked up in a
-  direct-mapped table of the rows' hashes (rows that lost their slot to another
-  hash go to a sorted array, searched exactly). Each hit is then checked on the
+  model), computed over whole columns (no gathers); a byte map of the children's
+  hashes drops the rows no child wants, and the children are looked up in a
+  direct-mapped table of the rest (rows that lost their slot to another hash go
+  to a sorted array, searched exactly). Each hit is then checked on the
   columns themselves, so the answer is exact: a child whose hash hit a row that
   is not its parent (a collision) is settled by a walk of its trace's rows.
 
-O(capacity) vectorised work when some candidate has a parent id, O(candidates)
-otherwise. The caller holds the read lock.
+O(capacity) vectorised work (and 24 bytes of scratch per slot) when some
+candidate has a parent id, O(candidates) otherwise. The caller holds the read lock.
 """
 
 from __future__ import annotations
