@@ -149,7 +149,16 @@ class ReferenceStore(PurgeOwner):
         ]
         with self._lock:
             self._check_open()
-            self._spans.add(frozen, self._clock())
+            # A span whose (trace id, span id) is stored, or came earlier in the batch,
+            # is a redelivery: the first delivery stays.
+            stored = {(s.trace_id, s.span_id) for _, _, s in self._spans.rows}
+            fresh = []
+            for s in frozen:
+                key = (s.trace_id, s.span_id)
+                if key not in stored:
+                    stored.add(key)
+                    fresh.append(s)
+            self._spans.add(fresh, self._clock())
 
     def get_trace(self, trace_id: str | bytes) -> list[Span]:
         try:

@@ -83,6 +83,13 @@ class MemoryStore(PurgeOwner):
         self.time_bounds.check_array(batch.starts, "start time", self._clock())
         with self._span_lock.write():
             self._check_open()
+            dup = self._spans.duplicates(batch)
+            if dup:  # redelivered spans: the first delivery stays stored
+                gone = set(dup)
+                spans = [spans[i] for i in range(len(spans)) if i not in gone]
+                if not spans:
+                    return
+                batch = self._spans.prepare(spans)
             self._spans.append(batch, spans, self._clock())
 
     def get_trace(self, trace_id: str | bytes) -> list[Span]:
