@@ -21,7 +21,7 @@ import json
 import math
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -40,7 +40,7 @@ from infertrace.errors import StoreOverloaded
 from infertrace.model import Span, SpanEvent, SpanKind, SpanLink, StatusCode
 from infertrace.telemetry.filters import SpanFilter
 from infertrace.telemetry.memory import MemoryStore
-from infertrace.telemetry.protocols import Health, StoreStats
+from infertrace.telemetry.protocols import Health, SpanTimings, StoreStats
 from infertrace.workload import Workload
 from tests.api.test_jaeger_api import (
     BASE,
@@ -817,6 +817,11 @@ class Overloaded(MemoryStore):
         raise StoreOverloaded("database is down (test double)", retry_after=2.5)
 
     def dependencies(self, start_ns: int, end_ns: int) -> list[tuple[str, str, int]]:
+        raise StoreOverloaded("database is down (test double)", retry_after=2.5)
+
+    def span_timings(
+        self, service: str, kinds: Sequence[int], start_ns: int, end_ns: int
+    ) -> SpanTimings:
         raise StoreOverloaded("database is down (test double)", retry_after=2.5)
 
 

@@ -20,13 +20,14 @@ Routes (all GET), answered in Jaeger's shapes:
   ``ratePer``; errors the fraction of those spans with an error status. A point
   whose window holds no span is left out of latencies and errors and is 0 in
   calls. Names, help texts and labels (``service_name``, ``operation``) are
-  those of Jaeger's Prometheus reader, labels sorted by name. Defaults: 1 h lookback, 5 s step,
-  10 min ratePer; at most ``MAX_POINTS`` points per series.
+  those of Jaeger's Prometheus reader, labels sorted by name. Defaults: 1 h
+  lookback, 5 s step, 10 min ratePer; at most ``MAX_POINTS`` points per series.
 - ``/api/metrics/minstep``: ``{"data": 1, ...}``, the smallest step in ms.
 
-Spans are read through the store's ``list_spans``, newest first, at most
-``METRICS_SPAN_BUDGET`` per request; when a window holds more, the points whose
-windows reach past what was read are left out rather than undercounted.
+Spans come from the store's ``span_timings`` (one query per service: start,
+duration, error flag and operation of the asked kinds in the window), so a
+request costs O(spans of the service and kinds in ``lookback + ratePer``) plus
+O(points x log spans), and one quantile per point for latencies.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -46,8 +48,8 @@ from infertrace.api.jaeger_model import JSONObject
 from infertrace.api.jaeger_params import ParamError
 from infertrace.api.responses import dumps
 from infertrace.errormap import MAPPED, answer_for
-from infertrace.model import Span, SpanKind, StatusCode
-from infertrace.telemetry.filters import MAX_LIMIT, NO_LOWER, NO_UPPER, SpanFilter
+from infertrace.model import SpanKind
+from infertrace.telemetry.filters import NO_LOWER, NO_UPPER
 from infertrace.telemetry.protocols import TelemetryStore
 
 MS = 1_000_000
@@ -58,8 +60,6 @@ DEFAULT_RATE_PER_MS = 600_000
 MIN_STEP_MS = 1
 MAX_POINTS = 11_000
 """Points per series at most (Prometheus's own limit)."""
-METRICS_SPAN_BUDGET = 500_000
-"""Spans one metrics request reads at most."""
 
 SPAN_KINDS = {
     "unspecified": SpanKind.UNSPECIFIED,
@@ -218,32 +218,6 @@ def parse_metrics_query(request: Request, now_ms: int) -> MetricsQuery:
     )
 
 
-def read_spans(
-    store: TelemetryStore, service: str, since: int, until: int, budget: int
-) -> tuple[list[Span], int]:
-    """Spans of ``service`` starting in [since, until), newest first, and the time
-    from which the answer is complete (``since`` unless ``budget`` cut it short)."""
-    out: list[Span] = []
-    hi = until
-    while True:
-        page = store.list_spans(
-            SpanFilter(service_name=service, since=since, until=hi, limit=MAX_LIMIT)
-        )
-        if len(page) < MAX_LIMIT:
-            out += page
-            return out, since
-        oldest = page[-1].start_time_unix_nano
-        complete = [s for s in page if s.start_time_unix_nano > oldest]
-        if not complete:  # a whole page of one start time: take it, move below it
-            out += page
-            hi = oldest
-        else:
-            out += complete
-            hi = oldest + 1
-        if len(out) >= budget:
-            return out, hi
-
-
 def _timestamp(ns: int) -> str:
     """A protobuf Timestamp in JSON: RFC 3339 UTC, fraction digits only as needed."""
     seconds, frac = divmod(ns, 1_000_000_000)
@@ -257,27 +231,43 @@ def _timestamp(ns: int) -> str:
     return text + "Z"
 
 
-Series = tuple[tuple[str, ...], list[Span]]
+@dataclass(frozen=True, slots=True)
+class Samples:
+    """One series' spans, sorted by start: starts (ns), durations (ms), error flags."""
+
+    start: npt.NDArray[np.int64]
+    duration_ms: npt.NDArray[np.float64]
+    error: npt.NDArray[np.bool_]
 
 
-def _series(q: MetricsQuery, store: TelemetryStore) -> tuple[list[Series], int]:
-    """The spans of each series (per service, or service and operation), and the
-    time from which every series is complete."""
+def _samples(start: Any, duration: Any, error: Any) -> Samples:
+    order = np.argsort(start, kind="stable")
+    return Samples(start[order], duration[order] / MS, error[order])
+
+
+def _series(q: MetricsQuery, store: TelemetryStore) -> list[tuple[tuple[str, ...], Samples]]:
+    """The spans of each series (per service, or per service and operation), sorted
+    by series. One ``span_timings`` store query per service."""
     points = q.points()
     since = _clamp(int(points[0]) - q.rate_per + 1)
     until = _clamp(int(points[-1]) + 1)
-    groups: dict[tuple[str, ...], list[Span]] = {}
-    complete = since
-    budget = METRICS_SPAN_BUDGET
+    out: list[tuple[tuple[str, ...], Samples]] = []
     for service in q.services:
-        spans, covered = read_spans(store, service, since, until, max(budget, 1))
-        budget -= len(spans)
-        complete = max(complete, covered)
-        for s in spans:
-            if s.kind in q.kinds:
-                key = (service, s.operation_name) if q.group_by_operation else (service,)
-                groups.setdefault(key, []).append(s)
-    return sorted(groups.items()), complete
+        t = store.span_timings(service, sorted(q.kinds), since, until)
+        if not len(t.start_unix_nano):
+            continue
+        start = np.asarray(t.start_unix_nano, dtype=np.int64)
+        duration = np.asarray(t.duration_nanos, dtype=np.float64)
+        error = np.asarray(t.error, dtype=np.bool_)
+        if not q.group_by_operation:
+            out.append(((service,), _samples(start, duration, error)))
+            continue
+        names, which = np.unique(np.asarray(t.operation, dtype=object), return_inverse=True)
+        for i, op in enumerate(names.tolist()):
+            rows = which == i
+            out.append(((service, str(op)), _samples(start[rows], duration[rows], error[rows])))
+    out.sort(key=lambda item: item[0])
+    return out
 
 
 def _labels(key: tuple[str, ...]) -> list[JSONObject]:
@@ -301,28 +291,23 @@ def metric_family(kind: str, q: MetricsQuery, store: TelemetryStore, quantile: f
         ),
     }[kind]
     points = q.points()
-    series, complete = _series(q, store)
-    usable = points[points - q.rate_per + 1 >= complete]
     metrics: list[JSONObject] = []
-    for key, spans in series:
-        spans.sort(key=lambda s: s.start_time_unix_nano)
-        starts = np.array([s.start_time_unix_nano for s in spans], dtype=np.int64)
-        hi = np.searchsorted(starts, usable, side="right")
-        lo = np.searchsorted(starts, usable - q.rate_per, side="right")
+    for key, samples in _series(q, store):
+        hi = np.searchsorted(samples.start, points, side="right")
+        lo = np.searchsorted(samples.start, points - q.rate_per, side="right")
         values: list[tuple[int, float]] = []
         if kind == "calls":
             rate = (hi - lo) / (q.rate_per / 1e9)
-            values = list(zip(usable.tolist(), rate.tolist(), strict=True))
+            values = list(zip(points.tolist(), rate.tolist(), strict=True))
         elif kind == "errors":
-            err = np.cumsum([0] + [s.status_code == StatusCode.ERROR for s in spans])
-            for t, a, b in zip(usable.tolist(), lo.tolist(), hi.tolist(), strict=True):
+            err = np.concatenate(([0], np.cumsum(samples.error)))
+            for t, a, b in zip(points.tolist(), lo.tolist(), hi.tolist(), strict=True):
                 if b > a:
                     values.append((t, float(err[b] - err[a]) / (b - a)))
         else:
-            durations = np.array([s.duration_nanos for s in spans], dtype=np.float64) / MS
-            for t, a, b in zip(usable.tolist(), lo.tolist(), hi.tolist(), strict=True):
+            for t, a, b in zip(points.tolist(), lo.tolist(), hi.tolist(), strict=True):
                 if b > a:
-                    values.append((t, float(np.quantile(durations[a:b], quantile))))
+                    values.append((t, float(np.quantile(samples.duration_ms[a:b], quantile))))
         metrics.append(
             {
                 "labels": _labels(key),
