@@ -336,13 +336,14 @@ def demo(rate: float, duration: float, endpoint: str, seed: int | None, drain: f
             raise click.ClickException(str(exc)) from None
     table = Table(
         title=f"Sent to {endpoint}",
-        caption=f"seed {stats.seed} (replay with --seed {stats.seed})",
+        caption=f"seed {stats.seed}",
     )
     for column in ("signal", "sent", "rejected"):
         table.add_column(column, justify="right" if column != "signal" else "left")
     for label, sent in stats.sent.items():
         table.add_row(label, f"{sent:,}", f"{stats.rejected[label]:,}")
     console.print(table)
+    console.print(f"Replay this run (same ids, stored once) with --seed {stats.seed}")
     if stats.in_flight:
         console.print(
             f"{stats.in_flight:,} spans not sent: their requests had not ended "

@@ -64,7 +64,11 @@ def is_request(span: Span) -> bool:
 
 
 def finished_reason(span: Span) -> str:
-    """The first of the span's ``gen_ai.response.finish_reasons`` (``stop`` when absent)."""
+    """The span's finish reason: its column where the model has one, else the first of
+    its ``gen_ai.response.finish_reasons``; ``stop`` when neither says."""
+    column = getattr(span, "finish_reason", None)
+    if isinstance(column, str) and column:
+        return column
     reasons = span.attributes.get(FINISH_REASONS_KEY)
     if isinstance(reasons, tuple) and reasons:
         return str(reasons[0])
