@@ -1,14 +1,14 @@
 """The memory store's request rule (telemetry/memory/requests.py) against the reference.
 
 The conformance suite checks the answers; these tests drive the parts real data
-rarely reaches: hashes that collide (the rule must stay exact), lost table slots,
-eviction and purge of parents, and the look-up helper on its own.
+rarely reaches: keys whose hashes collide (the rule must stay exact), crowded
+and lost table slots, eviction and purge of parents, the look-up on its own.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -18,31 +18,32 @@ import pytest
 from infertrace.model import Span
 from infertrace.telemetry.analytics import GroupBy, SeriesMetric, SpanScope
 from infertrace.telemetry.memory import MemoryStore, requests
-from infertrace.telemetry.memory.spans import SpanTable
 from infertrace.telemetry.reference import ReferenceStore
 from tests.conformance.conftest import assert_close
 
 U64 = np.uint64
-Three = tuple[npt.NDArray[Any], npt.NDArray[Any], npt.NDArray[Any]]
-REAL: Callable[[SpanTable], Three] = requests._hashes
+REAL_HASH = requests._hash
 
 
-def _constant(t: SpanTable) -> Three:
-    """Every row and every child hashes alike: each hit is a collision."""
-    row, child, pair = REAL(t)
-    return np.full_like(row, 12345), np.full_like(child, 12345), pair
+def _weak_hash(t0: npt.NDArray[Any], t1: Any, pair: Any, ids: Any) -> npt.NDArray[Any]:
+    """The real hash without its last multiplication: still one value per XOR of the
+    key's words (what the proof of a hit relies on), but its top bits, which pick the
+    slot, barely vary: nearly every key shares a slot with another."""
+    h: npt.NDArray[Any] = REAL_HASH(t0, t1, pair, ids) * U64(0x319642B2D24D8EC3)
+    return h  # K3 inverse mod 2**64: h is the XOR itself
 
 
-def _by_model(t: SpanTable) -> Three:
-    """Hashes that only tell models apart, in the top bits that pick a slot."""
-    h = (t.model.astype(U64) * U64(3)) << U64(60)
-    return h, h.copy(), REAL(t)[2]
+def _one_slot(h: npt.NDArray[Any], shift: Any) -> npt.NDArray[np.int64]:
+    """Every hash in map cell 0 and table slot 0: all but one key lost, searched."""
+    return np.zeros(len(h), dtype=np.int64)
 
 
-@pytest.fixture(params=["real", "constant", "by_model"])
+@pytest.fixture(params=["real", "weak_hash", "one_slot"])
 def hashes(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    fake = {"real": REAL, "constant": _constant, "by_model": _by_model}[request.param]
-    monkeypatch.setattr(requests, "_hashes", fake)
+    if request.param == "weak_hash":
+        monkeypatch.setattr(requests, "_hash", _weak_hash)
+    elif request.param == "one_slot":
+        monkeypatch.setattr(requests, "_top", _one_slot)
     yield request.param
 
 
@@ -134,3 +135,61 @@ def test_find_when_many_keys_share_slots() -> None:
     present = np.isin(wanted, keys)
     assert (found[~present] == -1).all()
     assert (keys[found[present]] == wanted[present]).all()
+
+
+# Keys that differ but hash alike under the real hash: equal first trace-id word and
+# (service, model), second trace-id word and span id whose XORs are equal.
+_X = b"\x07" * 8
+_TRACE_A = _X + (1).to_bytes(8, "little")
+_TRACE_B = _X + (2).to_bytes(8, "little")
+_ID_A = (0x10).to_bytes(8, "little")
+_ID_B = (0x10 ^ 1 ^ 2).to_bytes(8, "little")
+
+
+def _colliding() -> tuple[Span, Span, Span]:
+    """A row in trace A, the parent in trace B whose key hashes like it, the child."""
+    decoy = Span(_TRACE_A, _ID_A, "svc", "op", 10, 5, model_name="m")
+    parent = Span(_TRACE_B, _ID_B, "svc", "op", 11, 6, model_name="m")
+    child = Span(_TRACE_B, b"\x09" * 8, "svc", "op", 12, 7, _ID_B, model_name="m")
+    return decoy, parent, child
+
+
+def test_the_colliding_keys_do_collide() -> None:
+    def h(trace: bytes, sid: bytes) -> int:
+        words = np.frombuffer(trace + sid, dtype=U64)
+        pair = np.array([0], dtype=U64)
+        return int(REAL_HASH(words[:1], words[1:2], pair, words[2:3])[0])
+
+    assert _TRACE_A != _TRACE_B and _ID_A != _ID_B
+    assert h(_TRACE_A, _ID_A) == h(_TRACE_B, _ID_B)
+
+
+@pytest.mark.parametrize("order", ["decoy first", "parent first", "no parent"])
+def test_a_hash_collision_is_settled_on_the_columns(order: str) -> None:
+    decoy, parent, child = _colliding()
+    batch = {
+        "decoy first": [decoy, parent, child],
+        "parent first": [parent, decoy, child],
+        "no parent": [decoy, child],
+    }[order]
+    mem, ref = MemoryStore(100, 10, 10), ReferenceStore(100)
+    for store in (mem, ref):
+        store.write_batch(batch)
+    # The decoy and the parent are roots; the child (7 ns) counts only without its parent.
+    longest = 7 if order == "no parent" else 6
+    for store in (mem, ref):
+        assert [(r.requests, r.latency_max_ns) for r in store.model_analytics()] == [(2, longest)]
+    _same(mem, ref)
+
+
+def test_siblings_whose_keys_collide_are_answered_apart() -> None:
+    # Two children written one after the other whose wanted keys hash alike: only
+    # the first has its parent stored.
+    decoy, _, _ = _colliding()
+    has = Span(_TRACE_A, b"\x21" * 8, "svc", "op", 20, 3, _ID_A, model_name="m")
+    lacks = Span(_TRACE_B, b"\x22" * 8, "svc", "op", 21, 4, _ID_B, model_name="m")
+    mem, ref = MemoryStore(100, 10, 10), ReferenceStore(100)
+    for store in (mem, ref):
+        store.write_batch([decoy, has, lacks])
+        assert [(r.requests, r.latency_max_ns) for r in store.model_analytics()] == [(2, 5)]
+    _same(mem, ref)

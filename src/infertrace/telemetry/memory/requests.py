@@ -7,16 +7,21 @@ the window's; an evicted or purged parent is not found, so its child counts.
 
 - Roots (parent id all zeros) are requests without a look-up: where models sit
   on request spans only, the rule costs one comparison per candidate.
-- Otherwise every live row with a model gets a 64-bit hash of (trace id, span
-  id, service, model) and every child one of (trace id, parent id, service,
-  model), computed over whole columns (no gathers); a byte map of the children's
-  hashes drops the rows no child wants, and the children are looked up in a
-  direct-mapped table of the rest (rows that lost their slot to another hash go
-  to a sorted array, searched exactly). Each hit is then checked on the
-  columns themselves, so the answer is exact: a child whose hash hit a row that
-  is not its parent (a collision) is settled by a walk of its trace's rows.
+- Otherwise each child's key (trace id, parent id, service and model) is hashed,
+  and so is every live row's with a model (trace id, span id, ...). Consecutive
+  children with the same key (siblings, written together) are looked up once; a
+  byte map of the wanted hashes drops the rows no child wants, and the rest go in
+  a direct-mapped table (rows that lost their slot to another hash in a sorted
+  array, searched exactly).
+- A hit is checked on the columns, so the answer is exact. The hash is
+  ``(t0 * K1 ^ t1 ^ pair * K2 ^ id) * K3`` over the trace id's two words, the
+  (service, model) pair and the span or parent id: the odd ``K3`` makes equal
+  hashes mean equal XORs, so equal hashes with equal ``t0``, ``pair`` and ``id``
+  mean equal ``t1`` too, and three comparisons prove a key. A child whose hash
+  hit a row that is not its parent (a collision) is settled by a walk of its
+  trace's rows.
 
-O(capacity) vectorised work (and 24 bytes of scratch per slot) when some
+O(capacity) vectorised work (and about 24 bytes of scratch per slot) when some
 candidate has a parent id, O(candidates) otherwise. The caller holds the read lock.
 """
 
@@ -41,23 +46,51 @@ _K4 = np.uint64(0xD6E8FEB86659FD93)
 _S32 = np.uint64(32)
 
 
-def _hashes(t: SpanTable) -> tuple[U64, U64, U64]:
-    """Per slot: hash of (trace, span id, service, model), hash of (trace, parent id,
-    service, model), and (service, model) in one word.
+def _hash(t0: U64, t1: U64, pair: U64, ids: U64) -> U64:
+    """``(t0 * K1 ^ t1 ^ pair * K2 ^ ids) * K3``: the top bits depend on every input bit."""
+    h = t0 * _K1
+    h ^= t1
+    h ^= pair * _K2
+    h ^= ids
+    h *= _K3
+    return h
 
-    The last multiplication carries every input bit into the high bits, which are
-    the ones used (a table slot is the top bits of a hash).
-    """
-    tid = t.tid.view(np.uint64)
-    pair = (t.svc.astype(np.uint64) << _S32) | t.model.astype(np.uint32)
-    common = tid[:, 0] * _K1
-    common ^= tid[:, 1]
-    common ^= pair * _K2
-    as_row = common ^ t.sid.view(np.uint64)[:, 0]
-    as_row *= _K3
-    common ^= t.pid.view(np.uint64)[:, 0]
-    common *= _K3
-    return as_row, common, pair
+
+class _Keys:
+    """The key columns of some slots: trace id words, (service, model), an id."""
+
+    __slots__ = ("id", "pair", "t0", "t1")
+
+    def __init__(self, t0: U64, t1: U64, pair: U64, ids: U64) -> None:
+        self.t0, self.t1, self.pair, self.id = t0, t1, pair, ids
+
+    @classmethod
+    def of(cls, t: SpanTable, pair: U64, slots: I64 | slice, parent: bool) -> _Keys:
+        """The key of ``slots`` as rows (span id) or as children (parent id)."""
+        tid = t.tid.view(np.uint64)[slots]  # both words in one pass
+        ids = (t.pid if parent else t.sid).view(np.uint64)[:, 0]
+        return cls(tid[:, 0], tid[:, 1], pair[slots], ids[slots])
+
+    def hashes(self) -> U64:
+        return _hash(self.t0, self.t1, self.pair, self.id)
+
+    def repeats(self) -> BOOL:
+        """Whether each key but the first equals the one before, given equal hashes."""
+        same: BOOL = (
+            (self.id[1:] == self.id[:-1])
+            & (self.t0[1:] == self.t0[:-1])
+            & (self.pair[1:] == self.pair[:-1])
+        )
+        return same
+
+    def proves(self, i: I64, other: _Keys, j: I64) -> BOOL:
+        """Whether key ``i`` equals ``other``'s key ``j``, given equal hashes."""
+        same: BOOL = (
+            (self.id[i] == other.id[j])
+            & (self.t0[i] == other.t0[j])
+            & (self.pair[i] == other.pair[j])
+        )
+        return same
 
 
 def _bits(n: int, lo: int, hi: int) -> int:
@@ -79,7 +112,7 @@ def _find(keys: U64, wanted: U64) -> I64:
     direct-mapped table, and those that lost their slot to another hash into a
     sorted array searched exactly.
     """
-    bits = _bits(2 * len(wanted), 10, 22)
+    bits = _bits(8 * len(wanted), 10, 22)  # about 1 in 8 unwanted keys gets through
     shift = np.uint64(64 - bits)
     wanted_map = np.zeros(1 << bits, dtype=np.bool_)
     wanted_map[_top(wanted, shift)] = True
@@ -111,18 +144,6 @@ def _find(keys: U64, wanted: U64) -> I64:
     return found
 
 
-def _is_parent(t: SpanTable, pair: U64, rows: I64, kids: I64) -> BOOL:
-    """Whether each row is the parent of the kid beside it (same service and model)."""
-    tid = t.tid.view(np.uint64)
-    same: BOOL = (
-        (t.sid.view(np.uint64)[rows, 0] == t.pid.view(np.uint64)[kids, 0])
-        & (tid[rows, 0] == tid[kids, 0])
-        & (tid[rows, 1] == tid[kids, 1])
-        & (pair[rows] == pair[kids])
-    )
-    return same
-
-
 def _has_parent_slow(t: SpanTable, kid: int) -> bool:
     """The rule for one child, through the trace index. O(rows of its trace)."""
     cap = t.ring.capacity
@@ -144,13 +165,21 @@ def requests(t: SpanTable, counted: BOOL, with_model: BOOL) -> BOOL:
     kids = np.flatnonzero(counted & (t.pid.view(np.uint64)[:, 0] != 0))
     if not len(kids):
         return counted
-    as_row, as_child, pair = _hashes(t)
-    rows = np.flatnonzero(with_model)
-    found = _find(as_row[rows], as_child[kids])
+    pair = (t.svc.astype(np.uint64) << _S32) | t.model.astype(np.uint32)
+    want = _Keys.of(t, pair, kids, parent=True)
+    wanted = want.hashes()
+    # A child with the key of the child before it shares its answer (siblings).
+    first = np.ones(len(kids), dtype=np.bool_)
+    first[1:] = (wanted[1:] != wanted[:-1]) | ~want.repeats()
+    heads = np.flatnonzero(first)
+    have = _Keys.of(t, pair, slice(None), parent=False)  # views of every slot
+    rows = np.flatnonzero(with_model)  # every live row with a model may be a parent
+    found = _find(have.hashes()[rows], wanted[heads])
     hit = np.flatnonzero(found >= 0)
-    exact = _is_parent(t, pair, rows[found[hit]], kids[hit])
-    counted[kids[hit[exact]]] = False
+    exact = want.proves(heads[hit], have, rows[found[hit]])
+    has_parent = np.zeros(len(heads), dtype=np.bool_)
+    has_parent[hit[exact]] = True
     for i in hit[~exact].tolist():  # a hash collision: rare, settled on the columns
-        if _has_parent_slow(t, int(kids[i])):
-            counted[kids[i]] = False
+        has_parent[i] = _has_parent_slow(t, int(kids[heads[i]]))
+    counted[kids] = ~has_parent[np.cumsum(first) - 1]  # each child as its run's first
     return counted
