@@ -56,14 +56,23 @@ def random_traces(seed: int, traces: int) -> list[list[Span]]:
 WINDOWS = [(0, 2**63 - 1), (BASE, BASE + 300_000_000), (BASE + 500_000_000, BASE + 10**9)]
 
 
+@pytest.mark.parametrize("sample", [deps.SAMPLE, 2])
 @pytest.mark.parametrize("max_steps", [1, 3, deps.MAX_STEPS])
 @pytest.mark.parametrize("capacity", [50, 700, 100_000])
-@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize(("seed", "children_first"), [(1, False), (2, False), (3, True)])
 def test_like_the_reference(
-    monkeypatch: pytest.MonkeyPatch, max_steps: int, capacity: int, seed: int
+    monkeypatch: pytest.MonkeyPatch,
+    sample: int,
+    max_steps: int,
+    capacity: int,
+    seed: int,
+    children_first: bool,
 ) -> None:
     monkeypatch.setattr(deps, "MAX_STEPS", max_steps)
+    monkeypatch.setattr(deps, "SAMPLE", sample)  # 2: the sample picks the direction
     batches = random_traces(seed, 60) + call_graph()
+    if children_first:  # every batch as an exporter sends it: a span when it ends
+        batches = [sorted(b, key=lambda s: -s.start_time_unix_nano) for b in batches]
     with MemoryStore(span_capacity=capacity) as store:
         ref = ReferenceStore(span_capacity=capacity)
         for batch in batches:
