@@ -139,6 +139,12 @@ class Span:
     output_tokens: int | None = None
     gpu_utilization: float | None = None
     time_to_first_token_nanos: int | None = None
+    queue_time_nanos: int | None = None
+    prefill_time_nanos: int | None = None
+    decode_time_nanos: int | None = None
+    e2e_time_nanos: int | None = None
+    request_id: str | None = None
+    finish_reason: str | None = None
     attributes: Attributes = EMPTY_ATTRIBUTES
     resource_attributes: Attributes = EMPTY_ATTRIBUTES
     events: tuple[SpanEvent, ...] = ()

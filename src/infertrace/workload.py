@@ -137,6 +137,8 @@ class Workload:
             output_tokens=0 if failed else out_tok,
             gpu_utilization=round(rng.uniform(0.35, 0.98), 3),
             time_to_first_token_nanos=ttft,
+            queue_time_nanos=queue,  # the columns its attributes lift into
+            finish_reason="error" if failed else "stop",
             attributes=attrs,
             resource_attributes=pod.resource,
             events=(SpanEvent("first_token", start + ttft),) if not failed else (),

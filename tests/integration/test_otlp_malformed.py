@@ -39,9 +39,14 @@ def client() -> Iterator[tuple[httpx.Client, MemoryStore]]:
     store.close()
 
 
+_FRESH = Workload(seed=40)
+
+
 def send(client: httpx.Client, body: bytes, headers: dict[str, str]) -> httpx.Response:
     response = client.post("/v1/traces", content=body, headers=headers)
-    healthy = client.post("/v1/traces", content=VALID, headers=PB)
+    # 12 spans never sent before (a resent span is stored once), so the count proves it
+    fresh = encode_spans(_FRESH.spans(12)).SerializeToString()
+    healthy = client.post("/v1/traces", content=fresh, headers=PB)
     assert healthy.status_code == 200, "the collector stopped serving after a malformed request"
     return response
 
@@ -235,4 +240,4 @@ def test_profiles_string_index_values_are_400_not_500(
     response = send(client[0], request.SerializeToString(), PB)
     assert response.status_code == 400
     assert b"string_value_strindex" in response.content
-    assert client[1].stats().spans.count == before + 12  # send() posts VALID after it
+    assert client[1].stats().spans.count == before + 12  # send() posts 12 fresh spans after it

@@ -7,6 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from infertrace.cli.db import NOT_READY, db
+from infertrace.telemetry.postgres.schema import LATEST
 
 
 def test_migrate_then_status(pg_dsn: str) -> None:
@@ -27,7 +28,7 @@ def test_migrate_then_status(pg_dsn: str) -> None:
     assert again.output.splitlines()[0] == first.output.splitlines()[0]  # the recorded reason
     status = runner.invoke(db, ["status", "--dsn", pg_dsn])
     assert status.exit_code == 0, status.output
-    assert "schema version 1 (native day partitions), database postgres on" in status.output
+    assert f"schema version {LATEST} (native day partitions), database postgres on" in status.output
     assert "chosen at the first migration: TimescaleDB: not installed" in status.output
 
 
@@ -35,7 +36,7 @@ def test_migrate_then_status(pg_dsn: str) -> None:
     ("setup", "code", "says"),
     [
         ("", NOT_READY, "not migrated"),
-        ("migrated", 0, "schema version 1"),
+        ("migrated", 0, f"schema version {LATEST}"),
         ("DELETE FROM infertrace_migrations", NOT_READY, "not migrated"),
         (
             "INSERT INTO infertrace_migrations VALUES (99, 'from the future')",

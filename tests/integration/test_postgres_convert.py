@@ -20,7 +20,7 @@ from infertrace.cli.db import db
 from infertrace.telemetry.postgres import PostgresStore
 from infertrace.telemetry.postgres.convert import rebuild_tables, record_layout
 from infertrace.telemetry.postgres.migrate import layout_note, schema_state
-from infertrace.telemetry.postgres.schema import DAY_NS, TIME_COLUMNS
+from infertrace.telemetry.postgres.schema import DAY_NS, LATEST, TIME_COLUMNS
 from infertrace.workload import Workload
 
 T0 = 1_700_000_000_000_000_000
@@ -81,7 +81,7 @@ def test_tables_are_rebuilt_with_their_rows_and_indexes(filled: str) -> None:
             "SELECT relname FROM pg_class WHERE relname ~ '_d[0-9]+$|_partitioned_old$'"
             " AND relnamespace = current_schema()::regnamespace"
         ).fetchall()
-        assert schema_state(conn) == ("timescaledb", 1)
+        assert schema_state(conn) == ("timescaledb", LATEST)
         assert layout_note(conn) == "converted (test)"
         unique = conn.execute(
             "SELECT indisunique FROM pg_index WHERE indexrelid = 'spans_trace_idx'::regclass"
@@ -99,7 +99,7 @@ def test_a_failure_midway_changes_nothing(filled: str) -> None:
         with pytest.raises(psycopg.errors.FeatureNotSupported), conn.transaction():
             rebuild_tables(conn, fail_on_logs)
         assert _state(conn) == before
-        assert schema_state(conn) == ("partitioned", 1)
+        assert schema_state(conn) == ("partitioned", LATEST)
 
 
 @pytest.mark.parametrize("yes", [False, True])
@@ -120,4 +120,4 @@ def test_command_refuses_clearly_and_changes_nothing(
     assert result.exit_code == 1, result.output
     assert says in result.output
     with psycopg.connect(pg_dsn) as conn:
-        assert schema_state(conn) == (("partitioned", 1) if migrated else None)
+        assert schema_state(conn) == (("partitioned", LATEST) if migrated else None)

@@ -60,6 +60,12 @@ FULL_SPAN = Span(
     output_tokens=12,
     gpu_utilization=0.5,
     time_to_first_token_nanos=13,
+    queue_time_nanos=14,
+    prefill_time_nanos=15,
+    decode_time_nanos=16,
+    e2e_time_nanos=17,
+    request_id="cmpl-1",
+    finish_reason="stop",
     attributes={"a": 1},
     resource_attributes={"r": "x"},
     events=(SpanEvent("e", 1_001),),
@@ -285,7 +291,7 @@ def test_rest_json_keys_are_the_schema_columns_in_order(schema: RecordSchema) ->
 def test_semconv_lifts_into_the_inference_columns() -> None:
     assert SPAN.inference == semconv.COLUMNS
     assert all(SPAN[name].nullable for name in SPAN.inference)
-    assert len(SPAN.inference) == semconv.TTFT + 1
+    assert len(SPAN.inference) == semconv.FINISH_REASON + 1
 
 
 @pytest.mark.parametrize(

@@ -45,6 +45,27 @@ def lifted(attrs: dict[str, AttributeValue]) -> tuple[dict[str, object], dict[st
         ({"gen_ai.latency.time_to_first_token": 2}, {"time_to_first_token_nanos": 2_000_000_000}),
         ({"gen_ai.usage.input_tokens": 7.0}, {"input_tokens": 7}),
         ({"gen_ai.usage.input_tokens": "42"}, {"input_tokens": 42}),
+        # vLLM's request span latencies, in seconds (vllm/tracing.py SpanAttributes)
+        ({"gen_ai.latency.time_in_queue": 0.045}, {"queue_time_nanos": 45_000_000}),
+        ({"gen_ai.latency.time_in_model_prefill": 0.25}, {"prefill_time_nanos": 250_000_000}),
+        ({"gen_ai.latency.time_in_model_decode": 3}, {"decode_time_nanos": 3_000_000_000}),
+        ({"gen_ai.latency.e2e": 3.5}, {"e2e_time_nanos": 3_500_000_000}),
+        ({"gen_ai.request.id": "cmpl-7"}, {"request_id": "cmpl-7"}),
+        # OpenTelemetry GenAI: response id, finish reasons (a string array: the first)
+        ({"gen_ai.response.id": "chatcmpl-9"}, {"request_id": "chatcmpl-9"}),
+        ({"gen_ai.response.finish_reasons": ("length", "stop")}, {"finish_reason": "length"}),
+        ({"gen_ai.response.finish_reasons": "stop"}, {"finish_reason": "stop"}),
+        # TGI's router span (router/src/server.rs): durations as Rust's Debug text
+        ({"queue_time": "45.1ms"}, {"queue_time_nanos": 45_100_000}),
+        ({"queue_time": "350\u00b5s"}, {"queue_time_nanos": 350_000}),
+        ({"queue_time": "120ns"}, {"queue_time_nanos": 120}),
+        ({"total_time": "1.250003s"}, {"e2e_time_nanos": 1_250_003_000}),
+        ({"prompt_tokens": "12"}, {"input_tokens": 12}),
+        ({"generated_tokens": "7"}, {"output_tokens": 7}),
+        # Triton's trace attributes
+        ({"triton.model_name": "resnet50"}, {"model_name": "resnet50"}),
+        ({"triton.model_version": 3}, {"model_version": "3"}),
+        ({"triton.model_version": "2"}, {"model_version": "2"}),
     ],
 )
 def test_each_source_feeds_its_column(
@@ -72,6 +93,9 @@ def test_vllm_attributes_as_vllm_emits_them() -> None:
         "input_tokens": 512,
         "output_tokens": 128,
         "time_to_first_token_nanos": 31_500_000,
+        "e2e_time_nanos": 1_500_000_000,
+        "queue_time_nanos": 2_000_000,
+        "request_id": "cmpl-1",
     }
 
 
@@ -110,6 +134,18 @@ def test_priorities(attrs: dict[str, AttributeValue], model: str | None) -> None
         ("gen_ai.latency.time_to_first_token", 1e12),
         ("gen_ai.latency.time_to_first_token", 1e300),  # x 1e9 is inf: was an OverflowError
         ("model_version", b"v1"),
+        ("triton.model_version", -1),
+        ("queue_time", "fast"),  # text that is no duration stays an attribute only
+        ("queue_time", "45"),  # a bare number: no unit to trust
+        ("queue_time", 45),
+        ("total_time", "-3ms"),
+        ("total_time", "1e9s"),
+        ("prompt_tokens", "12 tokens"),
+        ("generated_tokens", "-7"),
+        ("gen_ai.latency.time_in_queue", "0.5"),
+        ("gen_ai.response.finish_reasons", ()),
+        ("gen_ai.response.finish_reasons", ("",)),
+        ("gen_ai.request.id", ""),
     ],
 )
 def test_unusable_values_leave_the_column_empty(key: str, value: AttributeValue) -> None:

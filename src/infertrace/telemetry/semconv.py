@@ -21,6 +21,7 @@ this module; it imports nothing above the record model.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -30,9 +31,12 @@ from infertrace.telemetry.schema import SPAN
 INT32_LIMIT = 2**31
 INT64_LIMIT = 2**63
 
-MODEL_NAME, MODEL_VERSION, BATCH_SIZE, INPUT_TOKENS, OUTPUT_TOKENS, GPU_UTILIZATION, TTFT = range(7)
+(MODEL_NAME, MODEL_VERSION, BATCH_SIZE, INPUT_TOKENS, OUTPUT_TOKENS, GPU_UTILIZATION, TTFT,
+ QUEUE, PREFILL, DECODE, E2E, REQUEST_ID, FINISH_REASON) = range(13)  # fmt: skip
 COLUMNS = SPAN.inference
 """The inference columns (Span field names), indexed by the column constants above."""
+if len(COLUMNS) != 13:
+    raise TypeError(f"semconv knows 13 inference columns, the schema has {COLUMNS}")
 
 Lifted = int | float | str
 
@@ -71,6 +75,44 @@ def _seconds_to_nanos(value: AttributeValue) -> int | None:
     return nanos if nanos < INT64_LIMIT else None
 
 
+def _version(value: AttributeValue) -> str | None:
+    """A model version: text, or a non-negative integer (Triton sends versions as numbers)."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < INT64_LIMIT:
+        return str(value)
+    return _text(value)
+
+
+def _first_text(value: AttributeValue) -> str | None:
+    """The first entry of a string array (``finish_reasons``), or a plain string."""
+    first = (value[0] if value else None) if isinstance(value, tuple) else value
+    return None if first is None else _text(first)
+
+
+_UNIT_NANOS = {
+    "ns": 1,
+    "us": 1_000,
+    "\u00b5s": 1_000,  # MICRO SIGN, what Rust prints
+    "\u03bcs": 1_000,  # GREEK SMALL LETTER MU, what people type
+    "ms": 1_000_000,
+    "s": 10**9,
+}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|\u00b5s|\u03bcs|ms|s)")
+
+
+def _duration_text_to_nanos(value: AttributeValue) -> int | None:
+    """A duration written with its unit, as TGI records them (Rust's ``{:?}`` of a
+    Duration: ``"45.1ms"``, ``"1.250003s"``, ``"350\u00b5s"``, ``"120ns"``); None for
+    anything else (a bare number has no unit to trust)."""
+    if not isinstance(value, str) or len(value) > 40:
+        return None
+    match = _DURATION.fullmatch(value.strip())
+    if match is None:
+        return None
+    number, unit = match.groups()
+    nanos = round(float(number) * _UNIT_NANOS[unit])
+    return nanos if 0 <= nanos < INT64_LIMIT else None
+
+
 class Source(NamedTuple):
     """One attribute name that can feed a column."""
 
@@ -80,17 +122,36 @@ class Source(NamedTuple):
 
 
 _SOURCES: tuple[tuple[int, Callable[[AttributeValue], Lifted | None], tuple[str, ...]], ...] = (
+    # Names, by producer: OpenTelemetry GenAI semantic conventions
+    # (https://opentelemetry.io/docs/specs/semconv/gen-ai/gen-ai-spans/); vLLM's request
+    # span (vllm/tracing.py SpanAttributes: gen_ai.usage.prompt_tokens,
+    # gen_ai.latency.time_in_queue / time_to_first_token / e2e / time_in_model_prefill /
+    # time_in_model_decode, gen_ai.request.id, all latencies in seconds); OpenInference
+    # (llm.model_name, llm.token_count.*); Triton's trace attributes (triton.model_name,
+    # triton.model_version); TGI's router span (server.rs: queue_time, total_time,
+    # prompt_tokens, generated_tokens, recorded as text: "45.1ms", "12"); plain names.
     (
         MODEL_NAME,
         _text,
-        ("gen_ai.response.model", "gen_ai.request.model", "llm.model_name", "model_name"),
+        (
+            "gen_ai.response.model",
+            "gen_ai.request.model",
+            "llm.model_name",
+            "triton.model_name",
+            "model_name",
+        ),
     ),
-    (MODEL_VERSION, _text, ("model_version",)),
+    (MODEL_VERSION, _version, ("model_version", "triton.model_version")),
     (BATCH_SIZE, _count, ("batch_size",)),
     (
         INPUT_TOKENS,
         _count,
-        ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.token_count.prompt"),
+        (
+            "gen_ai.usage.input_tokens",
+            "gen_ai.usage.prompt_tokens",
+            "llm.token_count.prompt",
+            "prompt_tokens",
+        ),
     ),
     (
         OUTPUT_TOKENS,
@@ -99,20 +160,33 @@ _SOURCES: tuple[tuple[int, Callable[[AttributeValue], Lifted | None], tuple[str,
             "gen_ai.usage.output_tokens",
             "gen_ai.usage.completion_tokens",
             "llm.token_count.completion",
+            "generated_tokens",
         ),
     ),
     (GPU_UTILIZATION, _ratio, ("gpu_utilization",)),
     (TTFT, _seconds_to_nanos, ("gen_ai.latency.time_to_first_token",)),
+    (QUEUE, _seconds_to_nanos, ("gen_ai.latency.time_in_queue",)),
+    (PREFILL, _seconds_to_nanos, ("gen_ai.latency.time_in_model_prefill",)),
+    (DECODE, _seconds_to_nanos, ("gen_ai.latency.time_in_model_decode",)),
+    (E2E, _seconds_to_nanos, ("gen_ai.latency.e2e",)),
+    (REQUEST_ID, _text, ("gen_ai.response.id", "gen_ai.request.id")),
+    (FINISH_REASON, _first_text, ("gen_ai.response.finish_reasons",)),
 )
+
+_TEXT_DURATIONS: tuple[tuple[int, str], ...] = ((QUEUE, "queue_time"), (E2E, "total_time"))
+"""TGI's durations, as text with a unit; lowest priority for their column."""
 
 LIFT: dict[str, Source] = {
     name: Source(column, priority, convert)
     for column, convert, names in _SOURCES
     for priority, name in enumerate(names)
-}
+} | {name: Source(column, 99, _duration_text_to_nanos) for column, name in _TEXT_DURATIONS}
 """Attribute name -> the column it feeds; ``LIFT.get(key)`` is the hot-path test."""
 
-SOURCE_NAMES: dict[str, tuple[str, ...]] = {COLUMNS[column]: names for column, _, names in _SOURCES}
+SOURCE_NAMES: dict[str, tuple[str, ...]] = {
+    COLUMNS[column]: names + tuple(n for c, n in _TEXT_DURATIONS if c == column)
+    for column, _, names in _SOURCES
+}
 """Column -> its attribute names in priority order (for documentation and tests)."""
 
 
@@ -125,9 +199,12 @@ COLUMN_OF: dict[str, str] = {name: COLUMNS[s.column] for name, s in LIFT.items()
 """Attribute name -> the Span field it feeds (for tag search by any lifted name)."""
 
 
+_SECONDS = frozenset(COLUMNS[c] for c in (TTFT, QUEUE, PREFILL, DECODE, E2E))
+
+
 def shown_value(column: str, value: Lifted) -> AttributeValue:
-    """A column value as its attribute would carry it (time to first token in seconds)."""
-    if column == "time_to_first_token_nanos" and isinstance(value, int):
+    """A column value as its first attribute name carries it (latencies in seconds)."""
+    if column in _SECONDS and isinstance(value, int):
         return value / 1e9
     return value
 
@@ -163,13 +240,13 @@ Candidate = tuple[str, AttributeValue, "Source | None", "Lifted | None"]
 
 
 def columns(candidates: list[Candidate]) -> tuple[Lifted | None, ...]:
-    """The seven column values from ``candidates`` (attributes whose key is liftable).
+    """The inference column values from ``candidates`` (attributes whose key is liftable).
 
     Per column the usable candidate of the highest priority wins. Pure: the
     candidates stay in the span's attributes. O(len(candidates)); called only for
     spans that carry a liftable key.
     """
-    best: list[Candidate | None] = [None] * 7
+    best: list[Candidate | None] = [None] * len(COLUMNS)
     for entry in candidates:
         source, value = entry[2], entry[3]
         if value is None or source is None:

@@ -114,6 +114,16 @@ def span_problem(span: object) -> str | None:
         or _optional_int_problem(
             span.time_to_first_token_nanos, "time_to_first_token_nanos", INT64_LIMIT
         )
+        or _optional_int_problem(span.queue_time_nanos, "queue_time_nanos", INT64_LIMIT)
+        or _optional_int_problem(span.prefill_time_nanos, "prefill_time_nanos", INT64_LIMIT)
+        or _optional_int_problem(span.decode_time_nanos, "decode_time_nanos", INT64_LIMIT)
+        or _optional_int_problem(span.e2e_time_nanos, "e2e_time_nanos", INT64_LIMIT)
+        or (None if span.request_id is None else text_problem(span.request_id, "request_id", True))
+        or (
+            None
+            if span.finish_reason is None
+            else text_problem(span.finish_reason, "finish_reason", True)
+        )
         or _gpu_problem(span.gpu_utilization)
         or range_problem(span.kind, "kind", 5)
         or range_problem(span.status_code, "status_code", 2)

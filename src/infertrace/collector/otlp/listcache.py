@@ -4,7 +4,7 @@ Most spans of a service carry one of a few attribute lists (a tokenize or
 queue span: ``gen_ai.system`` and the operation name), and the same list
 encodes to the same tuple of KeyValue bytes. Keyed by that tuple, one dict
 lookup gives the span's frozen attribute map (scope attributes included), its
-seven lifted column values and its empty-key problem, all computed once by the
+inference column values and its empty-key problem, all computed once by the
 per-KeyValue path (:func:`attribute_entry`) and shared, read-only, by every
 span that carries the list. A list with a distinct value in it (token counts,
 latencies) misses and takes the per-KeyValue path, whose own cache
@@ -30,12 +30,12 @@ from infertrace.model import EMPTY_ATTRIBUTES, Attributes, AttributeValue
 from infertrace.telemetry import semconv as lift
 
 ListEntry = tuple[Attributes, tuple["lift.Lifted | None", ...], "str | None"]
-"""(frozen attributes with the scope's, the seven column values, the problem or None)."""
+"""(frozen attributes with the scope's, the inference column values, the problem or None)."""
 
 Table = dict[tuple[bytes, ...], ListEntry]
 
 EMPTY_KEY_PROBLEM = "empty attribute key"
-NO_COLUMNS: tuple[lift.Lifted | None, ...] = (None,) * 7
+NO_COLUMNS: tuple[lift.Lifted | None, ...] = (None,) * len(lift.COLUMNS)
 
 
 def attribute_entry(

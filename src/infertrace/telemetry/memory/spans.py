@@ -122,9 +122,9 @@ class _Batch:
     """A validated batch, converted to arrays, ready to append."""
 
     __slots__ = (
-        "attrs", "batch", "durs", "extras", "gpu", "itok", "kinds", "models", "mvers",
-        "n", "ops", "otok", "pids", "res", "sid_keys", "sids", "starts", "statuses", "svcs",
-        "tid_keys", "tids", "ttft",
+        "attrs", "batch", "durs", "extras", "finish", "gpu", "itok", "kinds", "models",
+        "mvers", "n", "ops", "otok", "pids", "res", "rids", "sid_keys", "sids", "starts",
+        "statuses", "svcs", "tid_keys", "tids", "timings", "ttft",
     )  # fmt: skip
 
     def __init__(self, spans: Sequence[Span]) -> None:
@@ -136,7 +136,8 @@ class _Batch:
             except AttributeError:
                 raise _Rejected from None
         (tids, sids, svcs, ops, starts, durs, pids, kinds, statuses, msgs, models, mvers,
-         batch, itok, otok, gpu, ttft, attrs, res, events, links) = cols  # fmt: skip
+         batch, itok, otok, gpu, ttft, queue, prefill, decode, e2e, rids, finish, attrs, res,
+         events, links) = cols  # fmt: skip
         self.n = len(spans)
         self.tid_keys = tids
         self.sid_keys = sids
@@ -155,6 +156,9 @@ class _Batch:
         _strings(ops, False)
         _strings(models, True)
         _strings(mvers, True)
+        _strings(rids, True)
+        _strings(finish, True)
+        self.rids, self.finish = rids, finish
         if not set(map(type, msgs)) <= {str}:
             raise _Rejected
         self.svcs, self.ops, self.models, self.mvers = svcs, ops, models, mvers
@@ -167,6 +171,7 @@ class _Batch:
         self.itok = _ints(itok, {int, _NONE}, 0, _INT32, -1).astype(np.int32)
         self.otok = _ints(otok, {int, _NONE}, 0, _INT32, -1).astype(np.int32)
         self.ttft = _ints(ttft, {int, _NONE}, 0, big, -1)
+        self.timings = [_ints(c, {int, _NONE}, 0, big, -1) for c in (queue, prefill, decode, e2e)]
         if not set(map(type, gpu)) <= {int, float, _NONE}:
             raise _Rejected
         self.gpu = np.array(gpu, dtype=np.float64)
@@ -198,6 +203,12 @@ SPEC = TableSpec(
         Column("otok", "int32", fill=-1),
         Column("gpu", "float64", fill=np.nan),
         Column("ttft", "int64", fill=-1),
+        Column("queue", "int64", fill=-1),
+        Column("prefill", "int64", fill=-1),
+        Column("decode", "int64", fill=-1),
+        Column("e2e", "int64", fill=-1),
+        Column("rid", "int32", dictionary="strings"),
+        Column("finish", "int32", dictionary="strings"),
         Column("res", "int32", dictionary="resources"),
         Column("ashape", "int32"),
         Column("aoff", "int64"),
@@ -231,6 +242,12 @@ class SpanTable:
         self.otok: I32 = cols["otok"]
         self.gpu: F64 = cols["gpu"]
         self.ttft: I64 = cols["ttft"]
+        self.queue: I64 = cols["queue"]
+        self.prefill: I64 = cols["prefill"]
+        self.decode: I64 = cols["decode"]
+        self.e2e: I64 = cols["e2e"]
+        self.rid: I32 = cols["rid"]
+        self.finish: I32 = cols["finish"]
         self.res: I32 = cols["res"]
         self.ashape: I32 = cols["ashape"]
         self.aoff: I64 = cols["aoff"]
@@ -254,7 +271,8 @@ class SpanTable:
         return (
             self.tid, self.sid, self.pid, self.start, self.dur, self.svc, self.op, self.model,
             self.mver, self.kind, self.status, self.batch, self.itok, self.otok, self.gpu,
-            self.ttft, self.res, self.ashape, self.aoff,
+            self.ttft, self.queue, self.prefill, self.decode, self.e2e, self.rid, self.finish,
+            self.res, self.ashape, self.aoff,
         )  # fmt: skip
 
     def prepare(self, spans: Sequence[Span]) -> _Batch:
@@ -316,7 +334,9 @@ class SpanTable:
                     "tid": b.tids, "sid": b.sids, "pid": b.pids, "start": b.starts,
                     "dur": b.durs, "svc": b.svcs, "op": b.ops, "model": b.models,
                     "mver": b.mvers, "kind": b.kinds, "status": b.statuses, "batch": b.batch,
-                    "itok": b.itok, "otok": b.otok, "gpu": b.gpu, "ttft": b.ttft, "res": res,
+                    "itok": b.itok, "otok": b.otok, "gpu": b.gpu, "ttft": b.ttft,
+                    "queue": b.timings[0], "prefill": b.timings[1], "decode": b.timings[2],
+                    "e2e": b.timings[3], "rid": b.rids, "finish": b.finish, "res": res,
                     "ashape": shapes, "aoff": offsets, "extras": b.extras,
                 },
                 now,

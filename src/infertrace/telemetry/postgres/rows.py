@@ -140,7 +140,8 @@ def span_row(fields: tuple[Any, ...]) -> Row:
     """The COPY row (see SPAN_COLUMNS) of a validated span given as its fields in record
     order: a row of a :class:`~infertrace.telemetry.batches.SpanBatch`."""
     (tid, sid, svc, op, start, dur, pid, kind, status, msg, model, mver, batch, itok, otok,
-     gpu, ttft, attrs, res, events, links) = fields  # fmt: skip
+     gpu, ttft, queue, prefill, decode, e2e, rid, finish, attrs, res, events,
+     links) = fields  # fmt: skip
     return (
         tid,
         sid,
@@ -159,6 +160,12 @@ def span_row(fields: tuple[Any, ...]) -> Row:
         otok,
         None if gpu is None else float(gpu),
         ttft,
+        queue,
+        prefill,
+        decode,
+        e2e,
+        _opt_text(rid),
+        _opt_text(finish),
         _attrs_jsonb(attrs),
         _attrs_jsonb(res),
         _events_json(events),

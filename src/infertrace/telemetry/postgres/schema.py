@@ -133,10 +133,25 @@ def _v1(conn: psycopg.Connection[object], layout: str) -> None:
         timescale.configure_compression(conn)
 
 
+def _v2(conn: psycopg.Connection[object], layout: str) -> None:
+    # Nullable columns without defaults: no table rewrite, and TimescaleDB accepts them
+    # on compressed hypertables too.
+    conn.execute(
+        "ALTER TABLE spans"
+        " ADD COLUMN queue_time_nanos bigint,"
+        " ADD COLUMN prefill_time_nanos bigint,"
+        " ADD COLUMN decode_time_nanos bigint,"
+        " ADD COLUMN e2e_time_nanos bigint,"
+        " ADD COLUMN request_id text,"
+        " ADD COLUMN finish_reason text"
+    )
+
+
 Migration = Callable[[psycopg.Connection[object], str], None]
 
 MIGRATIONS: tuple[tuple[int, str, Migration], ...] = (
     (1, "spans, logs, metric points, trace bounds", _v1),
+    (2, "span timing columns: queue, prefill, decode, end to end; request id, finish reason", _v2),
 )
 """(version, description, function) in order; append, never edit, once released."""
 
