@@ -212,3 +212,53 @@ def test_a_retried_request_is_stored_once(server: tuple[str, MemoryStore], encod
     for trace_id in {s.trace_id for s in spans}:
         want = sorted(s.span_id for s in spans if s.trace_id == trace_id)
         assert sorted(s.span_id for s in store.get_trace(trace_id)) == want
+
+
+@pytest.mark.parametrize(
+    ("field", "text"),
+    [
+        ("traceId", "abc"),  # odd length
+        ("traceId", "zz" * 16),  # the right length, not hex
+        ("spanId", "0102030405060708090"),
+        ("parentSpanId", "xyz"),
+        ("traceId", "z" * 9),  # placeholder of an id's length: still refused
+    ],
+)
+def test_json_ids_that_are_not_hex_reject_only_their_span(
+    server: tuple[str, MemoryStore], field: str, text: str
+) -> None:
+    """Was a 400 for the whole request (issue 11): now a partial success naming the text."""
+    url, store = server
+    spans = Workload(seed=90 + len(text) + len(field)).spans(6)
+    document = json.loads(dumps(encode_spans(spans)))
+    bad = document["resourceSpans"][0]["scopeSpans"][0]["spans"][2]
+    bad[field] = text
+    response = post(url, "/v1/traces", json.dumps(document).encode(), JSON)
+    assert response.status_code == 200, response.text
+    partial = json.loads(response.content)["partialSuccess"]
+    assert int(partial["rejectedSpans"]) == 1
+    assert f"{text[:64]!r} is not a hex id" in partial["errorMessage"]
+    kept = {s.span_id.hex() for s in store.get_trace(spans[0].trace_id)}
+    assert len(kept) == 5 and bad["spanId"] not in kept
+
+
+def test_json_log_with_a_trace_id_that_is_not_hex_is_rejected_alone(
+    server: tuple[str, MemoryStore],
+) -> None:
+    url, store = server
+    logs = Workload(seed=95).logs(4)
+    document = json.loads(dumps(encode_logs(logs)))
+    records = [
+        r
+        for resource in document["resourceLogs"]
+        for scope in resource["scopeLogs"]
+        for r in scope["logRecords"]
+    ]
+    records[1]["traceId"] = "not-hex"
+    before = store.stats().logs.count
+    response = post(url, "/v1/logs", json.dumps(document).encode(), JSON)
+    assert response.status_code == 200, response.text
+    partial = json.loads(response.content)["partialSuccess"]
+    assert int(partial["rejectedLogRecords"]) == 1
+    assert "'not-hex' is not a hex id" in partial["errorMessage"]
+    assert store.stats().logs.count == before + 3

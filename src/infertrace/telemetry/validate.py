@@ -23,6 +23,18 @@ INT64_LIMIT = 2**63
 _PRIMITIVES = (str, bool, int, float, bytes)
 
 
+NOT_HEX = b"\x00not hex\x00"
+"""Prefix of what OTLP/JSON parsing puts in an id field whose text is not hex (see
+:func:`not_hex_id`): the record is then rejected on its own, naming the text,
+instead of the whole request failing."""
+
+
+def not_hex_id(text: str) -> bytes:
+    """The placeholder id for ``text``, which is not hex: never a valid id length."""
+    raw = NOT_HEX + text[:64].encode(errors="replace")
+    return raw + b"\x00" if len(raw) in (8, 16) else raw
+
+
 def id_problem(value: object, size: int, what: str, optional: bool = False) -> str | None:
     """Why a trace id (``size`` 16) or span id (8) is invalid, or None.
 
@@ -30,6 +42,9 @@ def id_problem(value: object, size: int, what: str, optional: bool = False) -> s
     """
     if not isinstance(value, bytes):
         return f"{what} must be bytes, got {type(value).__name__}"
+    if value.startswith(NOT_HEX):
+        text = value[len(NOT_HEX) :].rstrip(b"\x00").decode(errors="replace")
+        return f"{what} {text!r} is not a hex id"
     if optional and not value:
         return None
     if len(value) != size:

@@ -31,6 +31,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
 from infertrace.errors import BodyError
+from infertrace.telemetry.validate import not_hex_id
 
 M = TypeVar("M", bound=Message)
 
@@ -175,8 +176,8 @@ def _scalar(field: _Field, key: str, value: Any) -> Any:
         if value.__class__ is str:
             try:
                 return bytes.fromhex(value)
-            except ValueError:
-                raise BodyError(f"{key} {value[:64]!r} is not a hex id") from None
+            except ValueError:  # rejected with its record, by the decoder (issue 11)
+                return not_hex_id(value)
     elif kind == _FLOAT:
         if value.__class__ is int:
             return float(value)
