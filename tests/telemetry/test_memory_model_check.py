@@ -23,7 +23,7 @@ from infertrace import (
     TraceNotFound,
 )
 from infertrace.model import LogRecord, MetricPoint, MetricType, Span
-from infertrace.telemetry.analytics import GroupBy
+from infertrace.telemetry.analytics import GroupBy, SpanScope
 
 CAP = 12
 SERVICES = ["a", "b", "c"]
@@ -56,6 +56,8 @@ def spans(draw: st.DrawFn) -> Span:
     return Span(
         trace_id=bytes(15) + bytes([draw(st.integers(1, 6))]),
         span_id=bytes(7) + bytes([draw(st.integers(1, 250))]),
+        # Parents among the first ids, so some are stored (the request rule).
+        parent_span_id=draw(st.sampled_from([b"", *(bytes(7) + bytes([i]) for i in (1, 2, 3))])),
         service_name=draw(st.sampled_from(SERVICES)),
         operation_name=draw(st.sampled_from(["op1", "op2"])),
         start_time_unix_nano=draw(times),
@@ -222,10 +224,10 @@ class StoreComparison(RuleBasedStateMachine):
         )
         assert self.mem.list_metric_points(flt) == self.ref.list_metric_points(flt)
 
-    @rule(group_by=st.sampled_from(list(GroupBy)))
-    def analytics(self, group_by: GroupBy) -> None:
-        got = self.mem.model_analytics(group_by=group_by)
-        expected = self.ref.model_analytics(group_by=group_by)
+    @rule(group_by=st.sampled_from(list(GroupBy)), scope=st.sampled_from(list(SpanScope)))
+    def analytics(self, group_by: GroupBy, scope: SpanScope) -> None:
+        got = self.mem.model_analytics(group_by=group_by, spans=scope)
+        expected = self.ref.model_analytics(group_by=group_by, spans=scope)
         assert len(got) == len(expected)
         for g, e in zip(got, expected, strict=True):
             for field in g.__dataclass_fields__:
