@@ -287,3 +287,103 @@ def test_the_request_rule_matches_the_reference(both: Both, seed: int, scope: Sp
             both.same(methodcaller("timeseries", metric, 20 * MS, lo, hi, None, scope))
             both.same(methodcaller("timeseries", metric, 20 * MS, lo, hi, LLAMA, scope))
             both.same(methodcaller("leaderboard", metric, lo, hi, 10, scope))
+
+
+# --- inference timings: queue, TTFT, TPOT, tokens/s --------------------------------
+#
+# The rules (infertrace.telemetry.analytics): a request's time is its e2e time, else its
+# duration; its decode time the decode column, else time - TTFT (>= 0), else time; TPOT
+# = decode time / (output tokens - 1) with more than one token and decode or TTFT known.
+
+TPOT_CASES = [
+    # (columns, TPOT, decode time for tokens/s), worked out by hand
+    ({"output_tokens": 11, "decode_time_nanos": 200 * MS}, 20 * MS, 200 * MS),
+    ({"output_tokens": 11, "decode_time_nanos": 200 * MS, "time_to_first_token_nanos": 50 * MS},
+     20 * MS, 200 * MS),
+    ({"output_tokens": 11, "time_to_first_token_nanos": 100 * MS}, 30 * MS, 300 * MS),
+    ({"output_tokens": 11, "time_to_first_token_nanos": 100 * MS, "e2e_time_nanos": 350 * MS},
+     25 * MS, 250 * MS),
+    ({"output_tokens": 5, "time_to_first_token_nanos": 900 * MS}, 0.0, 0),
+    ({"output_tokens": 11}, None, 400 * MS),
+    ({"output_tokens": 11, "e2e_time_nanos": 380 * MS}, None, 380 * MS),
+    ({"output_tokens": 1, "decode_time_nanos": 200 * MS}, None, 200 * MS),
+    ({"output_tokens": 0, "time_to_first_token_nanos": 100 * MS}, None, 300 * MS),
+    ({"decode_time_nanos": 200 * MS}, None, None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("columns", "tpot", "decode"), TPOT_CASES)
+def test_time_per_output_token_of_one_request(
+    each_store: Any, columns: dict[str, int], tpot: float | None, decode: int | None
+) -> None:
+    span = Span(bytes([0x71]) * 16, bytes([1]) * 8, "vllm", "llm_request", W0, 400 * MS,
+                kind=SpanKind.SERVER, model_name=LLAMA, **columns)  # type: ignore[arg-type]  # fmt: skip
+    each_store.write_batch([span])
+    [row] = each_store.model_analytics()
+    assert (row.tpot_p50_ns, row.tpot_p95_ns) == (tpot, tpot)
+    out = columns.get("output_tokens")
+    rate = None if out is None or not decode else out / (decode / 1e9)
+    assert row.output_tokens_per_second == (None if rate is None else pytest.approx(rate))
+    [point] = each_store.timeseries(SeriesMetric.TPOT_P95, HOUR)
+    assert point.value == tpot
+
+
+def test_queue_and_ttft_percentiles_skip_unknown_values(each_store: Any) -> None:
+    queue = [5, None, 40, 10, None, 25]
+    ttft = [None, 120, 80, None, None, 200]
+    spans = [
+        Span(bytes([0x72]) * 16, bytes([1, i]) * 4, "vllm", "llm_request", W0 + i * MS,
+             500 * MS, model_name=LLAMA, queue_time_nanos=None if q is None else q * MS,
+             time_to_first_token_nanos=None if f is None else f * MS)
+        for i, (q, f) in enumerate(zip(queue, ttft, strict=True))
+    ]  # fmt: skip
+    each_store.write_batch(spans)
+    [row] = each_store.model_analytics()
+    # Queue over 5, 10, 25, 40: p50 at rank 1.5 = 17.5, p95 at rank 2.85 = 25 + 0.85 * 15.
+    assert row.queue_p50_ns == pytest.approx(17.5 * MS)
+    assert row.queue_p95_ns == pytest.approx((25 + 0.85 * 15) * MS)
+    # TTFT over 80, 120, 200: p50 = 120, p95 at rank 1.9 = 120 + 0.9 * 80.
+    assert row.ttft_p50_ns == 120 * MS
+    assert row.ttft_p95_ns == pytest.approx((120 + 0.9 * 80) * MS)
+    assert (row.tpot_p50_ns, row.tpot_p95_ns) == (None, None)
+    board = each_store.leaderboard(SeriesMetric.QUEUE_P95)
+    assert [e.model_name for e in board] == [LLAMA]
+    assert each_store.leaderboard(SeriesMetric.TPOT_P50) == []
+
+
+def _timing_spans(seed: int) -> list[Span]:
+    """Requests and children with every mix of known and unknown timings and counts."""
+    rng = random.Random(seed)
+
+    def maybe(lo: int, hi: int) -> int | None:
+        return rng.randrange(lo, hi) * MS if rng.random() < 0.6 else None
+
+    spans = []
+    for t in range(60):
+        trace = bytes([0x80 + t]) * 16
+        root = bytes([t + 1, 1]) * 4
+        for k, parent in enumerate((b"", root, root)):
+            spans.append(
+                Span(trace, root if k == 0 else bytes([t + 1, k + 1]) * 4, "vllm",
+                     "llm_request", W0 + rng.randrange(300) * MS, rng.randrange(1, 900) * MS,
+                     parent, model_name=rng.choice((LLAMA, EMBED, None)),
+                     output_tokens=rng.choice((None, 0, 1, 2, 7, 300)),
+                     queue_time_nanos=maybe(0, 50), time_to_first_token_nanos=maybe(0, 1000),
+                     decode_time_nanos=maybe(0, 800), e2e_time_nanos=maybe(1, 900),
+                     prefill_time_nanos=maybe(0, 90))
+            )  # fmt: skip
+    rng.shuffle(spans)
+    return spans
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_timings_match_the_reference(both: Both, seed: int) -> None:
+    spans = _timing_spans(seed)
+    both.spans(spans[:70])
+    both.spans(spans[70:])
+    for scope in SpanScope:
+        for lo, hi in [(None, None), (W0 + 100 * MS, W0 + 200 * MS)]:
+            both.same(methodcaller("model_analytics", lo, hi, GroupBy.MODEL, scope))
+            for metric in SeriesMetric:
+                both.same(methodcaller("timeseries", metric, 50 * MS, lo, hi, None, scope))
+                both.same(methodcaller("leaderboard", metric, lo, hi, 10, scope))

@@ -189,16 +189,22 @@ def test_model_analytics_by_hand(ref: ReferenceStore) -> None:
     # so over 10, 20, 30, 40: p50 at rank 1.5 = 25, p90 at 2.7 = 37, p95 at 2.85 = 38.5,
     # p99 at 2.97 = 39.7. Decode time is duration less TTFT (never below 0):
     # 10 + (30 - 10) + 0 ns for 5 + 15 + 0 output tokens; span 2 has no output count.
+    # TTFT over 10 and 50: p50 = 30, p95 = 10 + 0.95 * 40 = 48. No queue time. TPOT only
+    # for span 3 (more than one token and a TTFT): (30 - 10) / (15 - 1).
     m = GroupStats(
         key="m", requests=4, errors=1, error_rate=0.25,
         latency_p50_ns=25.0, latency_p90_ns=37.0, latency_p95_ns=38.5, latency_p99_ns=39.7,
-        latency_max_ns=40, input_tokens=6, output_tokens=20,
+        latency_max_ns=40, queue_p50_ns=None, queue_p95_ns=None, ttft_p50_ns=30.0,
+        ttft_p95_ns=48.0, tpot_p50_ns=20 / 14, tpot_p95_ns=20 / 14,
+        input_tokens=6, output_tokens=20,
         output_tokens_per_second=20 / 30e-9, mean_batch_size=3.0, mean_gpu_utilization=0.5,
     )  # fmt: skip
     n = GroupStats(
         key="n", requests=1, errors=0, error_rate=0.0,
         latency_p50_ns=100.0, latency_p90_ns=100.0, latency_p95_ns=100.0, latency_p99_ns=100.0,
-        latency_max_ns=100, input_tokens=0, output_tokens=0, output_tokens_per_second=None,
+        latency_max_ns=100, queue_p50_ns=None, queue_p95_ns=None, ttft_p50_ns=None,
+        ttft_p95_ns=None, tpot_p50_ns=None, tpot_p95_ns=None,
+        input_tokens=0, output_tokens=0, output_tokens_per_second=None,
         mean_batch_size=None, mean_gpu_utilization=None,
     )  # fmt: skip
     assert_close(ref.model_analytics(), [m, n])

@@ -12,9 +12,22 @@ count, so its child is then a request. ``SpanScope.ALL`` asks about every span
 that carries a model instead. Percentiles use linear interpolation between
 closest ranks (numpy's default ``linear`` method, PostgreSQL's
 ``percentile_cont``), so every backend gives the same figures.
-Tokens per second is the sum of output tokens over the sum of decode time, where
-decode time is ``duration - time_to_first_token`` when TTFT is known and the
-whole duration otherwise.
+
+The inference timings, per request (every store computes them so):
+
+- A request's *time* is its end-to-end time (``e2e_time_nanos``) when the server
+  reports one, else the span's duration.
+- Its *decode time* is ``decode_time_nanos`` when known; else, when TTFT is
+  known, its time less TTFT (at least 0); else its whole time.
+- Its *time per output token* (TPOT), when it has more than one output token and
+  its decode time or its TTFT is known: decode time / (output tokens - 1), the
+  gap between consecutive tokens after the first (vLLM's and the GenAI
+  conventions' definition). Otherwise it has none.
+
+Queue time, TTFT and TPOT percentiles are over the requests that have the value
+(None when none has). Output tokens per second is the sum of output tokens over
+the sum of decode time, over the requests that report output tokens (None when
+that time is 0).
 """
 
 from __future__ import annotations
@@ -54,7 +67,27 @@ class SeriesMetric(enum.StrEnum):
     LATENCY_P99 = "latency_p99"
     TOKENS_OUT = "tokens_out"
     TOKENS_PER_SECOND = "tokens_per_second"
+    QUEUE_P50 = "queue_p50"
+    QUEUE_P95 = "queue_p95"
+    TTFT_P50 = "ttft_p50"
+    TTFT_P95 = "ttft_p95"
+    TPOT_P50 = "tpot_p50"
+    TPOT_P95 = "tpot_p95"
 
+
+QUANTILES: dict[SeriesMetric, tuple[str, int]] = {
+    SeriesMetric.LATENCY_P50: ("latency", 50),
+    SeriesMetric.LATENCY_P95: ("latency", 95),
+    SeriesMetric.LATENCY_P99: ("latency", 99),
+    SeriesMetric.QUEUE_P50: ("queue", 50),
+    SeriesMetric.QUEUE_P95: ("queue", 95),
+    SeriesMetric.TTFT_P50: ("ttft", 50),
+    SeriesMetric.TTFT_P95: ("ttft", 95),
+    SeriesMetric.TPOT_P50: ("tpot", 50),
+    SeriesMetric.TPOT_P95: ("tpot", 95),
+}
+"""The percentile metrics: what each is a percentile of (a request's duration, queue
+time, TTFT or TPOT) and which percentile."""
 
 POD_ATTRIBUTES = ("k8s.pod.name", "service.instance.id", "host.name")
 """Resource attributes that name a pod, in the order they are tried."""
@@ -73,6 +106,12 @@ class GroupStats:
     latency_p95_ns: float
     latency_p99_ns: float
     latency_max_ns: int
+    queue_p50_ns: float | None
+    queue_p95_ns: float | None
+    ttft_p50_ns: float | None
+    ttft_p95_ns: float | None
+    tpot_p50_ns: float | None
+    tpot_p95_ns: float | None
     input_tokens: int
     output_tokens: int
     output_tokens_per_second: float | None

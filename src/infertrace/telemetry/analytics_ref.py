@@ -15,6 +15,7 @@ from infertrace.errors import InvalidFilter
 from infertrace.model import Span, StatusCode
 from infertrace.telemetry.analytics import (
     POD_ATTRIBUTES,
+    QUANTILES,
     GroupBy,
     GroupStats,
     LeaderboardEntry,
@@ -50,10 +51,29 @@ _KEYS: dict[GroupBy, Callable[[Span], str]] = {
 }
 
 
+def elapsed_nanos(span: Span) -> int:
+    """The request's time: its end-to-end time when reported, else the span's duration."""
+    return span.duration_nanos if span.e2e_time_nanos is None else span.e2e_time_nanos
+
+
 def decode_nanos(span: Span) -> int:
-    """Time spent producing output: duration less TTFT when TTFT is known."""
+    """Time spent producing output: the decode time when known, else the request's
+    time less TTFT when TTFT is known (at least 0), else the request's whole time."""
+    if span.decode_time_nanos is not None:
+        return span.decode_time_nanos
     ttft = span.time_to_first_token_nanos
-    return span.duration_nanos if ttft is None else max(0, span.duration_nanos - ttft)
+    return elapsed_nanos(span) if ttft is None else max(0, elapsed_nanos(span) - ttft)
+
+
+def tpot_nanos(span: Span) -> float | None:
+    """Time per output token after the first: decode time / (output tokens - 1), for
+    a request with more than one output token whose decode time or TTFT is known."""
+    n = span.output_tokens
+    if n is None or n < 2:
+        return None
+    if span.decode_time_nanos is None and span.time_to_first_token_nanos is None:
+        return None
+    return decode_nanos(span) / (n - 1)
 
 
 def tokens_per_second(spans: list[Span]) -> float | None:
@@ -62,6 +82,23 @@ def tokens_per_second(spans: list[Span]) -> float | None:
     if not with_out or decode == 0:
         return None
     return sum(s.output_tokens or 0 for s in with_out) / (decode / 1e9)
+
+
+_MEASURES: dict[str, Callable[[Span], float | None]] = {
+    "latency": lambda s: s.duration_nanos,
+    "queue": lambda s: s.queue_time_nanos,
+    "ttft": lambda s: s.time_to_first_token_nanos,
+    "tpot": tpot_nanos,
+}
+"""What a percentile metric is a percentile of (see ``QUANTILES``), per request."""
+
+
+def percentile(measure: str, spans: list[Span], q: float) -> float | None:
+    """The ``q``-th percentile of ``measure`` over the spans that have it, or None."""
+    values = [v for v in map(_MEASURES[measure], spans) if v is not None]
+    if not values:
+        return None
+    return float(np.percentile(np.array(values, dtype=np.float64), q))
 
 
 def _mean(values: list[float]) -> float | None:
@@ -83,6 +120,12 @@ def group_stats(key: str, spans: list[Span]) -> GroupStats:
         latency_p95_ns=float(p95),
         latency_p99_ns=float(p99),
         latency_max_ns=max(s.duration_nanos for s in spans),
+        queue_p50_ns=percentile("queue", spans, 50),
+        queue_p95_ns=percentile("queue", spans, 95),
+        ttft_p50_ns=percentile("ttft", spans, 50),
+        ttft_p95_ns=percentile("ttft", spans, 95),
+        tpot_p50_ns=percentile("tpot", spans, 50),
+        tpot_p95_ns=percentile("tpot", spans, 95),
         input_tokens=sum(s.input_tokens or 0 for s in spans),
         output_tokens=sum(s.output_tokens or 0 for s in spans),
         output_tokens_per_second=tokens_per_second(spans),
@@ -146,10 +189,8 @@ def series_value(metric: SeriesMetric, spans: list[Span]) -> float | None:
         return float(sum(s.output_tokens or 0 for s in spans))
     if m is SeriesMetric.TOKENS_PER_SECOND:
         return tokens_per_second(spans)
-    q = {SeriesMetric.LATENCY_P50: 50, SeriesMetric.LATENCY_P95: 95, SeriesMetric.LATENCY_P99: 99}[
-        m
-    ]
-    return float(np.percentile(np.array([s.duration_nanos for s in spans], dtype=np.float64), q))
+    measure, q = QUANTILES[m]
+    return percentile(measure, spans, q)
 
 
 def timeseries(

@@ -3,16 +3,20 @@
 Same definitions as :mod:`infertrace.telemetry.analytics_ref` (the oracle),
 computed with NumPy over the requests of a window (see :mod:`.requests`): one
 mask over the columns, the request rule, one grouping by code, then per-group
-reductions.
+reductions (the timing columns' ``-1`` means unknown, so each percentile drops
+those first).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
 
 from infertrace.telemetry.analytics import (
     POD_ATTRIBUTES,
+    QUANTILES,
     GroupBy,
     GroupStats,
     LeaderboardEntry,
@@ -25,6 +29,7 @@ from infertrace.telemetry.memory.requests import requests
 from infertrace.telemetry.memory.spans import SpanTable
 
 I64 = npt.NDArray[np.int64]
+F64 = npt.NDArray[np.float64]
 
 
 def _model_slots(t: SpanTable, since: int, until: int, scope: SpanScope) -> I64:
@@ -75,21 +80,57 @@ def _group_keys(t: SpanTable, slots: I64, group_by: GroupBy) -> tuple[list[str],
     return [str(u) for u in uniq], remap[inverse]
 
 
+def _decode(t: SpanTable, slots: I64) -> I64:
+    """Each request's decode time (see :mod:`analytics`): the decode column when set,
+    else its time (e2e when set, else the duration) less TTFT when set, else its time."""
+    e2e = t.e2e[slots]
+    elapsed = np.where(e2e >= 0, e2e, t.dur[slots])
+    ttft = t.ttft[slots]
+    rest = np.where(ttft >= 0, np.maximum(elapsed - ttft, 0), elapsed)
+    decode = t.decode[slots]
+    return np.where(decode >= 0, decode, rest)
+
+
 def _tokens_per_second(t: SpanTable, slots: I64) -> float | None:
     out = t.otok[slots]
     has = out >= 0
     if not has.any():
         return None
-    s = slots[has]
-    ttft = t.ttft[s]
-    dur = t.dur[s]
-    decode = np.where(ttft >= 0, np.maximum(dur - ttft, 0), dur)
+    decode = _decode(t, slots[has])
     # An int64 sum wraps (two decodes of 2**62 ns sum negative); float64 cannot, and
     # its relative error (~1e-16 per term) is far below what a rate can show.
     total = float(decode.sum(dtype=np.float64))
     if total == 0:
         return None
     return int(out[has].sum()) / (total / 1e9)
+
+
+def _tpot(t: SpanTable, slots: I64) -> F64:
+    """TPOT of the requests that have one: more than one output token, and decode time
+    or TTFT known; decode time / (output tokens - 1)."""
+    out = t.otok[slots]
+    s = slots[out >= 2]
+    s = s[(t.decode[s] >= 0) | (t.ttft[s] >= 0)]
+    return _decode(t, s).astype(np.float64) / (t.otok[s].astype(np.float64) - 1)
+
+
+def _known(col: I64) -> F64:
+    return col[col >= 0].astype(np.float64)
+
+
+_MEASURES: dict[str, Callable[[SpanTable, I64], F64]] = {
+    "latency": lambda t, s: t.dur[s].astype(np.float64),
+    "queue": lambda t, s: _known(t.queue[s]),
+    "ttft": lambda t, s: _known(t.ttft[s]),
+    "tpot": _tpot,
+}
+"""A percentile metric's values over ``slots``, the requests without one left out."""
+
+
+def _percentiles(values: F64, qs: list[int]) -> list[float | None]:
+    if not len(values):
+        return [None] * len(qs)
+    return [float(v) for v in np.percentile(values, qs)]
 
 
 def _mean(values: npt.NDArray[np.float64]) -> float | None:
@@ -99,6 +140,9 @@ def _mean(values: npt.NDArray[np.float64]) -> float | None:
 def _stats(t: SpanTable, key: str, slots: I64) -> GroupStats:
     dur = t.dur[slots]
     p50, p90, p95, p99 = np.percentile(dur.astype(np.float64), [50, 90, 95, 99])
+    queue = _percentiles(_MEASURES["queue"](t, slots), [50, 95])
+    ttft = _percentiles(_MEASURES["ttft"](t, slots), [50, 95])
+    tpot = _percentiles(_tpot(t, slots), [50, 95])
     errors = int((t.status[slots] == 2).sum())
     itok, otok, batch, gpu = t.itok[slots], t.otok[slots], t.batch[slots], t.gpu[slots]
     return GroupStats(
@@ -111,6 +155,12 @@ def _stats(t: SpanTable, key: str, slots: I64) -> GroupStats:
         latency_p95_ns=float(p95),
         latency_p99_ns=float(p99),
         latency_max_ns=int(dur.max()),
+        queue_p50_ns=queue[0],
+        queue_p95_ns=queue[1],
+        ttft_p50_ns=ttft[0],
+        ttft_p95_ns=ttft[1],
+        tpot_p50_ns=tpot[0],
+        tpot_p95_ns=tpot[1],
         input_tokens=int(itok[itok >= 0].sum()),
         output_tokens=int(otok[otok >= 0].sum()),
         output_tokens_per_second=_tokens_per_second(t, slots),
@@ -151,10 +201,8 @@ def _value(t: SpanTable, metric: SeriesMetric, slots: I64) -> float | None:
         return float(o[o >= 0].sum())
     if metric is SeriesMetric.TOKENS_PER_SECOND:
         return _tokens_per_second(t, slots)
-    q = {SeriesMetric.LATENCY_P50: 50, SeriesMetric.LATENCY_P95: 95, SeriesMetric.LATENCY_P99: 99}[
-        metric
-    ]
-    return float(np.percentile(t.dur[slots].astype(np.float64), q))
+    measure, q = QUANTILES[metric]
+    return _percentiles(_MEASURES[measure](t, slots), [q])[0]
 
 
 def timeseries(

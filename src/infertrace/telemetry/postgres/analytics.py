@@ -15,6 +15,7 @@ from typing import Any
 from infertrace.model import StatusCode
 from infertrace.telemetry.analytics import (
     POD_ATTRIBUTES,
+    QUANTILES,
     GroupBy,
     GroupStats,
     LeaderboardEntry,
@@ -44,6 +45,18 @@ KEY_EXPR = {
 }
 """Fixed SQL for each group key (``POD_ATTRIBUTES`` are constants, not user text)."""
 
+_ELAPSED = "coalesce(e2e_time_nanos, duration_nanos)"
+DECODE = f"""coalesce(decode_time_nanos, CASE WHEN time_to_first_token_nanos IS NULL
+    THEN {_ELAPSED} ELSE greatest(0, {_ELAPSED} - time_to_first_token_nanos) END)"""
+"""A request's decode time (see :mod:`analytics`): the decode column, else its time
+(end-to-end, else the duration) less TTFT, else its time."""
+TPOT = f"""CASE WHEN output_tokens > 1
+    AND (decode_time_nanos IS NOT NULL OR time_to_first_token_nanos IS NOT NULL)
+    THEN ({DECODE})::float8 / (output_tokens - 1) END"""
+"""A request's time per output token, NULL when it has none."""
+
+_P50_P95 = "percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY {})"
+
 _AGGREGATES = f"""
     count(*),
     count(*) FILTER (WHERE status_code = {int(StatusCode.ERROR)}),
@@ -52,12 +65,21 @@ _AGGREGATES = f"""
     coalesce(sum(input_tokens), 0),
     coalesce(sum(output_tokens), 0),
     count(output_tokens),
-    coalesce(sum(CASE WHEN time_to_first_token_nanos IS NULL THEN duration_nanos
-        ELSE greatest(0, duration_nanos - time_to_first_token_nanos) END)
-        FILTER (WHERE output_tokens IS NOT NULL), 0),
+    coalesce(sum({DECODE}) FILTER (WHERE output_tokens IS NOT NULL), 0),
     avg(batch_size)::float8,
-    avg(gpu_utilization)
+    avg(gpu_utilization),
+    {_P50_P95.format("queue_time_nanos::float8")},
+    {_P50_P95.format("time_to_first_token_nanos::float8")},
+    {_P50_P95.format(TPOT)}
 """
+"""One row of aggregates per group; percentile_cont skips NULLs (unknown timings) and
+is NULL over none."""
+
+Pair = tuple[float | None, float | None]
+
+
+def _pair(p: list[float] | None) -> Pair:
+    return (None, None) if p is None else (float(p[0]), float(p[1]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +94,9 @@ class _Agg:
     decode_ns: int
     mean_batch: float | None
     mean_gpu: float | None
+    queue: Pair
+    ttft: Pair
+    tpot: Pair
 
     @classmethod
     def of(cls, row: tuple[Any, ...]) -> _Agg:
@@ -87,6 +112,9 @@ class _Agg:
             int(row[7]),
             row[8],
             row[9],
+            _pair(row[10]),
+            _pair(row[11]),
+            _pair(row[12]),
         )
 
     def tokens_per_second(self) -> float | None:
@@ -105,6 +133,12 @@ class _Agg:
             latency_p95_ns=self.percentiles[2],
             latency_p99_ns=self.percentiles[3],
             latency_max_ns=self.max_ns,
+            queue_p50_ns=self.queue[0],
+            queue_p95_ns=self.queue[1],
+            ttft_p50_ns=self.ttft[0],
+            ttft_p95_ns=self.ttft[1],
+            tpot_p50_ns=self.tpot[0],
+            tpot_p95_ns=self.tpot[1],
             input_tokens=self.input_tokens,
             output_tokens=self.output_tokens,
             output_tokens_per_second=self.tokens_per_second(),
@@ -122,12 +156,11 @@ class _Agg:
             return float(self.output_tokens)
         if m is SeriesMetric.TOKENS_PER_SECOND:
             return self.tokens_per_second()
-        index = {
-            SeriesMetric.LATENCY_P50: 0,
-            SeriesMetric.LATENCY_P95: 2,
-            SeriesMetric.LATENCY_P99: 3,
-        }[m]
-        return self.percentiles[index]
+        measure, q = QUANTILES[m]
+        if measure == "latency":
+            return self.percentiles[{50: 0, 90: 1, 95: 2, 99: 3}[q]]
+        pair = {"queue": self.queue, "ttft": self.ttft, "tpot": self.tpot}[measure]
+        return pair[{50: 0, 95: 1}[q]]
 
 
 REQUEST = """(s.parent_span_id = ''::bytea OR NOT EXISTS (
