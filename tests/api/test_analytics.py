@@ -148,3 +148,32 @@ def test_openapi_documents_the_request_rule(client: httpx.Client, path: str) -> 
     assert (
         "parent is not a span of the same service carrying the same model" in (spans["description"])
     )
+
+
+TIMINGS = ["queue_p50", "queue_p95", "ttft_p50", "ttft_p95", "tpot_p50", "tpot_p95"]
+
+
+@pytest.mark.parametrize("metric", TIMINGS)
+def test_timeseries_take_the_timing_metrics(client: httpx.Client, metric: str) -> None:
+    # The GenAI chat spans carry no queue time, TTFT or decode time: no bucket has a value.
+    series = ok(client, "/api/analytics/timeseries", metric=metric, step="10m", since="2h")
+    assert series["metric"] == metric
+    assert series["points"] and all(p["value"] is None for p in series["points"])
+    assert ok(client, "/api/analytics/leaderboard", by=metric)["entries"] == []
+    [row] = ok(client, "/api/analytics/models")["groups"]
+    assert (row[f"{metric}_ns"], row[f"{metric}_ms"]) == (None, None)
+
+
+def test_openapi_documents_the_timing_rules(client: httpx.Client) -> None:
+    doc = ok(client, "/openapi.json")
+    models = doc["paths"]["/api/analytics/models"]["get"]["description"]
+    for rule in ("decode time / (output tokens - 1)", "`gen_ai.latency.e2e`", "tpot_p50/p95"):
+        assert rule in models
+    for path, name in (
+        ("/api/analytics/timeseries", "metric"),
+        ("/api/analytics/leaderboard", "by"),
+    ):
+        [param] = [p for p in doc["paths"][path]["get"]["parameters"] if p["name"] == name]
+        assert "time per output token" in param["description"]
+        enum = doc["components"]["schemas"]["SeriesMetric"]["enum"]
+        assert set(TIMINGS) <= set(enum)

@@ -51,6 +51,37 @@ SPANS_DOC = (
 
 SPANS = Query(description=SPANS_DOC)
 
+TIMINGS_DOC = (
+    "Inference timings, per request: its time is its end-to-end time "
+    "(`gen_ai.latency.e2e`, TGI's `total_time`) when reported, else the span's duration; "
+    "its decode time is `decode_time_nanos` (`gen_ai.latency.time_in_model_decode`) when "
+    "known, else its time less TTFT when TTFT is known (at least 0), else its whole time; "
+    "its time per output token (TPOT), when it has more than one output token and its "
+    "decode time or TTFT is known, is decode time / (output tokens - 1). Queue time, TTFT "
+    "and TPOT percentiles are over the requests that have the value (null when none has). "
+    "Output tokens per second is the sum of output tokens over the sum of decode time of "
+    "the requests that report output tokens."
+)
+"""How the timing columns and measures are computed (see :mod:`telemetry.analytics`)."""
+
+METRIC_DOC = (
+    "What each bucket measures: requests, errors, output tokens (counts: 0 in an empty "
+    "bucket); latency p50/p95/p99 (the span's duration); queue time, time to first token "
+    "and time per output token p50/p95, and output tokens per second (null in a bucket "
+    "without a value). " + TIMINGS_DOC
+)
+"""The ``metric`` and ``by`` parameters' description."""
+
+MODELS_DOC = (
+    "One row per model (or service, operation, pod) over the requests that start in the "
+    "window: a request is a span that carries a model and whose parent is not a span of "
+    "the same service carrying the same model (`spans=all`: every span with a model). "
+    "`requests` in a row counts them; latencies are theirs (nanoseconds; `_ms` in "
+    "milliseconds); `queue_p50/p95`, `ttft_p50/p95` and `tpot_p50/p95` are the queue "
+    "time, time to first token and time per output token percentiles. " + TIMINGS_DOC
+)
+"""The ``/analytics/models`` description in the OpenAPI document."""
+
 router = APIRouter(prefix="/api", tags=["analytics"], responses=ERROR_RESPONSES)
 
 
@@ -61,7 +92,11 @@ def analytics_of(request: Request) -> AnalyticsStore:
     return store
 
 
-@router.get("/analytics/models", summary="Latency, errors, tokens and GPU use per group")
+@router.get(
+    "/analytics/models",
+    summary="Latency, queue time, TTFT, TPOT, errors, tokens and GPU use per group",
+    description=MODELS_DOC,
+)
 def model_analytics(
     request: Request,
     since: Annotated[str | None, SINCE] = None,
@@ -69,10 +104,7 @@ def model_analytics(
     group_by: Annotated[GroupBy, Query(description="What each row is keyed by")] = GroupBy.MODEL,
     spans: Annotated[SpanScope, SPANS] = SpanScope.REQUESTS,
 ) -> ApiJSON:
-    """One row per model (or service, operation, pod) over the requests that start in
-    the window: a request is a span that carries a model and whose parent is not a
-    span of the same service carrying the same model (``spans=all``: every span with
-    a model). ``requests`` in a row counts them; latencies are theirs."""
+    """One row per group over the window's requests (:data:`MODELS_DOC`)."""
     lo, hi = parse_window(since, until)
     groups = analytics_of(request).model_analytics(lo, hi, group_by, spans)
     return ApiJSON(
@@ -89,7 +121,7 @@ def model_analytics(
 @router.get("/analytics/timeseries", summary="One measure per time bucket, for charts")
 def timeseries(
     request: Request,
-    metric: Annotated[SeriesMetric, Query(description="What each bucket measures")],
+    metric: Annotated[SeriesMetric, Query(description=METRIC_DOC)],
     step: Annotated[str, duration_query("Bucket width, e.g. 10s, 1m, 1h")] = "1m",
     model: Annotated[str | None, Query(description="Only this model's spans")] = None,
     since: Annotated[str | None, SINCE] = None,
@@ -147,7 +179,7 @@ def filled(
 @router.get("/analytics/leaderboard", summary="Models ranked by one measure")
 def leaderboard(
     request: Request,
-    by: Annotated[SeriesMetric, Query(description="The measure to rank by")] = (
+    by: Annotated[SeriesMetric, Query(description="The measure to rank by. " + METRIC_DOC)] = (
         SeriesMetric.LATENCY_P95
     ),
     since: Annotated[str | None, SINCE] = None,

@@ -158,11 +158,18 @@ def _plain(value: Any) -> Any:
     return value
 
 
+_TIMINGS = ("queue_p50", "queue_p95", "ttft_p50", "ttft_p95", "tpot_p50", "tpot_p95")
+
+
 def group_json(group: GroupStats) -> dict[str, Any]:
-    """One analytics row; latencies in nanoseconds and milliseconds."""
+    """One analytics row; latencies and timings in nanoseconds and milliseconds (an
+    unknown timing is null in both)."""
     row: dict[str, Any] = dataclasses.asdict(group)
     for q in ("p50", "p90", "p95", "p99", "max"):
         row[f"latency_{q}_ms"] = row[f"latency_{q}_ns"] / 1e6
+    for name in _TIMINGS:
+        ns = row[f"{name}_ns"]
+        row[f"{name}_ms"] = None if ns is None else ns / 1e6
     return row
 
 
