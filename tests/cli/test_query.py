@@ -10,7 +10,7 @@ import io
 import json
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -302,7 +302,7 @@ def test_models_counts_requests_unless_asked_for_all_spans() -> None:
     store.close()
 
 
-def percentile(values: list[int], q: float) -> float:
+def percentile(values: Sequence[float], q: float) -> float:
     """Linear interpolation between closest ranks (the API's documented definition)."""
     rank = q / 100 * (len(values) - 1)
     low = int(rank)
@@ -332,6 +332,25 @@ def test_models_table_rows(fed: Fed) -> None:
         for q in (50, 95, 99):
             shown = float(row[f"p{q} ms"].replace(",", ""))
             assert shown == pytest.approx(percentile(durations, q) / 1e6, abs=0.051), q
+        # The workload's request spans carry queue time and TTFT, no decode or e2e time:
+        # TPOT is (duration - TTFT) / (output tokens - 1), for more than one token.
+        tpot = [
+            max(0, s.duration_nanos - ttft) / (out - 1)
+            for s in mine
+            if (out := s.output_tokens or 0) > 1
+            and (ttft := s.time_to_first_token_nanos) is not None
+        ]
+        timings: dict[str, list[float]] = {
+            "queue": [v for s in mine if (v := s.queue_time_nanos) is not None],
+            "TTFT": [v for s in mine if (v := s.time_to_first_token_nanos) is not None],
+            "TPOT": tpot,
+        }
+        for name, values in timings.items():
+            known = sorted(values)
+            for q in (50, 95):
+                text = row[f"{name} p{q} ms"].replace(",", "")
+                want = percentile(known, q) / 1e6 if known else None
+                assert (float(text) if text else None) == pytest.approx(want, abs=0.051)
 
 
 def test_models_window_excludes_older_spans(fed: Fed) -> None:

@@ -276,9 +276,11 @@ def models(
     token: str | None,
     as_json: bool,
 ) -> None:
-    """Latency, errors, tokens and GPU use per model (or service, operation, pod),
-    over requests: spans with a model whose parent is not a span of the same service
-    and model (``--spans all``: every span with a model)."""
+    """Latency, queue time, TTFT, time per output token, errors, tokens and GPU use per
+    model (or service, operation, pod), over requests: spans with a model whose parent
+    is not a span of the same service and model (``--spans all``: every span with a
+    model). TPOT is decode time / (output tokens - 1); the README's analytics section
+    states every rule."""
     with _api(url, token) as api:
         doc = api.models(since, until, cast(GroupBy, group_by), cast(Counted, spans))
     if as_json:
@@ -288,6 +290,9 @@ def models(
     table.add_column(group_by)
     for name in ("requests", "errors", "error rate", "p50 ms", "p95 ms", "p99 ms"):
         table.add_column(name, justify="right")
+    for name in ("queue", "TTFT", "TPOT"):
+        for q in ("p50", "p95"):
+            table.add_column(f"{name} {q} ms", justify="right")
     for name in ("tokens in", "tokens out", "tokens/s", "batch", "GPU util"):
         table.add_column(name, justify="right")
     for g in doc["groups"]:
@@ -299,6 +304,7 @@ def models(
             _ms(g["latency_p50_ns"]),
             _ms(g["latency_p95_ns"]),
             _ms(g["latency_p99_ns"]),
+            *(_ms(g[f"{m}_{q}_ns"]) for m in ("queue", "ttft", "tpot") for q in ("p50", "p95")),
             f"{g['input_tokens']:,}",
             f"{g['output_tokens']:,}",
             _num(g["output_tokens_per_second"]),
