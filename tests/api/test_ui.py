@@ -246,3 +246,64 @@ def test_views_render_in_headless_chromium(server: Endpoints, route: str, marker
     dom = rendered_dom(f"{server.http_url}/{route}")
     assert "alert-error" not in dom
     assert marker in dom
+
+
+class _Tables(HTMLParser):
+    """The text of every table cell, row by row (header rows included)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[list[str]] = []
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "tr":
+            self.rows.append([])
+        elif tag in ("td", "th"):
+            self._cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._cell is not None:
+            self.rows[-1].append("".join(self._cell).strip())
+            self._cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+_UNITS = {"ns": 1, "\u00b5s": 1e3, "ms": 1e6, "s": 1e9}
+
+
+def shown_nanos(text: str) -> float | None:
+    """A duration as dom.js fmtDuration shows it (``12.3ms``, ``850µs``; ``—`` for none)."""
+    if text == "\u2014":
+        return None
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)(ns|\u00b5s|ms|s)", text)
+    assert match, text
+    return float(match[1]) * _UNITS[match[2]]
+
+
+TIMING_COLUMNS = {
+    f"{label} {q}": f"{key}_{q}_ns"
+    for key, label in (("queue", "Queue"), ("ttft", "TTFT"), ("tpot", "TPOT"))
+    for q in ("p50", "p95")
+}
+
+
+@needs_chromium
+def test_models_dashboard_shows_queue_ttft_and_tpot(server: Endpoints) -> None:
+    dom = rendered_dom(f"{server.http_url}/#/models")
+    parser = _Tables()
+    parser.feed(dom)
+    header, *rows = parser.rows
+    columns = [c.rstrip(" \u25be\u25b4") for c in header]  # the sort mark on "Requests"
+    assert set(TIMING_COLUMNS) <= set(columns), columns
+    api = {g["key"]: g for g in get(server, "/api/analytics/models?since=1h").json()["groups"]}
+    assert {r[0] for r in rows} == set(api)
+    for row in rows:
+        cells, want = dict(zip(columns, row, strict=True)), api[row[0]]
+        for label, field in TIMING_COLUMNS.items():
+            # The workload's requests carry queue time and TTFT (so TPOT too): no dashes.
+            assert want[field] is not None, field
+            assert shown_nanos(cells[label]) == pytest.approx(want[field], rel=0.01), label

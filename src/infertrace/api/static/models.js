@@ -29,7 +29,23 @@ export const MEASURES = {
   latency_p99: {label: 'Latency p99', format: fmtDuration, axis: fmtDuration},
   tokens_out: {label: 'Output tokens', format: fmtNumber, axis: fmtCompact},
   tokens_per_second: {label: 'Output tokens per second', format: tokensPerSecond, axis: fmtCompact},
+  queue_p50: {label: 'Queue time p50', format: fmtDuration, axis: fmtDuration},
+  queue_p95: {label: 'Queue time p95', format: fmtDuration, axis: fmtDuration},
+  ttft_p50: {label: 'Time to first token p50', format: fmtDuration, axis: fmtDuration},
+  ttft_p95: {label: 'Time to first token p95', format: fmtDuration, axis: fmtDuration},
+  tpot_p50: {label: 'Time per output token p50', format: fmtDuration, axis: fmtDuration},
+  tpot_p95: {label: 'Time per output token p95', format: fmtDuration, axis: fmtDuration},
 };
+
+// Queue time, TTFT and TPOT percentiles per row: over the requests that report the value
+// (TPOT: decode time / (output tokens - 1)); '—' when none does.
+const TIMINGS = [['queue', 'Queue'], ['ttft', 'TTFT'], ['tpot', 'TPOT']].flatMap(([key, label]) =>
+  ['p50', 'p95'].map((q) => ({
+    label: `${label} ${q}`,
+    align: 'right',
+    render: (g) => fmtDuration(g[`${key}_${q}_ns`]),
+    sort: (g) => g[`${key}_${q}_ns`],
+  })));
 
 const CHARTS = ['requests', 'errors', 'latency_p95', 'tokens_out'];
 const MAX_MODELS = 8;
@@ -64,6 +80,7 @@ function analyticsTable(groups, groupBy, groupLabel, range) {
       {label: 'p95', align: 'right', render: (g) => fmtDuration(g.latency_p95_ns), sort: (g) => g.latency_p95_ns},
       {label: 'p99', align: 'right', render: (g) => fmtDuration(g.latency_p99_ns), sort: (g) => g.latency_p99_ns},
       {label: 'Max', align: 'right', render: (g) => fmtDuration(g.latency_max_ns), sort: (g) => g.latency_max_ns},
+      ...TIMINGS,
       {label: 'Tokens in', align: 'right', render: (g) => fmtNumber(g.input_tokens), sort: (g) => g.input_tokens},
       {label: 'Tokens out', align: 'right', render: (g) => fmtNumber(g.output_tokens), sort: (g) => g.output_tokens},
       {label: 'Tokens/s', align: 'right', render: (g) => fmtNumber(g.output_tokens_per_second, 1), sort: (g) => g.output_tokens_per_second},
