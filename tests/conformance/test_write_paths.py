@@ -1,7 +1,8 @@
 """The record path and the batch path store the same thing.
 
-A span written with ``write()`` one at a time and the same span written inside
-a ``write_batch()`` must be indistinguishable afterwards: every query answers
+A span written with ``write()`` one at a time, the same span inside a
+``write_batch()`` of records, and inside a ``write_batch()`` of a column batch
+(what the OTLP decoders hand the store) must be indistinguishable afterwards: every query answers
 the same, exactly, on the same backend; and both answer as the oracle does.
 (Logs and metric points have only batch writes: see ``telemetry/protocols.py``.)
 """
@@ -17,6 +18,7 @@ import pytest
 
 from infertrace.model import Span
 from infertrace.telemetry.analytics import GroupBy, SeriesMetric
+from infertrace.telemetry.batches import SpanBatch
 from infertrace.telemetry.filters import SpanFilter
 from infertrace.telemetry.reference import ReferenceStore
 from infertrace.workload import Workload
@@ -28,11 +30,13 @@ HOUR = 3_600 * 10**9
 
 
 class Paths:
-    """One backend filled twice, by ``write`` and by ``write_batch``, plus the oracle."""
+    """One backend filled three times, by ``write``, by ``write_batch`` of record lists
+    and by ``write_batch`` of column batches (the decoders' path), plus the oracle."""
 
     def __init__(self, new_store: Callable[[], Any], oracle: ReferenceStore) -> None:
         self.records = new_store()
         self.batches = new_store()
+        self.columns = new_store()
         self.oracle = oracle
 
     def write(self, batches: list[list[Span]]) -> None:
@@ -40,12 +44,13 @@ class Paths:
             self.records.write(s)
         for batch in batches:
             self.batches.write_batch(batch)
+            self.columns.write_batch(SpanBatch.of(batch))
             self.oracle.write_batch(batch)
 
     def same(self, ask: Callable[[Any], Any]) -> Any:
-        """Both paths answer ``ask`` identically, and as the oracle does."""
-        by_record, by_batch = ask(self.records), ask(self.batches)
-        assert by_record == by_batch
+        """Every path answers ``ask`` identically, and as the oracle does."""
+        by_record, by_batch, by_columns = ask(self.records), ask(self.batches), ask(self.columns)
+        assert by_record == by_batch == by_columns
         assert_close(by_batch, ask(self.oracle))
         return by_record
 

@@ -24,6 +24,7 @@ from infertrace import (
 )
 from infertrace.model import LogRecord, MetricPoint, MetricType, Span
 from infertrace.telemetry.analytics import GroupBy, SpanScope
+from infertrace.telemetry.batches import SpanBatch
 
 CAP = 12
 SERVICES = ["a", "b", "c"]
@@ -129,18 +130,21 @@ class StoreComparison(RuleBasedStateMachine):
 
     @rule(
         batch=st.lists(spans(), max_size=2 * CAP),
-        mem_by_record=st.booleans(),
-        ref_by_record=st.booleans(),
+        mem_path=st.sampled_from(["record", "list", "columns"]),
+        ref_path=st.sampled_from(["record", "list", "columns"]),
     )
-    def write_spans(self, batch: list[Span], mem_by_record: bool, ref_by_record: bool) -> None:
-        """Each store takes the spans in one ``write_batch`` or by ``write`` one at a
-        time: the record path and the batch path are compared in both directions."""
-        for store, by_record in ((self.mem, mem_by_record), (self.ref, ref_by_record)):
-            if by_record:
+    def write_spans(self, batch: list[Span], mem_path: str, ref_path: str) -> None:
+        """Each store takes the spans by ``write`` one at a time, in one ``write_batch``
+        of a list, or in one of a column batch (the decoders' path): the paths are
+        compared in every direction."""
+        for store, path in ((self.mem, mem_path), (self.ref, ref_path)):
+            if path == "record":
                 for span in batch:
                     store.write(span)
-            else:
+            elif path == "list":
                 store.write_batch(batch)
+            else:
+                store.write_batch(SpanBatch.of(batch))
 
     @rule(batch=st.lists(spans(), min_size=1, max_size=4), bad=st.integers(0, 3))
     def write_bad_batch(self, batch: list[Span], bad: int) -> None:

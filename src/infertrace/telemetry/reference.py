@@ -65,13 +65,16 @@ class _Ring(Generic[R]):
         self.seq = 0
         self.evicted = 0
 
-    def add(self, records: Sequence[R], now: int) -> None:
+    def add(self, records: Sequence[R], now: int) -> list[R]:
+        """Append ``records``; return those evicted to make room, oldest first."""
         for r in records:
             self.rows.append((self.seq, now, r))
             self.seq += 1
+        gone = []
         while self.capacity is not None and len(self.rows) > self.capacity:
-            self.rows.popleft()
+            gone.append(self.rows.popleft()[2])
             self.evicted += 1
+        return gone
 
     def purge(self, cutoff: int) -> int:
         n = 0
@@ -149,16 +152,17 @@ class ReferenceStore(PurgeOwner):
         ]
         with self._lock:
             self._check_open()
-            # A span whose (trace id, span id) is stored, or came earlier in the batch,
-            # is a redelivery: the first delivery stays.
-            stored = {(s.trace_id, s.span_id) for _, _, s in self._spans.rows}
-            fresh = []
+            # One span at a time: a span whose (trace id, span id) is live when it
+            # arrives (stored, or earlier in the batch and not evicted since) is a
+            # redelivery, and the first delivery stays.
+            now = self._clock()
+            live = {(s.trace_id, s.span_id) for _, _, s in self._spans.rows}
             for s in frozen:
                 key = (s.trace_id, s.span_id)
-                if key not in stored:
-                    stored.add(key)
-                    fresh.append(s)
-            self._spans.add(fresh, self._clock())
+                if key not in live:
+                    live.add(key)
+                    for gone in self._spans.add([s], now):
+                        live.discard((gone.trace_id, gone.span_id))
 
     def get_trace(self, trace_id: str | bytes) -> list[Span]:
         try:

@@ -286,9 +286,11 @@ class SpanTable:
     def duplicates(self, b: _Batch) -> list[int]:
         """Positions of the batch's redelivered spans; the caller holds the write lock.
 
-        A span is redelivered when a live row has its (trace id, span id), or an
-        earlier span of the batch does: the first delivery is kept, as
-        PostgreSQL's ``ON CONFLICT DO NOTHING`` keeps it. No extra memory per
+        A span is redelivered when a copy with its (trace id, span id) is live at
+        the moment it arrives: a stored row, or an earlier span of the batch,
+        that the ring has not evicted by then. The first delivery is kept, as
+        PostgreSQL's ``ON CONFLICT DO NOTHING`` keeps it, and a batch stores
+        exactly what writing its spans one at a time would. No extra memory per
         span: stored span ids are read through the trace index, for the traces
         the batch shares with the store (usually none: a trace's spans mostly
         arrive together). O(n + rows of those traces).
@@ -298,16 +300,21 @@ class SpanTable:
         known = self.traces.newest.keys() & set(tids)
         if not known and len(set(keys)) == len(keys):
             return []
-        seen: set[bytes] = set()
-        tail, cap, sid = self.ring.tail, self.ring.capacity, self.sid
+        ring = self.ring
+        tail, head, cap, sid = ring.tail, ring.head, ring.capacity, self.sid
+        live: dict[bytes, int] = {}  # key -> sequence of its newest copy
         for t in known:
-            seen.update(t + sid[seq % cap].tobytes() for seq in self.traces.rows(t, tail))
+            for seq in self.traces.rows(t, tail):
+                live.setdefault(t + sid[seq % cap].tobytes(), seq)  # rows come newest first
         dup = []
+        kept = 0
         for i, k in enumerate(keys):
-            if k in seen:
+            q = live.get(k)
+            if q is not None and q >= max(tail, head + kept - cap):  # still live now
                 dup.append(i)
-            else:
-                seen.add(k)
+                continue
+            live[k] = head + kept
+            kept += 1
         return dup
 
     def append(self, b: _Batch, spans: Sequence[Span], now: int) -> None:
