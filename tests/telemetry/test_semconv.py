@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from types import MappingProxyType
 
 import pytest
@@ -225,3 +227,15 @@ def test_shown_attributes_is_the_inverse(
     shown: dict[str, AttributeValue],
 ) -> None:
     assert dict(lift.shown_attributes(span(attributes, **columns))) == shown
+
+
+def test_the_readme_table_lists_every_column_and_name_in_priority_order() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text("utf-8")
+    section = readme.split("### Which attribute feeds which column", 1)[1].split("\n### ", 1)[0]
+    rows = {
+        m[1]: re.findall(r"`([^`]+)`", m[2])
+        for m in re.finditer(r"^\| `([a-z_0-9]+)` \| (.*) \|$", section, re.MULTILINE)
+    }
+    for column, names in lift.SOURCE_NAMES.items():
+        # A name's note may quote an example value ("45.1ms"): only the attribute names count.
+        assert [n for n in rows[column] if n in lift.LIFT] == list(names), column
