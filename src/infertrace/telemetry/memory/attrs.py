@@ -73,14 +73,10 @@ class AttributeCodec:
         distinct = list(firsts.values())
         order = {k: j for j, k in enumerate(firsts)}
         inv = np.fromiter(map(order.__getitem__, ids), np.int64, len(ids))
-        parts = self._flatten(distinct)
-        if parts is None:
+        coded = self._coded(distinct)
+        if coded is None:
             return None
-        uflat, strs, str_pos, shape_keys, ustarts = parts
-        codes = self.values.codes(strs)
-        for pos, code in zip(str_pos, codes, strict=True):
-            uflat[pos] = code
-        ushapes = np.array(self.shapes.codes(shape_keys), dtype=np.int32)
+        uflat, codes, str_pos, ushapes, ustarts = coded
         bounds = np.array([*ustarts, len(uflat)], dtype=np.int64)
         widths = np.diff(bounds)[inv]
         starts = np.zeros(len(ids), dtype=np.int64)
@@ -99,6 +95,26 @@ class AttributeCodec:
         self, maps: Sequence[Mapping[str, AttributeValue]]
     ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int64]] | None:
         """:meth:`encode` for a batch of mostly distinct map objects: one pass over all."""
+        coded = self._coded(maps)
+        if coded is None:
+            return None
+        flat, codes, _, shape_codes, starts = coded
+        self.shapes.retain(shape_codes)
+        self.values.retain(np.array(codes, dtype=np.int32))
+        base = self.arena.append(np.array(flat, dtype=np.float64))
+        offsets = np.array(starts, dtype=np.int64)
+        offsets += base
+        return shape_codes, offsets
+
+    def _coded(
+        self, maps: Sequence[Mapping[str, AttributeValue]]
+    ) -> tuple[list[Any], list[int], list[int], npt.NDArray[np.int32], list[int]] | None:
+        """:meth:`_flatten`, with the dictionary codes in place of the string values.
+
+        (flat values, the codes, their positions in flat, shape code per map,
+        start of each map); None if a value has an unknown type. Codes are
+        looked up (new values added unreferenced), nothing is retained.
+        """
         parts = self._flatten(maps)
         if parts is None:
             return None
@@ -107,12 +123,7 @@ class AttributeCodec:
         for pos, code in zip(str_pos, codes, strict=True):
             flat[pos] = code
         shape_codes = np.array(self.shapes.codes(shape_keys), dtype=np.int32)
-        self.shapes.retain(shape_codes)
-        self.values.retain(np.array(codes, dtype=np.int32))
-        base = self.arena.append(np.array(flat, dtype=np.float64))
-        offsets = np.array(starts, dtype=np.int64)
-        offsets += base
-        return shape_codes, offsets
+        return flat, codes, str_pos, shape_codes, starts
 
     def _flatten(
         self, maps: Sequence[Mapping[str, AttributeValue]]
