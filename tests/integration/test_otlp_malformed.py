@@ -81,7 +81,6 @@ def test_random_bytes(client: tuple[httpx.Client, MemoryStore], seed: int) -> No
         b'{"resourceSpans": {"a": 1}}',
         b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"name": 5}]}]}]}',
         b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"startTimeUnixNano": -1}]}]}]}',
-        b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "abc"}]}]}]}',
         b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"attributes": [{"key": 1}]}]}]}]}',
         b"[" * 50_000 + b"]" * 50_000,
         b'"just a string"',
@@ -92,6 +91,18 @@ def test_wrong_json_types_are_400(client: tuple[httpx.Client, MemoryStore], body
     response = send(client[0], body, JSON)
     assert response.status_code == 400
     assert json.loads(response.content)["code"] == 3
+
+
+def test_a_json_id_that_is_not_hex_rejects_its_span_not_the_request(
+    client: tuple[httpx.Client, MemoryStore],
+) -> None:
+    """Was a 400 like the wrong types above; issue 11 made it a per-record rejection."""
+    body = b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "abc"}]}]}]}'
+    response = send(client[0], body, JSON)
+    assert response.status_code == 200
+    partial = json.loads(response.content)["partialSuccess"]
+    assert int(partial["rejectedSpans"]) == 1
+    assert "trace_id 'abc' is not a hex id" in partial["errorMessage"]
 
 
 def test_wrong_protobuf_wire_types_follow_the_protobuf_rules(
