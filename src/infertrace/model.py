@@ -145,6 +145,9 @@ class Span:
     e2e_time_nanos: int | None = None
     request_id: str | None = None
     finish_reason: str | None = None
+    model_source: str | None = None
+    """Which rule supplied ``model_name`` (see :mod:`infertrace.telemetry.semconv`):
+    ``"span"``, ``"resource"``, ``"pod"`` or ``"config"``; None when none did."""
     attributes: Attributes = EMPTY_ATTRIBUTES
     resource_attributes: Attributes = EMPTY_ATTRIBUTES
     events: tuple[SpanEvent, ...] = ()

@@ -139,6 +139,7 @@ class Workload:
             time_to_first_token_nanos=ttft,
             queue_time_nanos=queue,  # the columns its attributes lift into
             finish_reason="error" if failed else "stop",
+            model_source="span",  # as the collector records a model its span names
             attributes=attrs,
             resource_attributes=pod.resource,
             events=(SpanEvent("first_token", start + ttft),) if not failed else (),

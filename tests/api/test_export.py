@@ -43,15 +43,16 @@ COLUMNS = [
     "duration_nanos", "duration_ms", "status_code", "status_message", "model_name",
     "model_version", "batch_size", "input_tokens", "output_tokens", "gpu_utilization",
     "time_to_first_token_nanos", "queue_time_nanos", "prefill_time_nanos",
-    "decode_time_nanos", "e2e_time_nanos", "request_id", "finish_reason", "attributes",
-    "resource_attributes", "events", "links",
+    "decode_time_nanos", "e2e_time_nanos", "request_id", "finish_reason", "model_source",
+    "attributes", "resource_attributes", "events", "links",
 ]  # fmt: skip
 INT_COLUMNS = {"start_time_unix_nano", "end_time_unix_nano", "duration_nanos", "batch_size",
                "input_tokens", "output_tokens", "time_to_first_token_nanos",
                "queue_time_nanos", "prefill_time_nanos", "decode_time_nanos",
                "e2e_time_nanos"}  # fmt: skip
 FLOAT_COLUMNS = {"duration_ms", "gpu_utilization"}
-NULLABLE_TEXT = {"parent_span_id", "model_name", "model_version", "request_id", "finish_reason"}
+NULLABLE_TEXT = {"parent_span_id", "model_name", "model_version", "request_id", "finish_reason",
+                 "model_source"}  # fmt: skip
 JSON_COLUMNS = {"attributes", "resource_attributes", "events", "links"}
 
 
@@ -121,6 +122,7 @@ def expected_row(s: Span) -> dict[str, Any]:
         "e2e_time_nanos": s.e2e_time_nanos,
         "request_id": s.request_id,
         "finish_reason": s.finish_reason,
+        "model_source": s.model_source,
         "attributes": {k: list(v) if isinstance(v, tuple) else v for k, v in s.attributes.items()},
         "resource_attributes": dict(s.resource_attributes),
         "events": [

@@ -66,6 +66,7 @@ FULL_SPAN = Span(
     e2e_time_nanos=17,
     request_id="cmpl-1",
     finish_reason="stop",
+    model_source="span",
     attributes={"a": 1},
     resource_attributes={"r": "x"},
     events=(SpanEvent("e", 1_001),),

@@ -106,6 +106,7 @@ def span_json(span: Span) -> dict[str, Any]:
         "e2e_time_nanos": span.e2e_time_nanos,
         "request_id": span.request_id,
         "finish_reason": span.finish_reason,
+        "model_source": span.model_source,
         "attributes": attributes_json(span.attributes),
         "resource_attributes": attributes_json(span.resource_attributes),
         "events": [_event(e) for e in span.events],

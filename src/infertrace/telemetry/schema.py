@@ -156,6 +156,7 @@ SPAN = RecordSchema(
         Field("e2e_time_nanos", T.TIME, "e2e", True, -1, inference=True),
         Field("request_id", T.TEXT, "rid", True, -1, dictionary=True, inference=True),
         Field("finish_reason", T.TEXT, "finish", True, -1, dictionary=True, inference=True),
+        Field("model_source", T.TEXT, "msrc", True, -1, dictionary=True),
         Field("attributes", T.ATTRIBUTES, "ashape"),
         Field("resource_attributes", T.ATTRIBUTES, "res", dictionary=True),
         Field("events", T.EVENTS, "extras"),
@@ -167,7 +168,8 @@ SPAN = RecordSchema(
         "model_name", "model_version", "batch_size", "input_tokens", "output_tokens",
         "gpu_utilization", "time_to_first_token_nanos", "queue_time_nanos",
         "prefill_time_nanos", "decode_time_nanos", "e2e_time_nanos", "request_id",
-        "finish_reason", "attributes", "resource_attributes", "events", "links",
+        "finish_reason", "model_source", "attributes", "resource_attributes", "events",
+        "links",
     ),
 )  # fmt: skip
 """Spans. Memory: ids fixed-width (a root's parent is zeros), strings and resources

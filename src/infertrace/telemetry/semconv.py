@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
 from infertrace.model import AttributeValue, Span
@@ -228,6 +228,31 @@ def shown_attributes(span: Span) -> list[tuple[str, AttributeValue]]:
         if not carried and names[0] not in attrs:
             items.append((names[0], shown_value(column, value)))
     return items
+
+
+FROM_SPAN, FROM_RESOURCE, FROM_POD, FROM_CONFIG = "span", "resource", "pod", "config"
+"""The ``model_source`` of a span: which rule named its model, tried in this order.
+
+``span``: the span's own attributes (the table above). ``resource``: the same
+attribute names on the resource. ``pod``: the one model the same service instance
+is known to serve (its earlier spans, its metrics' model labels). ``config``: the
+collector's ``--model-for SERVICE=MODEL`` mapping. The last three apply only to a
+span that carries inference data (another inference column) but no model, so a
+health check or an engine's child span is never counted under a model."""
+
+
+def model_of(attributes: Mapping[str, AttributeValue]) -> str | None:
+    """The model ``attributes`` name by the span rule's names and priorities, or None.
+
+    O(names): for a resource's attributes, once per resource of a request.
+    """
+    for name in SOURCE_NAMES[COLUMNS[MODEL_NAME]]:
+        value = attributes.get(name)
+        if value is not None:
+            model = _text(value)
+            if model is not None:
+                return model
+    return None
 
 
 def convert(source: Source | None, raw: AttributeValue) -> Lifted | None:

@@ -139,6 +139,11 @@ def span_problem(span: object) -> str | None:
             if span.finish_reason is None
             else text_problem(span.finish_reason, "finish_reason", True)
         )
+        or (
+            None
+            if span.model_source is None
+            else text_problem(span.model_source, "model_source", True)
+        )
         or _gpu_problem(span.gpu_utilization)
         or range_problem(span.kind, "kind", 5)
         or range_problem(span.status_code, "status_code", 2)

@@ -53,7 +53,7 @@ def test_entry_lifts_and_keeps_scope_first() -> None:
     ]
     assert columns[lift.MODEL_NAME] == "m" and columns[lift.BATCH_SIZE] is None
     assert problem is None and parsed
-    empty = (EMPTY_ATTRIBUTES, (None,) * len(lift.COLUMNS), None)
+    empty = (EMPTY_ATTRIBUTES, (None,) * (len(lift.COLUMNS) + 1), None)
     assert attribute_entry((), (), uncached())[0] == empty
     assert attribute_entry((raw("", 1),), (), uncached())[0][2] == "empty attribute key"
 

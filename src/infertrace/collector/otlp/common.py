@@ -98,13 +98,17 @@ class Decoded(Generic[R]):
     ``reasons`` keeps the first few distinct reasons, each with the position of
     its first occurrence, for the partial-success message. ``resources`` holds
     the attribute map of each resource entry that gave at least one record (the
-    very object its records share), for the pipeline's processors.
+    very object its records share), for the pipeline's processors and model resolver.
     """
 
     records: ColumnBatch[R]
     rejected: int = 0
     reasons: list[str] = field(default_factory=list)
     resources: list[Attributes] = field(default_factory=list)
+    unresolved: list[int] = field(default_factory=list)
+    """Spans only: positions in ``records`` of the spans that carry inference data but
+    whose model neither their attributes nor their resource named; the pipeline's model
+    resolver tries the other rules on them (:data:`~infertrace.telemetry.semconv.FROM_POD`)."""
 
     def reject(self, where: str, reason: str, count: int = 1) -> None:
         """Count ``count`` rejected records and remember why (first few reasons only)."""

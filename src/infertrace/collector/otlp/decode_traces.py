@@ -9,9 +9,17 @@ attribute, and a resource's bytes are one lookup too. The loop binds what it
 calls to locals, does per-resource and per-scope work once, touches each
 protobuf field once, and appends each span as one tuple of its fields; the
 tuples are transposed once into a :class:`~infertrace.telemetry.batches.SpanBatch`
-(no Span object is built on the way in). A span that breaks a rule every
-store enforces (``telemetry/validate.py``) is rejected here with a reason, so
-the rest of the request can be stored in one atomic write.
+(no Span object is built on the way in).
+
+Model resolution's first two rules are applied here
+(:data:`~infertrace.telemetry.semconv.FROM_SPAN`): a span whose attributes name no
+model but that carries inference data takes the model its resource names, looked up
+once per resource; a span neither names is left to the pipeline's resolver, its
+position noted in ``Decoded.unresolved``. Only those spans leave the fast path.
+
+A span that breaks a rule every store enforces (``telemetry/validate.py``) is
+rejected here with a reason, so the rest of the request can be stored in one
+atomic write.
 """
 
 from __future__ import annotations
@@ -34,7 +42,7 @@ from infertrace.collector.otlp.common import (
 )
 from infertrace.collector.otlp.kvcache import KeyValueCache
 from infertrace.collector.otlp.lean import LeanTraceRequest
-from infertrace.collector.otlp.listcache import AttributeListCache
+from infertrace.collector.otlp.listcache import NO_COLUMNS, AttributeListCache
 from infertrace.model import (
     EMPTY_ATTRIBUTES,
     Span,
@@ -44,6 +52,7 @@ from infertrace.model import (
     StatusCode,
 )
 from infertrace.telemetry.batches import SpanBatch
+from infertrace.telemetry.semconv import FROM_RESOURCE, model_of
 from infertrace.telemetry.validate import id_problem, range_problem, text_problem, time_problem
 
 _KINDS = tuple(SpanKind)
@@ -151,10 +160,12 @@ class TraceDecoder:
         resource_get, resource_decode = self._resources.get, self._resource
         kinds = _KINDS
         zero_trace, zero_span = ZERO_TRACE_ID, ZERO_SPAN_ID
+        no_columns, unresolved = NO_COLUMNS, result.unresolved
         for r, resource_spans in enumerate(request.resource_spans):
             raw_resource = resource_spans.resource
             res = resource_get(raw_resource) or resource_decode(raw_resource)
             service, resource = res.service_name, res.attributes
+            resource_model = model_of(resource) if resource else None
             before = len(rows)
             for s, scope_spans in enumerate(resource_spans.scope_spans):
                 spans = scope_spans.spans
@@ -203,6 +214,11 @@ class TraceDecoder:
                     if problem is not None:
                         result.reject(f"resource {r} scope {s} span {i}", problem)
                         continue
+                    if columns[0] is None and columns is not no_columns:  # no model, inference data
+                        if resource_model is None:
+                            unresolved.append(len(rows))
+                        else:
+                            columns = (resource_model, *columns[1:-1], FROM_RESOURCE)
                     append(  # one span's fields in record order (schema.SPAN)
                         (
                             trace_id,
@@ -215,7 +231,7 @@ class TraceDecoder:
                             kinds[kind],
                             status[0],
                             status[1],
-                            *columns,
+                            *columns,  # the inference columns, then model_source
                             attributes,
                             resource,
                             events,

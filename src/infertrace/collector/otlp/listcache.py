@@ -4,7 +4,7 @@ Most spans of a service carry one of a few attribute lists (a tokenize or
 queue span: ``gen_ai.system`` and the operation name), and the same list
 encodes to the same tuple of KeyValue bytes. Keyed by that tuple, one dict
 lookup gives the span's frozen attribute map (scope attributes included), its
-inference column values and its empty-key problem, all computed once by the
+inference column values and model source, and its empty-key problem, all computed once by the
 per-KeyValue path (:func:`attribute_entry`) and shared, read-only, by every
 span that carries the list. A list with a distinct value in it (token counts,
 latencies) misses and takes the per-KeyValue path, whose own cache
@@ -30,12 +30,16 @@ from infertrace.model import EMPTY_ATTRIBUTES, Attributes, AttributeValue
 from infertrace.telemetry import semconv as lift
 
 ListEntry = tuple[Attributes, tuple["lift.Lifted | None", ...], "str | None"]
-"""(frozen attributes with the scope's, the inference column values, the problem or None)."""
+"""(frozen attributes with the scope's, the inference column values then the model source
+(``"span"`` when the attributes name the model, else None), the problem or None)."""
 
 Table = dict[tuple[bytes, ...], ListEntry]
 
 EMPTY_KEY_PROBLEM = "empty attribute key"
-NO_COLUMNS: tuple[lift.Lifted | None, ...] = (None,) * len(lift.COLUMNS)
+NO_COLUMNS: tuple[lift.Lifted | None, ...] = (None,) * (len(lift.COLUMNS) + 1)
+"""The columns of a list that lifts nothing: this very tuple, so that the decoder tells
+a span with no inference data by identity."""
+_NOTHING_LIFTED = NO_COLUMNS[1:]
 
 
 def attribute_entry(
@@ -60,7 +64,11 @@ def attribute_entry(
         attrs[entry[0]] = entry[1]
         if entry[2] is not None:
             candidates.append(entry)
-    columns = lift.columns(candidates) if candidates else NO_COLUMNS
+    columns = NO_COLUMNS
+    if candidates:
+        lifted = lift.columns(candidates)
+        if lifted != _NOTHING_LIFTED:
+            columns = (*lifted, None if lifted[lift.MODEL_NAME] is None else lift.FROM_SPAN)
     problem = EMPTY_KEY_PROBLEM if "" in attrs else None
     return ((MappingProxyType(attrs) if attrs else EMPTY_ATTRIBUTES), columns, problem), parsed
 

@@ -37,14 +37,14 @@ class SpanRows:
             for c in (
                 t.start, t.dur, t.svc, t.op, t.model, t.mver, t.kind, t.status, t.batch,
                 t.itok, t.otok, t.gpu, t.ttft, t.queue, t.prefill, t.decode, t.e2e, t.rid,
-                t.finish, t.res, t.ashape, t.aoff,
+                t.finish, t.msrc, t.res, t.ashape, t.aoff,
             )
         )  # fmt: skip
 
     def build(self, slots: list[int], trace_id: bytes | None = None) -> list[Span]:
         t = self.t
         (start, dur, svc, op, model, mver, kind, status, batch, itok, otok, gpu, ttft, queue,
-         prefill, decode_t, e2e, rid, finish, res, ashape, aoff) = self.cols  # fmt: skip
+         prefill, decode_t, e2e, rid, finish, msrc, res, ashape, aoff) = self.cols  # fmt: skip
         vals = t.strings.values
         extras = t.extras
         decode = t.codec.decode
@@ -57,6 +57,7 @@ class SpanRows:
             m, v = model[s], mver[s]
             b, i, o, g, f = batch[s], itok[s], otok[s], gpu[s], ttft[s]
             qt, pt, dt, et, r, fr = queue[s], prefill[s], decode_t[s], e2e[s], rid[s], finish[s]
+            ms = msrc[s]
             p = bytes(pid_mv[s * 8 : s * 8 + 8])
             msg, events, links = extras[s] or _EMPTY_EXTRAS
             out.append(
@@ -84,6 +85,7 @@ class SpanRows:
                     None if et < 0 else et,
                     None if r < 0 else vals[r],
                     None if fr < 0 else vals[fr],
+                    None if ms < 0 else vals[ms],
                     decode(ashape[s], aoff[s], arena, acap),
                     res_map(res[s]),
                     events,

@@ -123,8 +123,8 @@ class _Batch:
 
     __slots__ = (
         "attrs", "batch", "durs", "extras", "finish", "gpu", "itok", "kinds", "models",
-        "mvers", "n", "ops", "otok", "pids", "res", "rids", "sid_keys", "sids", "starts",
-        "statuses", "svcs", "tid_keys", "tids", "timings", "ttft",
+        "msrc", "mvers", "n", "ops", "otok", "pids", "res", "rids", "sid_keys", "sids",
+        "starts", "statuses", "svcs", "tid_keys", "tids", "timings", "ttft",
     )  # fmt: skip
 
     def __init__(self, spans: Sequence[Span]) -> None:
@@ -136,8 +136,8 @@ class _Batch:
             except AttributeError:
                 raise _Rejected from None
         (tids, sids, svcs, ops, starts, durs, pids, kinds, statuses, msgs, models, mvers,
-         batch, itok, otok, gpu, ttft, queue, prefill, decode, e2e, rids, finish, attrs, res,
-         events, links) = cols  # fmt: skip
+         batch, itok, otok, gpu, ttft, queue, prefill, decode, e2e, rids, finish, msrc, attrs,
+         res, events, links) = cols  # fmt: skip
         self.n = len(spans)
         self.tid_keys = tids
         self.sid_keys = sids
@@ -158,7 +158,8 @@ class _Batch:
         _strings(mvers, True)
         _strings(rids, True)
         _strings(finish, True)
-        self.rids, self.finish = rids, finish
+        _strings(msrc, True)
+        self.rids, self.finish, self.msrc = rids, finish, msrc
         if not set(map(type, msgs)) <= {str}:
             raise _Rejected
         self.svcs, self.ops, self.models, self.mvers = svcs, ops, models, mvers
@@ -209,6 +210,7 @@ SPEC = TableSpec(
         Column("e2e", "int64", fill=-1),
         Column("rid", "int32", dictionary="strings"),
         Column("finish", "int32", dictionary="strings"),
+        Column("msrc", "int32", dictionary="strings"),
         Column("res", "int32", dictionary="resources"),
         Column("ashape", "int32"),
         Column("aoff", "int64"),
@@ -248,6 +250,7 @@ class SpanTable:
         self.e2e: I64 = cols["e2e"]
         self.rid: I32 = cols["rid"]
         self.finish: I32 = cols["finish"]
+        self.msrc: I32 = cols["msrc"]
         self.res: I32 = cols["res"]
         self.ashape: I32 = cols["ashape"]
         self.aoff: I64 = cols["aoff"]
@@ -272,7 +275,7 @@ class SpanTable:
             self.tid, self.sid, self.pid, self.start, self.dur, self.svc, self.op, self.model,
             self.mver, self.kind, self.status, self.batch, self.itok, self.otok, self.gpu,
             self.ttft, self.queue, self.prefill, self.decode, self.e2e, self.rid, self.finish,
-            self.res, self.ashape, self.aoff,
+            self.msrc, self.res, self.ashape, self.aoff,
         )  # fmt: skip
 
     def prepare(self, spans: Sequence[Span]) -> _Batch:
@@ -343,8 +346,8 @@ class SpanTable:
                     "mver": b.mvers, "kind": b.kinds, "status": b.statuses, "batch": b.batch,
                     "itok": b.itok, "otok": b.otok, "gpu": b.gpu, "ttft": b.ttft,
                     "queue": b.timings[0], "prefill": b.timings[1], "decode": b.timings[2],
-                    "e2e": b.timings[3], "rid": b.rids, "finish": b.finish, "res": res,
-                    "ashape": shapes, "aoff": offsets, "extras": b.extras,
+                    "e2e": b.timings[3], "rid": b.rids, "finish": b.finish, "msrc": b.msrc,
+                    "res": res, "ashape": shapes, "aoff": offsets, "extras": b.extras,
                 },
                 now,
             )  # fmt: skip

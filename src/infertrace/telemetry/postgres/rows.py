@@ -140,7 +140,7 @@ def span_row(fields: tuple[Any, ...]) -> Row:
     """The COPY row (see SPAN_COLUMNS) of a validated span given as its fields in record
     order: a row of a :class:`~infertrace.telemetry.batches.SpanBatch`."""
     (tid, sid, svc, op, start, dur, pid, kind, status, msg, model, mver, batch, itok, otok,
-     gpu, ttft, queue, prefill, decode, e2e, rid, finish, attrs, res, events,
+     gpu, ttft, queue, prefill, decode, e2e, rid, finish, msrc, attrs, res, events,
      links) = fields  # fmt: skip
     return (
         tid,
@@ -166,6 +166,7 @@ def span_row(fields: tuple[Any, ...]) -> Row:
         e2e,
         _opt_text(rid),
         _opt_text(finish),
+        _opt_text(msrc),
         _attrs_jsonb(attrs),
         _attrs_jsonb(res),
         _events_json(events),

@@ -147,11 +147,16 @@ def _v2(conn: psycopg.Connection[object], layout: str) -> None:
     )
 
 
+def _v3(conn: psycopg.Connection[object], layout: str) -> None:
+    conn.execute("ALTER TABLE spans ADD COLUMN model_source text")  # nullable: no rewrite
+
+
 Migration = Callable[[psycopg.Connection[object], str], None]
 
 MIGRATIONS: tuple[tuple[int, str, Migration], ...] = (
     (1, "spans, logs, metric points, trace bounds", _v1),
     (2, "span timing columns: queue, prefill, decode, end to end; request id, finish reason", _v2),
+    (3, "span model source: which rule named the model", _v3),
 )
 """(version, description, function) in order; append, never edit, once released."""
 
