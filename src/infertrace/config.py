@@ -3,7 +3,9 @@
 Every setting has a flag of ``infertrace serve`` and an environment variable
 named ``INFERTRACE_`` + the field name in capitals (``INFERTRACE_SPAN_CAPACITY``);
 a flag wins over the variable, the variable over the default. Sizes accept
-``KiB``/``MiB``/``GiB`` suffixes and durations ``s``/``m``/``h``/``d``.
+``KiB``/``MiB``/``GiB`` suffixes and durations ``s``/``m``/``h``/``d``; a
+repeatable flag's variable is a comma-separated list (``INFERTRACE_MODEL_FOR=
+svc-a=model-a,svc-b=model-b``).
 """
 
 from __future__ import annotations
@@ -87,6 +89,22 @@ def parse_duration(text: str | float, what: str = "duration") -> float:
     return value
 
 
+def parse_model_for(text: str, what: str = "model mapping") -> tuple[str, str]:
+    """(service, model) of ``"SERVICE=MODEL"``: split at the first ``=``, both non-empty."""
+    service, sep, model = text.partition("=")
+    service, model = service.strip(), model.strip()
+    if not sep or not service or not model:
+        raise ConfigError(
+            f"{what} {text!r} is not SERVICE=MODEL, e.g. vllm-llama=meta-llama/Llama-3.1-8B"
+        )
+    return service, model
+
+
+def parse_model_for_list(text: str, what: str) -> tuple[tuple[str, str], ...]:
+    """The (service, model) pairs of a comma-separated ``"SVC=MODEL,SVC=MODEL"``."""
+    return tuple(parse_model_for(item, what) for item in text.split(",") if item.strip())
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything ``infertrace serve`` can be told. Checked on construction.
@@ -114,6 +132,11 @@ class Settings:
     ``shutdown_timeout`` is how long a stopping collector waits for accepted
     writes to commit (PostgreSQL); what is still uncommitted then is answered
     503 and named in the exit message.
+
+    ``model_for`` is (service, model) pairs: the model of a service's spans that
+    carry inference data when neither they, their resource nor what their pod is
+    known to serve names one (:mod:`infertrace.collector.models`). A service may
+    appear once.
     """
 
     host: str = "127.0.0.1"
@@ -137,6 +160,7 @@ class Settings:
     accept_past: float | None = None
     accept_future: float = 300.0
     shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT
+    model_for: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("port", "grpc_port"):
@@ -159,6 +183,20 @@ class Settings:
             parse_bound(self.accept_past, "accept_past")
         parse_bound(self.accept_future, "accept_future")
         parse_duration(self.shutdown_timeout, "shutdown_timeout")
+        services: dict[str, str] = {}
+        for pair in self.model_for:
+            if not (
+                isinstance(pair, tuple)
+                and len(pair) == 2
+                and all(isinstance(p, str) and p.strip() for p in pair)
+            ):
+                raise ConfigError(f"model_for entries must be (service, model), got {pair!r}")
+            service, model = pair
+            if services.setdefault(service, model) != model:
+                raise ConfigError(
+                    f"model_for names two models for service {service!r}:"
+                    f" {services[service]!r} and {model!r}"
+                )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
@@ -179,6 +217,8 @@ def _convert(name: str, raw: str) -> Any:
         return parse_duration(raw, ENV_PREFIX + name.upper())
     if name in ("accept_past", "accept_future"):
         return parse_bound(raw, ENV_PREFIX + name.upper())
+    if name == "model_for":
+        return parse_model_for_list(raw, ENV_PREFIX + "MODEL_FOR")
     if name == "shutdown_timeout":
         return parse_duration(raw, ENV_PREFIX + "SHUTDOWN_TIMEOUT")
     if name == "max_body_bytes":

@@ -107,3 +107,55 @@ def test_postgres_settings_from_env(raw: str, expected: bool) -> None:
     s = Settings.from_env({"INFERTRACE_MIGRATE": raw, "INFERTRACE_POOL_SIZE": "7"})
     assert (s.migrate, s.pool_size) == (expected, 7)
     assert Settings().migrate is True and Settings().pool_size == 4
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("vllm-llama=meta-llama/Llama-3.1-8B", (("vllm-llama", "meta-llama/Llama-3.1-8B"),)),
+        (" a = m1 , b=m2,", (("a", "m1"), ("b", "m2"))),
+        ("svc=name=with=equals", (("svc", "name=with=equals"),)),
+        ("a=m,a=m", (("a", "m"), ("a", "m"))),
+    ],
+)  # fmt: skip
+def test_model_for_from_env(raw: str, expected: tuple[tuple[str, str], ...]) -> None:
+    assert Settings.from_env({"INFERTRACE_MODEL_FOR": raw}).model_for == expected
+    assert Settings.from_env({"INFERTRACE_MODEL_FOR": raw}, model_for=(("x", "y"),)).model_for == (
+        ("x", "y"),
+    )  # a flag wins over the variable
+    assert Settings().model_for == ()
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("vllm-llama", "INFERTRACE_MODEL_FOR 'vllm-llama' is not SERVICE=MODEL"),
+        ("=m", "INFERTRACE_MODEL_FOR '=m' is not SERVICE=MODEL"),
+        ("a=m,b=", "INFERTRACE_MODEL_FOR 'b=' is not SERVICE=MODEL"),
+        ("a=m1,a=m2", "model_for names two models for service 'a': 'm1' and 'm2'"),
+    ],
+)
+def test_bad_model_for_names_the_setting(raw: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_env({"INFERTRACE_MODEL_FOR": raw})
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["--model-for", "just-a-service"], {}, "Invalid value for '--model-for'"),
+        (["--model-for", "a=m", "--model-for", "b"], {}, "'b' is not SERVICE=MODEL"),
+        (["--model-for", "a=m1", "--model-for", "a=m2"], {}, "two models for service 'a'"),
+        ([], {"INFERTRACE_MODEL_FOR": "a=m,oops"}, "INFERTRACE_MODEL_FOR 'oops' is not"),
+    ],
+)
+def test_serve_refuses_a_bad_model_for_as_a_usage_error(
+    args: list[str], env: dict[str, str], message: str
+) -> None:
+    from click.testing import CliRunner
+
+    from infertrace.cli.serve import serve
+
+    result = CliRunner().invoke(serve, args, env=env)
+    assert result.exit_code == 2, result.output
+    assert message in result.output

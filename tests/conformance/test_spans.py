@@ -97,3 +97,37 @@ def test_single_write_and_large_batch(both: Both) -> None:
     both.spans(batch)
     both.same(lambda s: s.list_spans(SpanFilter(limit=10_000)))
     both.same(lambda s: s.get_trace(bytes([3]) * 16))
+
+
+@pytest.mark.parametrize("source", ["span", "resource", "pod", "config", None])
+def test_model_source_round_trips(each_store: Any, source: str | None) -> None:
+    model = None if source is None else "m"
+    written = [span(0, model_name=model, model_source=source, input_tokens=3), span(1)]
+    each_store.write_batch(written)
+    got = sorted(each_store.list_spans(SpanFilter(limit=10)), key=lambda s: s.span_id)
+    assert [(s.model_name, s.model_source) for s in got] == [(model, source), (None, None)]
+    assert got == written
+
+
+def test_model_source_round_trips_from_the_collector(each_store: Any) -> None:
+    from infertrace.collector.models import ModelResolver
+    from infertrace.collector.otlp.encode import encode_spans
+    from infertrace.collector.pipeline import Pipeline, Signal
+
+    resource = {"service.name": "vllm", "service.instance.id": "vllm-0"}
+    sent = [
+        span(0, service_name="vllm", input_tokens=5, resource_attributes=resource),
+        span(1, service_name="vllm", model_name="named", resource_attributes=resource),
+        span(2, service_name="vllm", resource_attributes=resource),  # no inference data
+    ]
+    pipeline = Pipeline(each_store, models=ModelResolver([("vllm", "configured")]))
+    body = encode_spans(sent[:1]).SerializeToString()
+    assert pipeline.export(Signal.TRACES, body).accepted == 1  # nothing known yet: config
+    body = encode_spans(sent).SerializeToString()
+    pipeline.export(Signal.TRACES, body)  # the same span again: stored once, as first
+    got = sorted(each_store.list_spans(SpanFilter(limit=10)), key=lambda s: s.span_id)
+    assert [(s.model_name, s.model_source) for s in got] == [
+        ("configured", "config"),
+        ("named", "span"),
+        (None, None),
+    ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,8 +12,15 @@ import httpx
 import pytest
 from google.rpc import error_details_pb2, status_pb2
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+)
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
 from tests.collector.helpers import OverloadedStore, big_store, running
+from tests.collector.test_models import LLAMA, MAPPED, POD, QWEN, llm_request, running_gauge, traces
 
 from infertrace.collector.otlp.encode import encode_logs, encode_metrics, encode_spans
 from infertrace.collector.otlp.otlp_json import dumps
@@ -262,3 +270,48 @@ def test_json_log_with_a_trace_id_that_is_not_hex_is_rejected_alone(
     assert int(partial["rejectedLogRecords"]) == 1
     assert "'not-hex' is not a hex id" in partial["errorMessage"]
     assert store.stats().logs.count == before + 3
+
+
+@pytest.mark.parametrize("encoding", ["protobuf", "json"])
+def test_model_resolution_over_http(encoding: str) -> None:
+    """vLLM V1 spans name no model: resolved from the resource, the pod's metrics or
+    ``--model-for``, and the REST API says which (issue 11 item 2)."""
+
+    def send(path: str, body: bytes, request_type: Any) -> None:
+        if encoding == "json":
+            body = dumps(request_type.FromString(body))
+        response = post(url, path, body, PB if encoding == "protobuf" else JSON)
+        assert response.status_code == 200 and not response.content.strip(b"{}\n"), response.text
+
+    store = big_store()
+    settings = {"accept_past": math.inf, "model_for": (("tgi-mistral", MAPPED),)}
+    with running(store, **settings) as endpoints:
+        url = endpoints.http_url
+        spans = {
+            "before": llm_request(),
+            "pod": llm_request(),
+            "resource": llm_request(),
+            "config": llm_request(),
+            "span": llm_request(**{"gen_ai.response.model": QWEN}),
+        }
+        send("/v1/traces", traces(POD, spans["before"]), ExportTraceServiceRequest)
+        send("/v1/metrics", running_gauge(POD, LLAMA), ExportMetricsServiceRequest)
+        send("/v1/traces", traces(POD, spans["pod"]), ExportTraceServiceRequest)
+        resource = POD | {"service.instance.id": "other", "gen_ai.request.model": QWEN}
+        send("/v1/traces", traces(resource, spans["resource"]), ExportTraceServiceRequest)
+        tgi = {"service.name": "tgi-mistral"}
+        send("/v1/traces", traces(tgi, spans["config"]), ExportTraceServiceRequest)
+        send("/v1/traces", traces(POD, spans["span"]), ExportTraceServiceRequest)
+        got = {}
+        for name, span in spans.items():
+            doc = httpx.get(f"{url}/api/traces/{span.trace_id.hex()}", timeout=10).json()
+            (shown,) = doc["spans"]
+            got[name] = (shown["model_name"], shown["model_source"])
+    store.close()
+    assert got == {
+        "before": (None, None),  # nothing known of the pod yet, and no mapping for it
+        "pod": (LLAMA, "pod"),
+        "resource": (QWEN, "resource"),
+        "config": (MAPPED, "config"),
+        "span": (QWEN, "span"),
+    }

@@ -27,6 +27,7 @@ from infertrace.config import (
     Settings,
     parse_bound,
     parse_duration,
+    parse_model_for,
     parse_size,
 )
 from infertrace.errors import InferTraceError
@@ -50,6 +51,7 @@ class _Parsed(click.ParamType[Any, Any]):
 SIZE = _Parsed("size", parse_size)
 DURATION = _Parsed("duration", parse_duration)
 BOUND = _Parsed("duration|off", parse_bound)
+MODEL_FOR = _Parsed("SERVICE=MODEL", parse_model_for)
 
 
 def _env(name: str) -> str:
@@ -122,6 +124,13 @@ def _env(name: str) -> str:
     help="On SIGTERM/SIGINT, how long accepted writes get to commit before they are"
     f" answered 503 and the exit status is 1 (10s). {_env('shutdown_timeout')}",
 )
+@click.option(
+    "--model-for",
+    type=MODEL_FOR,
+    multiple=True,
+    help="The model of SERVICE's inference spans when neither the span, its resource nor"
+    " its pod names one; repeatable (none). [env INFERTRACE_MODEL_FOR, comma-separated]",
+)
 def serve(**flags: Any) -> None:
     """Run the collector: OTLP/HTTP and OTLP/gRPC receivers in front of a store."""
     from infertrace.api import install_query_api
@@ -131,6 +140,7 @@ def serve(**flags: Any) -> None:
 
     raise_fd_limit()  # connection caps are clamped below it: a higher limit, higher caps
     console = Console(soft_wrap=True)
+    flags["model_for"] = tuple(flags.get("model_for") or ()) or None  # none given: the env's
     try:
         settings = Settings.from_env(os.environ, **flags)
     except ConfigError as exc:

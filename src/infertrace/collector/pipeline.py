@@ -3,7 +3,9 @@
 The pipeline is the transport-independent part of both receivers. Per request:
 the decoder of the signal turns the body into validated records (rejecting the
 bad ones, all in the same pass, with reasons) into a column batch
-(:mod:`infertrace.telemetry.batches`), the store takes the valid ones in one
+(:mod:`infertrace.telemetry.batches`), the model resolver learns from the batch
+and names the model of spans the decoder could not
+(:mod:`infertrace.collector.models`), the store takes the valid ones in one
 atomic write, and then each registered
 :class:`~infertrace.collector.processors.Processor` sees what was stored.
 
@@ -32,6 +34,7 @@ from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2 as metr
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as trace_pb
 
 from infertrace.collector.body import BodyError, Format
+from infertrace.collector.models import ModelResolver
 from infertrace.collector.otlp import otlp_json
 from infertrace.collector.otlp.common import Decoded
 from infertrace.collector.otlp.decode_logs import LogDecoder
@@ -43,7 +46,7 @@ from infertrace.collector.processors import Processor
 from infertrace.collector.selfmetrics import CollectorMetrics
 from infertrace.errors import InvalidRecord, StoreClosed
 from infertrace.model import Attributes, LogRecord, MetricPoint, Span
-from infertrace.telemetry.batches import ColumnBatch
+from infertrace.telemetry.batches import ColumnBatch, MetricBatch, SpanBatch
 from infertrace.telemetry.protocols import Maintenance, TelemetryWriter
 
 R = TypeVar("R", Span, LogRecord, MetricPoint)
@@ -120,6 +123,8 @@ class _Route(Generic[R]):
     decode_message: Callable[[Any], Decoded[R]]
     """Decodes a lean request (:mod:`~infertrace.collector.otlp.lean`), filled from JSON."""
     lean: Callable[[], Any]
+    prepare: Callable[[Decoded[R]], None]
+    """What the pipeline does with a decoded batch before writing it (model resolution)."""
     write: Callable[[Sequence[R]], None]
     notify: Callable[[Processor, Sequence[R], Sequence[Attributes]], None]
 
@@ -137,7 +142,9 @@ class Pipeline:
     malformed request (nothing stored) and lets StoreOverloaded / StoreClosed
     from the store propagate. ``ready`` says whether writes are expected to
     succeed (for ``/readyz``). ``processors`` are called in order after every
-    successful write; see :mod:`infertrace.collector.processors`.
+    successful write; see :mod:`infertrace.collector.processors`. ``models`` resolves
+    the model of spans whose attributes and resource name none (a resolver with no
+    mapping when not given).
     """
 
     def __init__(
@@ -145,8 +152,10 @@ class Pipeline:
         store: TelemetryWriter,
         metrics: CollectorMetrics | None = None,
         processors: Iterable[Processor] = (),
+        models: ModelResolver | None = None,
     ) -> None:
         self.store = store
+        self.models = models or ModelResolver()
         self.metrics = metrics or CollectorMetrics(
             store if isinstance(store, Maintenance) else None
         )
@@ -161,6 +170,7 @@ class Pipeline:
             traces.decode,
             traces.decode_message,
             LeanTraceRequest,
+            self._resolve_models,
             store.write_batch,
             lambda p, batch, resources: p.on_spans(batch, resources),
         )
@@ -168,6 +178,7 @@ class Pipeline:
             logs.decode,
             logs.decode_message,
             LeanLogsRequest,
+            lambda decoded: None,
             store.write_logs,
             lambda p, batch, resources: p.on_logs(batch, resources),
         )
@@ -175,6 +186,7 @@ class Pipeline:
             metrics_.decode,
             metrics_.decode_message,
             LeanMetricsRequest,
+            self._learn_models,
             store.write_metrics,
             lambda p, batch, resources: p.on_metrics(batch, resources),
         )
@@ -204,6 +216,8 @@ class Pipeline:
 
     def _export(self, signal: Signal, route: _Route[R], body: bytes, fmt: Format) -> Outcome:
         decoded = self._decode(signal, route, body, fmt)
+        if decoded.records:
+            route.prepare(decoded)
         stored = self._write(route, decoded)
         self.metrics.items(signal.label, stored, decoded.rejected)
         if stored and self.processors:
@@ -221,6 +235,19 @@ class Pipeline:
             ) from None
         except RecursionError:
             raise BodyError("attribute values are nested too deeply") from None
+
+    def _resolve_models(self, decoded: Decoded[Span]) -> None:
+        """Teach the resolver this batch's models, then resolve the spans left without."""
+        spans = decoded.records
+        assert isinstance(spans, SpanBatch)
+        self.models.learn_spans(spans, decoded.resources)
+        if decoded.unresolved:
+            decoded.records = self.models.resolve(spans, decoded.unresolved)
+
+    def _learn_models(self, decoded: Decoded[MetricPoint]) -> None:
+        points = decoded.records
+        assert isinstance(points, MetricBatch)
+        self.models.learn_metrics(points, decoded.resources)
 
     def _write(self, route: _Route[R], decoded: Decoded[R]) -> int:
         """Write ``decoded.records`` atomically; drop what the store refuses. The count stored."""

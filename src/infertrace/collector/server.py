@@ -37,6 +37,7 @@ from infertrace.collector.connections import (
     guarded_protocol,
 )
 from infertrace.collector.grpc_server import OtlpGrpcReceiver, create_grpc_server
+from infertrace.collector.models import ModelResolver
 from infertrace.collector.pipeline import Pipeline
 from infertrace.collector.processors import Processor
 from infertrace.collector.shed import ShedCounter
@@ -102,7 +103,9 @@ class Collector:
         processors: Iterable[Processor] = (),
     ) -> None:
         self.settings = settings
-        self.pipeline = Pipeline(store, processors=processors)
+        self.pipeline = Pipeline(
+            store, processors=processors, models=ModelResolver(settings.model_for)
+        )
         """Decode, write, then the ``processors`` (registered here, at start-up)."""
         self.app = create_app(store, settings, self.pipeline, install=install)
         """The HTTP app; ``install`` adds to it (see :func:`create_app`)."""

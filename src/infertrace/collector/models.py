@@ -1,0 +1,195 @@
+"""Model resolution across requests: what each pod serves, and the configured mapping.
+
+The decoder applies the first two rules of
+:data:`~infertrace.telemetry.semconv.FROM_SPAN` (the span's attributes, then its
+resource's) and notes the spans that carry inference data but still no model (vLLM
+V1's ``llm_request`` span names none). :class:`ModelResolver` holds what the other
+two rules need, state across requests, and the pipeline calls it before the store
+write:
+
+- ``pod``: the models each service instance is known to serve, learned from every
+  decoded batch: its spans' models and its metric points' model labels
+  (``model_name``, ``model`` or a span rule name: ``vllm:num_requests_running
+  {model_name=...}``). An instance is the resource's ``service.instance.id``, else
+  ``k8s.pod.name``, else ``host.name`` (else the service's telemetry naming none),
+  within its ``service.name``. It names a span's model only when exactly one model
+  is known for the instance; an instance seen with two is ambiguous until forgotten.
+- ``config``: ``infertrace serve --model-for SERVICE=MODEL``.
+
+Knowledge comes in arrival order: a span that arrives before anything of its pod
+named a model falls to the mapping, or stays without a model (spans are not
+revisited). Bounded: ``capacity`` instances, the least recently taught forgotten
+first. Thread-safe: one lock, held for dictionary work only.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from infertrace.collector.otlp.common import UNKNOWN_SERVICE
+from infertrace.model import Attributes, AttributeValue
+from infertrace.telemetry.batches import MetricBatch, SpanBatch
+from infertrace.telemetry.semconv import FROM_CONFIG, FROM_POD, model_of
+
+INSTANCE_KEYS = ("service.instance.id", "k8s.pod.name", "host.name")
+"""Resource attributes naming a service instance, in order of preference."""
+
+METRIC_MODEL_LABEL = "model"
+"""A metric label naming the model besides the span rule's names (Triton's ``model``)."""
+
+_AMBIGUOUS = 2
+"""Models known for an instance from which it names none: no need to remember more."""
+
+_MODEL = SpanBatch.schema.names.index("model_name")
+_SOURCE = SpanBatch.schema.names.index("model_source")
+_SERVICE = SpanBatch.schema.names.index("service_name")
+_RESOURCE = SpanBatch.schema.names.index("resource_attributes")
+
+Instance = tuple[str, str]
+"""(service name, instance name); the instance is '' when the resource names none."""
+
+
+def instance_of(resource: Attributes) -> Instance:
+    """The instance a resource's attributes describe. O(1)."""
+    service = resource.get("service.name")
+    if not isinstance(service, str) or not service:
+        service = UNKNOWN_SERVICE
+    for key in INSTANCE_KEYS:
+        value = resource.get(key)
+        if isinstance(value, str) and value:
+            return service, value
+    return service, ""
+
+
+def _usable(model: Any) -> bool:
+    return isinstance(model, str) and bool(model) and "\x00" not in model
+
+
+def _metric_model(labels: Attributes) -> str | None:
+    model = model_of(labels)
+    if model is None:
+        value: AttributeValue | None = labels.get(METRIC_MODEL_LABEL)
+        model = value if isinstance(value, str) and value else None
+    return model
+
+
+class ModelResolver:
+    """The ``pod`` and ``config`` rules of model resolution; see the module doc.
+
+    ``mapping`` is (service, model) pairs, a later pair for a service winning.
+    """
+
+    def __init__(self, mapping: Iterable[tuple[str, str]] = (), capacity: int = 10_000) -> None:
+        if capacity < 1:
+            raise ValueError(f"capacity must be at least 1, got {capacity}")
+        self.mapping: dict[str, str] = dict(mapping)
+        self._capacity = capacity
+        self._lock = threading.Lock()
+        self._known: dict[Instance, frozenset[str]] = {}
+
+    def learn_spans(self, spans: SpanBatch, resources: Sequence[Attributes]) -> None:
+        """Remember the models of ``spans`` against their instances.
+
+        O(spans) in C for one resource (the usual request), one Python step per span
+        for several.
+        """
+        models = spans.columns[_MODEL]
+        if len(resources) == 1:
+            found = set(models)
+            found.discard(None)
+            if found:
+                self._teach({instance_of(resources[0]): found})
+            return
+        by_id = {id(r): r for r in resources}
+        taught: dict[Instance, set[str]] = {}
+        for key, model in set(zip(map(id, spans.columns[_RESOURCE]), models, strict=True)):
+            if model is not None:
+                taught.setdefault(instance_of(by_id[key]), set()).add(model)
+        if taught:
+            self._teach(taught)
+
+    def learn_metrics(self, points: MetricBatch, resources: Sequence[Attributes]) -> None:
+        """Remember the models the labels of ``points`` name against their instances.
+
+        O(points): a few dictionary lookups per distinct label map.
+        """
+        labels = points.column("attributes")
+        owners = points.column("resource_attributes")
+        seen: set[tuple[int, int]] = set()
+        taught: dict[Instance, set[str]] = {}
+        for resource, attrs in zip(owners, labels, strict=True):
+            pair = (id(resource), id(attrs))
+            if pair in seen or not attrs:
+                continue
+            seen.add(pair)
+            model = _metric_model(attrs)
+            if model is not None:
+                taught.setdefault(instance_of(resource), set()).add(model)
+        if taught:
+            self._teach(taught)
+
+    def _teach(self, taught: dict[Instance, set[str]]) -> None:
+        with self._lock:
+            known = self._known
+            for instance, models in taught.items():
+                merged = known.pop(instance, frozenset())
+                if len(merged) < _AMBIGUOUS:
+                    fresh = sorted(m for m in models if m not in merged and _usable(m))
+                    merged = merged.union(fresh[: _AMBIGUOUS - len(merged)])
+                if merged:
+                    known[instance] = merged  # most recently taught last
+            while len(known) > self._capacity:
+                del known[next(iter(known))]
+
+    def model_for(self, resource: Attributes, service: str) -> tuple[str, str] | None:
+        """(model, source) for a span of ``service`` from ``resource``, or None. O(1)."""
+        with self._lock:
+            models = self._known.get(instance_of(resource))
+        if models is not None and len(models) == 1:
+            return next(iter(models)), FROM_POD
+        model = self.mapping.get(service)
+        return None if model is None else (model, FROM_CONFIG)
+
+    def resolve(self, spans: SpanBatch, positions: Sequence[int]) -> SpanBatch:
+        """``spans`` with the spans at ``positions`` given a model where a rule names one.
+
+        The batch is immutable: a new one shares every column but ``model_name`` and
+        ``model_source``. O(len(spans)) to copy those two columns, O(len(positions))
+        lookups (one per distinct resource and service).
+        """
+        columns = spans.columns
+        owners, services = columns[_RESOURCE], columns[_SERVICE]
+        answers: dict[tuple[int, str], tuple[str, str] | None] = {}
+        models: list[Any] | None = None
+        sources: list[Any] = []
+        for i in positions:
+            resource, service = owners[i], services[i]
+            key = (id(resource), service)
+            if key in answers:
+                answer = answers[key]
+            else:
+                answer = answers[key] = self.model_for(resource, service)
+            if answer is None:
+                continue
+            if models is None:
+                models, sources = list(columns[_MODEL]), list(columns[_SOURCE])
+            models[i], sources[i] = answer
+        if models is None:
+            return spans
+        new = list(columns)
+        new[_MODEL], new[_SOURCE] = tuple(models), tuple(sources)
+        return SpanBatch(new, checked=spans.checked)
+
+    def known(self) -> dict[Instance, frozenset[str]]:
+        """Every remembered instance and its models (ambiguous ones hold two). O(instances)."""
+        with self._lock:
+            return dict(self._known)
+
+    def _check(self) -> None:
+        with self._lock:
+            assert len(self._known) <= self._capacity
+            for models in self._known.values():
+                assert 1 <= len(models) <= _AMBIGUOUS
+                assert all(_usable(m) for m in models)
