@@ -39,8 +39,8 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
 
 from infertrace.collector.models import ModelResolver, instance_of
 from infertrace.collector.pipeline import Pipeline, Signal
-from infertrace.model import Span
-from infertrace.telemetry.batches import SpanBatch
+from infertrace.model import MetricPoint, MetricType, Span
+from infertrace.telemetry.batches import MetricBatch, SpanBatch
 from infertrace.telemetry.filters import SpanFilter
 from infertrace.telemetry.memory import MemoryStore
 
@@ -403,3 +403,29 @@ def test_several_resources_in_one_batch_teach_their_own_instances() -> None:
 def test_bad_capacity() -> None:
     with pytest.raises(ValueError, match="capacity"):
         ModelResolver(capacity=0)
+
+
+def test_metric_points_of_several_resources_teach_their_own_instances() -> None:
+    def point(resource: dict[str, Any], labels: dict[str, Any]) -> MetricPoint:
+        return MetricPoint("vllm:num_requests_running", MetricType.GAUGE, SERVICE, T0, 1.0,
+                           attributes=labels, resource_attributes=resource)  # fmt: skip
+
+    third = {"service.name": SERVICE, "service.instance.id": "triton-0"}
+    points = [
+        point(POD, {"model_name": LLAMA, "engine": "0"}),
+        point(POD, {}),
+        point(OTHER_POD, {"model_name": QWEN}),
+        point(third, {"model": "resnet50", "version": "1"}),
+        point(third, {"model": "bert", "version": "3"}),
+        point(POD, {"model_name": LLAMA}),  # the first resource again, after the others
+    ]
+    resolver = ModelResolver()
+    resolver.learn_metrics(MetricBatch.of(points), [POD, OTHER_POD, third])
+    resolver._check()
+    assert resolver.known() == {
+        instance_of(POD): frozenset({LLAMA}),
+        instance_of(OTHER_POD): frozenset({QWEN}),
+        instance_of(third): frozenset({"bert", "resnet50"}),
+    }
+    assert resolver.model_for(OTHER_POD, SERVICE) == (QWEN, "pod")
+    assert resolver.model_for(third, SERVICE) is None  # Triton serving two models
