@@ -95,13 +95,16 @@ def span_ids(n: int, k: int) -> tuple[bytes, bytes]:
 # span of SpanKind.SERVER per finished request, started at the arrival time, with the
 # vllm/tracing.py SpanAttributes below (latencies are float seconds: e2e = now -
 # arrival, queue = scheduled - queued, prefill = first token - scheduled, decode =
-# last token - first token, inference = last token - scheduled). V1 sends no model
-# and no finish reason; the fixture adds ``gen_ai.response.model`` as vLLM's V0 engine
-# (vllm/engine/llm_engine.py do_tracing) and GenAI instrumentations send it, and the
-# GenAI ``gen_ai.response.finish_reasons``, since model resolution for spans without a
-# model (issue 11 item 2) is not in place yet.
+# last token - first token, inference = last token - scheduled). V1 names no model and
+# no finish reason: the collector counts the span under the model configured for its
+# service (``serve --model-for``; issue 11 item 2). The second vLLM case adds what the
+# brief of this test and GenAI instrumentations name, ``gen_ai.response.model`` (vLLM's
+# V0 engine, vllm/engine/llm_engine.py do_tracing, set it too) and
+# ``gen_ai.response.finish_reasons``.
 
 VLLM_MODEL = "meta-llama/Llama-3.1-8B-Instruct"
+VLLM_SERVICE = "vllm-llama-8b"
+NAMED_MODEL = "Qwen/Qwen2.5-7B-Instruct"
 VLLM = [
     Request(duration_us=2_311_000, queue_us=4_200, ttft_us=95_300, prefill_us=88_100,
             decode_us=2_201_700, e2e_us=2_309_400, prompt=812, out=256),
@@ -116,10 +119,11 @@ VLLM = [
 ]  # fmt: skip
 
 
-def vllm_spans(start: int) -> list[ResourceSpans]:
+def vllm_spans(start: int, model: str | None = None) -> list[ResourceSpans]:
+    """vLLM V1's spans; with ``model``, plus its name and the finish reasons."""
     spans = []
     for n, r in enumerate(VLLM):
-        trace, sid = span_ids(n, 1)
+        trace, sid = span_ids(n, 1 if model is None else 6)
         assert r.decode_us is not None and r.prefill_us is not None
         a: dict[str, Attr] = {
             "gen_ai.latency.time_to_first_token": seconds(r.ttft_us or 0),
@@ -135,22 +139,28 @@ def vllm_spans(start: int) -> list[ResourceSpans]:
             "gen_ai.request.max_tokens": 512,
             "gen_ai.request.temperature": 0.7,
             "gen_ai.request.n": 1,
-            "gen_ai.response.model": VLLM_MODEL,
-            "gen_ai.response.finish_reasons": ("length" if r.out == 512 else "stop",),
         }
+        if model is not None:
+            a["gen_ai.response.model"] = model
+            a["gen_ai.response.finish_reasons"] = ("length" if r.out == 512 else "stop",)
         begin = start + n * 5_000 * MS
         spans.append(
             Span(trace_id=trace, span_id=sid, name="llm_request", kind=Span.SPAN_KIND_SERVER,
                  start_time_unix_nano=begin, end_time_unix_nano=begin + r.duration_us * US,
                  attributes=attrs(a))
         )  # fmt: skip
+    service = VLLM_SERVICE if model is None else "vllm-qwen-7b"
     return [
         ResourceSpans(
-            resource=Resource(attributes=attrs({"service.name": "vllm-llama-8b"})),
+            resource=Resource(attributes=attrs({"service.name": service})),
             scope_spans=[ScopeSpans(scope=InstrumentationScope(name="vllm.llm_engine"),
                                     spans=spans)],
         )
     ]  # fmt: skip
+
+
+def named_vllm_spans(start: int) -> list[ResourceSpans]:
+    return vllm_spans(start, NAMED_MODEL)
 
 
 # --- TGI ----------------------------------------------------------------------------
@@ -159,10 +169,10 @@ def vllm_spans(start: int) -> list[ResourceSpans]:
 # ``span.record(name, format!("{:?}", value))``: total_time, validation_time,
 # queue_time, inference_time, time_per_token as Rust Duration text ("45.1ms"), seed,
 # prompt_tokens and generated_tokens as text ("12"); parameters as Debug text. TGI
-# names no model on the span; the fixture adds the plain ``model_name`` attribute (see
-# issue 11 item 2 for resolving it from the pod instead).
+# names no model on the span: it is counted under its service's ``--model-for`` model.
 
 TGI_MODEL = "mistralai/Mistral-7B-Instruct-v0.3"
+TGI_SERVICE = "text-generation-inference.router"
 TGI = [
     Request(duration_us=1_250_900, queue_us=45_100, e2e_us=1_250_003, prompt=12, out=40),
     Request(duration_us=388_600, queue_us=350, e2e_us=388_120, prompt=230, out=11),
@@ -192,7 +202,6 @@ def tgi_spans(start: int) -> list[ResourceSpans]:
             "seed": "None",
             "prompt_tokens": str(r.prompt),
             "generated_tokens": str(r.out),
-            "model_name": TGI_MODEL,
             "busy_ns": 183_000,
             "idle_ns": r.e2e_us * US - 183_000,
         }
@@ -205,7 +214,7 @@ def tgi_spans(start: int) -> list[ResourceSpans]:
     return [
         ResourceSpans(
             resource=Resource(
-                attributes=attrs({"service.name": "text-generation-inference.router"})
+                attributes=attrs({"service.name": TGI_SERVICE})
             ),
             scope_spans=[ScopeSpans(scope=InstrumentationScope(name="text_generation_router"),
                                     spans=spans)],
@@ -326,7 +335,8 @@ def expected_row(model: str, requests: list[Request]) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
     store = MemoryStore()
-    with running(store) as endpoints:
+    model_for = ((VLLM_SERVICE, VLLM_MODEL), (TGI_SERVICE, TGI_MODEL))
+    with running(store, model_for=model_for) as endpoints:
         yield endpoints.http_url
     store.close()
 
@@ -335,21 +345,24 @@ Build = Callable[[int], list[ResourceSpans]]
 
 
 @pytest.mark.parametrize(
-    ("build", "model", "requests"),
+    ("build", "model", "source", "requests"),
     [
-        pytest.param(vllm_spans, VLLM_MODEL, VLLM, id="vllm-llm_request"),
-        pytest.param(tgi_spans, TGI_MODEL, TGI, id="tgi-generate"),
-        pytest.param(triton_spans, TRITON_MODEL, TRITON, id="triton"),
+        pytest.param(vllm_spans, VLLM_MODEL, "config", VLLM, id="vllm-v1-llm_request"),
+        pytest.param(named_vllm_spans, NAMED_MODEL, "span", VLLM, id="vllm-with-model"),
+        pytest.param(tgi_spans, TGI_MODEL, "config", TGI, id="tgi-generate"),
+        pytest.param(triton_spans, TRITON_MODEL, "span", TRITON, id="triton"),
     ],
 )
 def test_the_models_row_of_a_producer(
-    server: str, build: Build, model: str, requests: list[Request]
+    server: str, build: Build, model: str, source: str, requests: list[Request]
 ) -> None:
     body = ExportTraceServiceRequest(resource_spans=build(time.time_ns() - 600 * 10**9))
     response = httpx.post(
         server + "/v1/traces", content=body.SerializeToString(), headers=PB, timeout=10
     )
     assert response.status_code == 200, response.content
+    listed = httpx.get(server + "/api/spans", params={"model": model}, timeout=10).json()
+    assert [s["model_source"] for s in listed["spans"]] == [source] * len(requests)
     doc = httpx.get(server + "/api/analytics/models", params={"since": "1h"}, timeout=10).json()
     [row] = [g for g in doc["groups"] if g["key"] == model]
     want = expected_row(model, requests)
