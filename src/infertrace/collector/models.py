@@ -125,6 +125,11 @@ class ModelResolver:
         """
         labels = points.column("attributes")
         owners = points.column("resource_attributes")
+        if len(resources) == 1:  # the usual request: one run, no grouping
+            found = _label_models(labels)
+            if found:
+                self._teach({instance_of(resources[0]): found})
+            return
         taught: dict[Instance, set[str]] = {}
         start = 0
         for _, run in groupby(map(id, owners)):

@@ -214,7 +214,7 @@ class TraceDecoder:
                     if problem is not None:
                         result.reject(f"resource {r} scope {s} span {i}", problem)
                         continue
-                    if columns[0] is None and columns is not no_columns:  # no model, inference data
+                    if columns is not no_columns and columns[0] is None:  # inference data, no model
                         if resource_model is None:
                             unresolved.append(len(rows))
                         else:
