@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from infertrace.engine.arena import ValueArena
+from infertrace.engine.ring import RingBuffer
 from infertrace.engine.strings import ValueDict
 from infertrace.model import EMPTY_ATTRIBUTES, Attributes, AttributeValue
 
@@ -47,6 +48,9 @@ class AttributeCodec:
         self.values = values
         self.shapes = ValueDict()
         self.arena = ValueArena()
+        self.floor = 0
+        """Where the arena's live values start when no row is left (see
+        :meth:`release_arena_after`)."""
         self._plans: dict[tuple[tuple[str, ...], tuple[type, ...]], _Plan] = {}
         empty = self.shapes.code(EMPTY_SHAPE)
         assert empty == 0
@@ -182,6 +186,20 @@ class AttributeCodec:
         if len(idx):
             self.values.release(self.arena.take(idx)[tags].astype(np.int32))
         self.shapes.release(shape_codes)
+
+    def release_arena_after(
+        self, offsets: npt.NDArray[np.int64], ring: RingBuffer, hi: int
+    ) -> None:
+        """After an eviction up to row ``hi``: free the arena below the first value
+        of row ``hi`` (the oldest row left), or below :attr:`floor` if none is left.
+
+        ``offsets`` is the table's arena-offset column. Tables set ``floor`` to the
+        first offset of what an append keeps, and to the arena head before a purge.
+        """
+        if hi < ring.head:
+            self.release_arena_to(int(offsets[hi % ring.capacity]))
+        else:
+            self.release_arena_to(self.floor)
 
     def release_arena_to(self, offset: int) -> None:
         self.arena.release_to(offset)

@@ -70,7 +70,6 @@ class LogTable:
         self.traces = ChainIndex(capacity)
         self.svc_live = LiveCounts()
         self.zone = ZoneMap(capacity)
-        self._arena_floor = 0
 
     @property
     def ring(self) -> RingBuffer:
@@ -92,7 +91,7 @@ class LogTable:
         cut = n - min(n, self.ring.capacity)
         if cut:  # rows the ring cannot hold: their attribute values go at once
             self.codec.release(shapes[:cut], offsets[:cut])
-        self._arena_floor = int(offsets[cut])
+        self.codec.floor = int(offsets[cut])
         tid_keys = list(tids)
         try:
             first = self.table.append(
@@ -131,13 +130,10 @@ class LogTable:
             self.traces.evict([b"" if k == _Z16 else k for k in keys], lo + off)
             self.svc_live.remove(self.svc[s:e].astype(np.int64))
             self.codec.release(self.ashape[s:e], self.aoff[s:e])
-        if hi < self.ring.head:
-            self.codec.release_arena_to(int(self.aoff[hi % self.ring.capacity]))
-        else:
-            self.codec.release_arena_to(self._arena_floor)
+        self.codec.release_arena_after(self.aoff, self.ring, hi)
 
     def purge(self, cutoff: int) -> int:
-        self._arena_floor = self.codec.arena.head
+        self.codec.floor = self.codec.arena.head
         return self.table.purge(cutoff)
 
     def search(self, r: ResolvedLogFilter) -> list[LogRecord]:

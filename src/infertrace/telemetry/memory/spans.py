@@ -263,7 +263,6 @@ class SpanTable:
         self.op_live = LiveCounts()
         self.model_live = LiveCounts()
         self.zone = ZoneMap(capacity)
-        self._arena_floor = 0
 
     @property
     def ring(self) -> RingBuffer:
@@ -337,7 +336,7 @@ class SpanTable:
         cut = b.n - keep
         if cut:  # a batch larger than the ring: its oldest rows go at once
             self.codec.release(shapes[:cut], offsets[:cut])
-        self._arena_floor = int(offsets[cut]) if keep else self.codec.arena.head
+        self.codec.floor = int(offsets[cut]) if keep else self.codec.arena.head
         try:
             first = self.table.append(
                 {
@@ -376,14 +375,11 @@ class SpanTable:
             self.op_live.remove(pair(svc, op))
             self.model_live.remove(model[model >= 0].astype(np.int64))
             self.codec.release(self.ashape[s:e], self.aoff[s:e])
-        if hi < self.ring.head:
-            self.codec.release_arena_to(int(self.aoff[hi % self.ring.capacity]))
-        else:
-            self.codec.release_arena_to(self._arena_floor)
+        self.codec.release_arena_after(self.aoff, self.ring, hi)
 
     def purge(self, cutoff: int) -> int:
         """Evict every batch received before ``cutoff``; return how many rows went."""
-        self._arena_floor = self.codec.arena.head
+        self.codec.floor = self.codec.arena.head
         return self.table.purge(cutoff)
 
     def resource_map(self, code: int) -> Mapping[str, Any]:
