@@ -219,6 +219,11 @@ def span(attributes: dict[str, AttributeValue], **columns: object) -> Span:
          {"gen_ai.request.model": "other", "gen_ai.response.model": "m"}),
         # ...unless the first name is taken: the attribute as sent wins
         ({"gen_ai.response.model": 7}, {"model_name": "m"}, {"gen_ai.response.model": 7}),
+        # a model the span did not send (resource, pod or config rule) is not shown as sent
+        ({"gen_ai.usage.prompt_tokens": 4}, {"model_name": "m", "model_source": "pod",
+         "input_tokens": 4}, {"gen_ai.usage.prompt_tokens": 4}),
+        ({}, {"model_name": "m", "model_source": "config"}, {}),
+        ({}, {"model_name": "m", "model_source": "span"}, {"gen_ai.response.model": "m"}),
     ],
 )  # fmt: skip
 def test_shown_attributes_is_the_inverse(

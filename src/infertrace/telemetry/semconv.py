@@ -216,13 +216,16 @@ def shown_attributes(span: Span) -> list[tuple[str, AttributeValue]]:
     value that lifts to the column's value; otherwise it is shown under its first
     name (``gen_ai.response.model``, ``gen_ai.usage.input_tokens``...) unless that
     key is taken. Spans written through the store API with columns and no
-    attributes get their columns back as the canonical attributes.
+    attributes get their columns back as the canonical attributes. A model that
+    no span attribute named (``model_source`` resource, pod or config) is not
+    shown as one: the span did not send it.
     """
     attrs = span.attributes
     items = list(attrs.items())
+    inferred = span.model_source not in (None, FROM_SPAN)
     for column, names in SOURCE_NAMES.items():
         value = getattr(span, column)
-        if value is None:
+        if value is None or (inferred and column == "model_name"):
             continue
         carried = any(name in attrs and LIFT[name].convert(attrs[name]) == value for name in names)
         if not carried and names[0] not in attrs:
