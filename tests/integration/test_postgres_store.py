@@ -139,3 +139,41 @@ def test_get_trace_is_bounded_to_the_trace_partitions(pg_dsn: str) -> None:
 
 def _fields(s: Span) -> dict[str, Any]:
     return {f: getattr(s, f) for f in Span.__dataclass_fields__}
+
+
+def test_upgrade_from_v1_keeps_the_rows_and_adds_the_columns(
+    pg_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An operator's database created by the first release migrates in place: old spans
+    read back with the new columns empty, new spans keep them."""
+    import importlib
+
+    from infertrace.telemetry.postgres.partitions import Partitions
+    from infertrace.telemetry.postgres.schema import MIGRATIONS
+
+    migrate_module = importlib.import_module("infertrace.telemetry.postgres.migrate")
+
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        with monkeypatch.context() as m:
+            m.setattr(migrate_module, "MIGRATIONS", MIGRATIONS[:1])
+            m.setattr(migrate_module, "LATEST", 1)
+            assert migrate(conn, use_timescale=False).version == 1
+        old = _span(1, input_tokens=7)
+        Partitions("partitioned").ensure(conn, "spans", [old.start_time_unix_nano // DAY_NS])
+        conn.execute(  # the first release's columns only
+            "INSERT INTO spans (trace_id, span_id, parent_span_id, service_name, operation_name,"
+            " kind, start_time_unix_nano, duration_nanos, status_code, status_message,"
+            " input_tokens, attributes, resource_attributes, events, links)"
+            " VALUES (%s, %s, '', %s, %s, 0, %s, %s, 0, '', %s, '{}', '{}', '[]', '[]')",
+            (old.trace_id, old.span_id, old.service_name, old.operation_name,
+             old.start_time_unix_nano, old.duration_nanos, old.input_tokens),
+        )  # fmt: skip
+        upgraded = migrate(conn)
+    assert upgraded.applied == tuple(range(2, LATEST + 1)) and upgraded.version == LATEST
+    new = _span(2, queue_time_nanos=5, e2e_time_nanos=9, request_id="r", finish_reason="stop")
+    with PostgresStore(pg_dsn) as store:
+        store.write_batch([new])
+        got = {s.span_id: s for s in store.list_spans(SpanFilter(limit=10))}
+    assert got[old.span_id].input_tokens == 7
+    assert got[old.span_id].queue_time_nanos is None and got[old.span_id].request_id is None
+    assert got[new.span_id].queue_time_nanos == 5 and got[new.span_id].finish_reason == "stop"
