@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from infertrace.api import analytics, export, search, ui
+from infertrace.api import analytics, export, search, trace_summaries, ui
 from infertrace.api.availability import StoreGuard
 from infertrace.api.jaeger import jaeger_router
 from infertrace.api.jaeger_errors import install_jaeger_errors
@@ -20,6 +20,7 @@ def install_query_api(app: FastAPI) -> None:
     install_jaeger_errors(app)
     app.add_middleware(StoreGuard)
     app.include_router(search.router)
+    app.include_router(trace_summaries.router)
     app.include_router(analytics.router)
     app.include_router(export.router)
     app.include_router(jaeger_router())
