@@ -8,7 +8,7 @@ from types import MappingProxyType
 
 import httpx
 
-from infertrace.collector import BackgroundCollector
+from infertrace.collector import BackgroundCollector, models
 from infertrace.collector.otlp.encode import encode_logs, encode_metrics, encode_spans
 from infertrace.collector.otlp.otlp_json import dumps
 from infertrace.collector.pipeline import Pipeline, Signal
@@ -22,13 +22,14 @@ def _clock() -> itertools.count[int]:
     return itertools.count(1000)
 
 
-def test_instance_of_prefers_the_pod_then_the_instance_id() -> None:
+def test_instance_of_is_the_one_rule_instance_id_then_pod_then_host() -> None:
+    """The seen table and the model resolver name instances alike (issue 12's rule:
+    service.instance.id, else k8s.pod.name, else host.name)."""
+    assert instance_of is models.instance_of
     both = MappingProxyType({"service.name": "s", "k8s.pod.name": "p", "service.instance.id": "i"})
-    assert instance_of(both) == ("s", "p")
-    assert instance_of(MappingProxyType({"service.name": "s", "service.instance.id": "i"})) == (
-        "s",
-        "i",
-    )
+    assert instance_of(both) == ("s", "i")
+    assert instance_of(MappingProxyType({"service.name": "s", "k8s.pod.name": "p"})) == ("s", "p")
+    assert instance_of(MappingProxyType({"service.name": "s", "host.name": "h"})) == ("s", "h")
     assert instance_of(MappingProxyType({})) == ("unknown_service", "")
 
 

@@ -1,7 +1,7 @@
 """A processor remembering who sent telemetry and which models served, and when.
 
 :class:`SeenProcessor` keeps, per producing instance (service name, plus the
-pod from the resource's ``k8s.pod.name``, else ``service.instance.id``), the
+instance named as :func:`~infertrace.collector.models.instance_of` names it), the
 last time it sent a batch and how many spans, log records and metric points
 it sent; and per model (a span's lifted ``model_name``) the last time a span
 of it was stored and how many. It is the seed of the pod registry (DESIGN.md
@@ -20,12 +20,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from infertrace.collector.otlp.common import UNKNOWN_SERVICE
+from infertrace.collector.models import instance_of
 from infertrace.collector.processors import BaseProcessor
 from infertrace.model import Attributes, LogRecord, MetricPoint, Span
-
-INSTANCE_KEYS = ("k8s.pod.name", "service.instance.id")
-"""Resource attributes naming the instance, in order of preference."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,18 +44,6 @@ class SeenModel:
     model_name: str
     last_seen_unix_nano: int
     spans: int
-
-
-def instance_of(resource: Attributes) -> tuple[str, str]:
-    """(service name, instance) of a resource's attributes."""
-    service = resource.get("service.name")
-    if not isinstance(service, str) or not service:
-        service = UNKNOWN_SERVICE
-    for key in INSTANCE_KEYS:
-        value = resource.get(key)
-        if isinstance(value, str) and value:
-            return service, value
-    return service, ""
 
 
 class SeenProcessor(BaseProcessor):
