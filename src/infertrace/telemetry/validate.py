@@ -81,6 +81,11 @@ def text_problem(value: object, what: str, required: bool) -> str | None:
     return None
 
 
+def _optional_text_problem(value: object, what: str) -> str | None:
+    """None or non-empty text, else why not."""
+    return None if value is None else text_problem(value, what, True)
+
+
 def _optional_int_problem(value: object, what: str, limit: int = INT32_LIMIT) -> str | None:
     if value is None:
         return None
@@ -117,12 +122,8 @@ def span_problem(span: object) -> str | None:
         or time_problem(span.start_time_unix_nano, "start_time_unix_nano")
         or time_problem(span.duration_nanos, "duration_nanos")
         or text_problem(span.status_message, "status_message", False)
-        or (None if span.model_name is None else text_problem(span.model_name, "model_name", True))
-        or (
-            None
-            if span.model_version is None
-            else text_problem(span.model_version, "model_version", True)
-        )
+        or _optional_text_problem(span.model_name, "model_name")
+        or _optional_text_problem(span.model_version, "model_version")
         or _optional_int_problem(span.batch_size, "batch_size")
         or _optional_int_problem(span.input_tokens, "input_tokens")
         or _optional_int_problem(span.output_tokens, "output_tokens")
@@ -133,17 +134,9 @@ def span_problem(span: object) -> str | None:
         or _optional_int_problem(span.prefill_time_nanos, "prefill_time_nanos", INT64_LIMIT)
         or _optional_int_problem(span.decode_time_nanos, "decode_time_nanos", INT64_LIMIT)
         or _optional_int_problem(span.e2e_time_nanos, "e2e_time_nanos", INT64_LIMIT)
-        or (None if span.request_id is None else text_problem(span.request_id, "request_id", True))
-        or (
-            None
-            if span.finish_reason is None
-            else text_problem(span.finish_reason, "finish_reason", True)
-        )
-        or (
-            None
-            if span.model_source is None
-            else text_problem(span.model_source, "model_source", True)
-        )
+        or _optional_text_problem(span.request_id, "request_id")
+        or _optional_text_problem(span.finish_reason, "finish_reason")
+        or _optional_text_problem(span.model_source, "model_source")
         or _gpu_problem(span.gpu_utilization)
         or range_problem(span.kind, "kind", 5)
         or range_problem(span.status_code, "status_code", 2)
