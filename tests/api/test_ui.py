@@ -14,6 +14,7 @@ import pytest
 
 from infertrace.api import ui
 from infertrace.collector.server import Endpoints
+from infertrace.model import Span, StatusCode
 from infertrace.telemetry.memory import MemoryStore
 from infertrace.workload import Workload
 from tests.api.browser import module_syntax_error, needs_chromium, needs_node, rendered_dom
@@ -29,15 +30,55 @@ TYPES = {
 }
 
 
+# Calls between services, (caller, callee, how many traces make that call): the
+# workload's traces stay in one service, so these give traces of several services.
+CALLS = (("gateway", "router", 3), ("router", "vllm-a", 3), ("gateway", "vllm-b", 2))
+
+
+def call_spans(start_ns: int) -> list[Span]:
+    """Three gateway traces calling across services; the last call of each fails."""
+    spans = []
+    ids = iter(range(1, 10**6))
+    for t in range(3):
+        tid = bytes([0xA0 + t]) * 16
+        t0 = start_ns + t * 10**9
+        root = Span(tid, next(ids).to_bytes(8, "big"), "gateway", "POST /chat", t0, 90 * 10**6)
+        spans.append(root)
+        parents = {"gateway": root}
+        for caller, callee, count in CALLS:
+            if t >= count:
+                continue
+            child = Span(
+                tid,
+                next(ids).to_bytes(8, "big"),
+                callee,
+                f"call {callee}",
+                t0 + 10**6,
+                50 * 10**6,
+                parent_span_id=parents[caller].span_id,
+                status_code=StatusCode.ERROR if callee == "vllm-a" else StatusCode.UNSET,
+            )
+            parents[callee] = child
+            spans.append(child)
+    return spans
+
+
 @pytest.fixture(scope="module")
-def server() -> Iterator[Endpoints]:
+def seeded() -> Iterator[tuple[Endpoints, list[Span]]]:
     store = MemoryStore()
-    w = Workload(seed=7, start_ns=time.time_ns() - 120 * 10**9, rate=2.0)
-    store.write_batch(w.spans(120))
+    start = time.time_ns() - 120 * 10**9
+    w = Workload(seed=7, start_ns=start, rate=2.0)
+    spans = [*w.spans(120), *call_spans(start)]
+    store.write_batch(spans)
     store.write_logs(w.logs(20))
     with running(store) as endpoints:
-        yield endpoints
+        yield endpoints, spans
     store.close()
+
+
+@pytest.fixture(scope="module")
+def server(seeded: tuple[Endpoints, list[Span]]) -> Endpoints:
+    return seeded[0]
 
 
 def get(endpoints: Endpoints, path: str, headers: dict[str, str] | None = None) -> httpx.Response:
@@ -172,7 +213,8 @@ def api_paths_in_js() -> dict[str, str]:
     """Every '/api/...' string literal in the UI's scripts, by normalised path."""
     found = {}
     for path in JS_FILES:
-        for literal in re.findall(r"""['"`](/api/[^'"`?\s]*)""", path.read_text("utf-8")):
+        text = path.read_text("utf-8")
+        for literal in re.findall(r"""['"`](/(?:jaeger/)?api/[^'"`?\s]*)""", text):
             found[_normalise(literal)] = f"{path.name}: {literal}"
     return found
 
@@ -186,6 +228,7 @@ def test_every_api_path_the_ui_calls_exists_in_openapi(server: Endpoints) -> Non
         "/api/services/{}/operations",
         "/api/models",
         "/api/spans",
+        "/api/trace-summaries",
         "/api/traces/{}",
         "/api/logs",
         "/api/metrics",
@@ -240,7 +283,12 @@ def test_scripts_parse_as_modules(path: Path) -> None:
 @needs_chromium
 @pytest.mark.parametrize(
     ("route", "marker"),
-    [("#/search", "results-head"), ("#/stats", "tiles"), ("#/models", "chart-grid")],
+    [
+        ("#/search", "results-head"),
+        ("#/search?show=spans", "results-head"),
+        ("#/stats", "tiles"),
+        ("#/models", "chart-grid"),
+    ],
 )
 def test_views_render_in_headless_chromium(server: Endpoints, route: str, marker: str) -> None:
     dom = rendered_dom(f"{server.http_url}/{route}")
@@ -307,3 +355,61 @@ def test_models_dashboard_shows_queue_ttft_and_tpot(server: Endpoints) -> None:
             # The workload's requests carry queue time and TTFT (so TPOT too): no dashes.
             assert want[field] is not None, field
             assert shown_nanos(cells[label]) == pytest.approx(want[field], rel=0.01), label
+
+
+def traces_of(spans: list[Span]) -> dict[str, list[Span]]:
+    """The seeded spans by trace id (hex)."""
+    out: dict[str, list[Span]] = {}
+    for span in spans:
+        out.setdefault(span.trace_id.hex(), []).append(span)
+    return out
+
+
+def rendered_tables(url: str) -> tuple[list[str], list[list[str]]]:
+    """The header and body rows of the one table the page at ``url`` shows."""
+    parser = _Tables()
+    parser.feed(rendered_dom(url))
+    header, *rows = parser.rows
+    return [c.rstrip(" \u25be\u25b4") for c in header], rows
+
+
+@needs_chromium
+def test_search_lists_one_row_per_trace_by_default(seeded: tuple[Endpoints, list[Span]]) -> None:
+    endpoints, spans = seeded
+    traces = traces_of(spans)
+    by_prefix = {tid[:8]: group for tid, group in traces.items()}
+    assert len(by_prefix) == len(traces), "the shown 8-digit prefixes must tell traces apart"
+    columns, rows = rendered_tables(f"{endpoints.http_url}/#/search")
+    assert columns[:8] == [
+        "Start time",
+        "Trace",
+        "Root service",
+        "Root operation",
+        "Services",
+        "Spans",
+        "Errors",
+        "Duration",
+    ]
+    assert len(rows) == len(traces) < 100  # every seeded trace, under the default limit
+    for row in rows:
+        cells = dict(zip(columns, row, strict=True))
+        group = by_prefix[cells["Trace"]]
+        ids = {s.span_id for s in group}
+        (root,) = [s for s in group if s.parent_span_id not in ids]
+        assert cells["Root service"] == root.service_name
+        assert cells["Root operation"] == root.operation_name
+        assert cells["Services"] == ", ".join(sorted({s.service_name for s in group}))
+        assert cells["Spans"] == str(len(group))
+        assert cells["Errors"] == str(sum(1 for s in group if s.is_error))
+    assert {r[columns.index("Trace")] for r in rows} == set(by_prefix)
+
+
+@needs_chromium
+def test_the_toggle_lists_spans(seeded: tuple[Endpoints, list[Span]]) -> None:
+    endpoints, spans = seeded
+    dom = rendered_dom(f"{endpoints.http_url}/#/search")
+    assert 'data-show="spans"' in dom and 'data-show="traces"' in dom
+    columns, rows = rendered_tables(f"{endpoints.http_url}/#/search?show=spans")
+    assert "Model" in columns and "Trace" not in columns
+    assert len(rows) == min(100, len(spans))  # the default limit counts spans here
+    assert {r[columns.index("Service")] for r in rows} <= {s.service_name for s in spans}

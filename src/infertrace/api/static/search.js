@@ -1,4 +1,5 @@
-// The span search view: filters on the left, a duration scatter and a table on the right.
+// The search view: filters on the left; on the right the matching traces (one row each,
+// from /api/trace-summaries) or, toggled, the matching spans, with a duration scatter.
 
 import {getJSON} from './api.js';
 import {scatterChart} from './chart.js';
@@ -12,6 +13,8 @@ import {parseAttributeLines, timeRange} from './timerange.js';
 
 const DEFAULT_LIMIT = 100;
 const ATTR = 'attr.';
+/** The `show` parameter: what the results list. Not sent to the API. */
+const SHOW = ['traces', 'spans'];
 
 function optionsOf(values, allLabel, selected) {
   const list = [['', allLabel], ...values.map((v) => [v, v])];
@@ -87,22 +90,77 @@ function scatter(spans) {
   });
 }
 
-async function runSearch(results, query, signal) {
-  clear(results).append(loading('Searching spans…'));
+/** The trace link of a trace summary row. */
+export function traceHref(row) {
+  return hashFor(`trace/${row.trace_id}`);
+}
+
+function traceTable(rows) {
+  const longest = Math.max(1, ...rows.map((r) => r.duration_nanos));
+  return dataTable({
+    rows,
+    rowHref: traceHref,
+    rowClass: (r) => (r.error_count > 0 ? 'row-error' : null),
+    sortBy: 0,
+    columns: [
+      {label: 'Start time', render: (r) => fmtTime(r.start_time_unix_nano), sort: (r) => r.start_time_unix_nano, className: 'nowrap'},
+      {label: 'Trace', render: (r) => h('a', {href: traceHref(r), class: 'mono', title: r.trace_id}, r.trace_id.slice(0, 8)), sort: (r) => r.trace_id},
+      {label: 'Root service', render: (r) => serviceTag(r.root_service_name), sort: (r) => r.root_service_name},
+      {label: 'Root operation', render: (r) => r.root_operation_name, sort: (r) => r.root_operation_name},
+      {label: 'Services', render: (r) => r.services.join(', '), sort: (r) => r.services.length},
+      {label: 'Spans', align: 'right', render: (r) => fmtNumber(r.span_count), sort: (r) => r.span_count},
+      {label: 'Errors', align: 'right', render: (r) => fmtNumber(r.error_count), sort: (r) => r.error_count},
+      {
+        label: 'Duration',
+        align: 'right',
+        sort: (r) => r.duration_nanos,
+        render: (r) => h('div', {class: 'duration-cell'},
+          h('span', {class: 'duration-bar', style: {width: `${Math.max(1, (r.duration_nanos / longest) * 100).toFixed(1)}%`}}),
+          h('span', {}, fmtDuration(r.duration_nanos))),
+      },
+    ],
+  });
+}
+
+/** Links between the two lists, keeping the filters; the current one is marked. */
+function showToggle(params, show) {
+  const links = SHOW.map((name) => {
+    const query = new URLSearchParams(params);
+    query.set('show', name);
+    const current = name === show;
+    return h('a', {
+      href: hashFor('search', query),
+      class: ['toggle-option', current ? 'active' : null],
+      'data-show': name,
+      'aria-current': current ? 'true' : null,
+    }, name === 'traces' ? 'Traces' : 'Spans');
+  });
+  return h('nav', {class: 'show-toggle', 'aria-label': 'List traces or spans'}, ...links);
+}
+
+async function runSearch(results, query, signal, {show, toggle}) {
+  const traces = show === 'traces';
+  clear(results).append(loading(traces ? 'Searching traces…' : 'Searching spans…'));
   try {
-    const answer = await getJSON('/api/spans', {query, signal});
+    const answer = await getJSON(traces ? '/api/trace-summaries' : '/api/spans', {query, signal});
     clear(results);
-    const spans = answer.spans;
+    const rows = traces ? answer.traces : answer.spans;
+    const noun = traces ? 'trace' : 'span';
     const summary = h('div', {class: 'results-head'},
-      h('h2', {}, `${fmtNumber(answer.count)} span${answer.count === 1 ? '' : 's'}`),
+      h('h2', {}, `${fmtNumber(answer.count)} ${noun}${answer.count === 1 ? '' : 's'}`),
+      toggle,
       answer.truncated ? h('span', {class: 'muted'}, `the newest ${fmtNumber(answer.limit)} (the limit); narrow the search or raise the limit`) : null);
     results.append(summary);
-    if (spans.length === 0) {
-      results.append(emptyState('No spans match these filters.', 'Widen the time range or remove a filter.'));
+    if (rows.length === 0) {
+      results.append(emptyState(`No ${noun}s match these filters.`, 'Widen the time range or remove a filter.'));
       return;
     }
-    results.append(h('div', {class: 'card chart-card'}, h('div', {class: 'card-title'}, 'Duration over time'), scatter(spans)));
-    results.append(h('div', {class: 'card'}, resultsTable(spans)));
+    if (traces) {
+      results.append(h('div', {class: 'card'}, traceTable(rows)));
+      return;
+    }
+    results.append(h('div', {class: 'card chart-card'}, h('div', {class: 'card-title'}, 'Duration over time'), scatter(rows)));
+    results.append(h('div', {class: 'card'}, resultsTable(rows)));
   } catch (err) {
     if (err.name === 'AbortError') return;
     clear(results).append(errorBox(err));
@@ -110,6 +168,7 @@ async function runSearch(results, query, signal) {
 }
 
 export async function render(root, params, {signal}) {
+  const show = SHOW.includes(params.get('show')) ? params.get('show') : SHOW[0];
   const service = select('service', [['', 'All services']], params.get('service'));
   const operation = select('operation', [['', 'All operations']], params.get('operation'));
   const model = select('model', [['', 'All models']], params.get('model'));
@@ -120,11 +179,11 @@ export async function render(root, params, {signal}) {
   const attrLines = [...params.entries()].filter(([k]) => k.startsWith(ATTR)).map(([k, v]) => `${k.slice(ATTR.length)}=${v}`);
   const attributes = h('textarea', {name: 'attributes', rows: 3, placeholder: 'gen_ai.system=vllm\nhttp.status_code=500', spellcheck: 'false'});
   attributes.value = attrLines.join('\n');
-  const limit = h('input', {name: 'limit', type: 'number', min: 1, max: 10000, value: params.get('limit') || DEFAULT_LIMIT});
+  const limit = h('input', {name: 'limit', type: 'number', min: 1, max: show === 'traces' ? 1000 : 10000, value: params.get('limit') || DEFAULT_LIMIT});
   const formError = h('div', {class: 'form-error', role: 'alert'});
 
   const form = h('form', {class: 'filters', autocomplete: 'off'},
-    h('h2', {}, 'Search spans'),
+    h('h2', {}, 'Search'),
     field('Service', service),
     field('Operation', operation),
     field('Model', model),
@@ -134,7 +193,7 @@ export async function render(root, params, {signal}) {
     field('Attributes', attributes, 'key=value, one per line; quote a value to match it as text'),
     field('Limit', limit),
     formError,
-    h('button', {type: 'submit', class: 'primary'}, 'Find spans'));
+    h('button', {type: 'submit', class: 'primary'}, show === 'traces' ? 'Find traces' : 'Find spans'));
 
   const results = h('section', {class: 'results'});
   root.append(h('div', {class: 'with-sidebar'}, h('aside', {class: 'card sidebar'}, form), results));
@@ -180,6 +239,7 @@ export async function render(root, params, {signal}) {
     put('status', status.value);
     for (const [k, v] of pairs) query.append(`${ATTR}${k}`, v);
     put('limit', limit.value);
+    if (show !== SHOW[0]) query.append('show', show);
     go('search', query, ['since']);
   });
 
@@ -191,8 +251,9 @@ export async function render(root, params, {signal}) {
   });
 
   const query = new URLSearchParams();
-  for (const [k, v] of params.entries()) if (v !== '') query.append(k, v);
+  for (const [k, v] of params.entries()) if (v !== '' && k !== 'show') query.append(k, v);
   if (!params.has('since') && !params.has('until')) query.set('since', '1h');
   if (!query.has('limit')) query.set('limit', String(DEFAULT_LIMIT));
-  await Promise.all([lists, runSearch(results, query, signal)]);
+  const toggle = showToggle(params, show);
+  await Promise.all([lists, runSearch(results, query, signal, {show, toggle})]);
 }
