@@ -60,6 +60,7 @@ from infertrace.api.jaeger_model import (
     MAX_TRACE_SPANS,
     JSONObject,
     TagQuery,
+    error_body,
     store_filters,
     trace_json,
 )
@@ -178,14 +179,7 @@ def error_response(
     status: int, message: str, headers: dict[str, str] | None = None
 ) -> JSONResponse:
     """Jaeger's error envelope: ``data`` null and one error."""
-    body = {
-        "data": None,
-        "total": 0,
-        "limit": 0,
-        "offset": 0,
-        "errors": [{"code": status, "msg": message}],
-    }
-    return JSONResponse(body, status, headers=headers)
+    return JSONResponse(error_body(status, message), status, headers=headers)
 
 
 def _guarded(answer: Callable[[], JSONResponse]) -> JSONResponse:

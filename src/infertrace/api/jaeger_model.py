@@ -348,3 +348,14 @@ def store_filters(base: SpanFilter, query: TagQuery) -> list[SpanFilter]:
             ident = (tuple((k, type(v), v) for k, v in attrs.items()), status, model)
             filters[ident] = replace(base, attributes=attrs, status=status, model_name=model)
     return list(filters.values())
+
+
+def error_body(status: int, message: str) -> JSONObject:
+    """Jaeger's error envelope: ``data`` null and one error (v1 API and Monitor tab)."""
+    return {
+        "data": None,
+        "total": 0,
+        "limit": 0,
+        "offset": 0,
+        "errors": [{"code": status, "msg": message}],
+    }

@@ -44,7 +44,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from infertrace.api.jaeger_model import JSONObject
+from infertrace.api.jaeger_model import JSONObject, error_body
 from infertrace.api.jaeger_params import ParamError
 from infertrace.api.responses import dumps
 from infertrace.errormap import MAPPED, answer_for
@@ -99,14 +99,7 @@ def envelope(data: Any, total: int = 0) -> MonitorJSON:
 
 def envelope_error(status: int, message: str, headers: dict[str, str] | None = None) -> MonitorJSON:
     """Jaeger's error envelope: ``data`` null and one error."""
-    body = {
-        "data": None,
-        "total": 0,
-        "limit": 0,
-        "offset": 0,
-        "errors": [{"code": status, "msg": message}],
-    }
-    return MonitorJSON(body, status, headers=headers)
+    return MonitorJSON(error_body(status, message), status, headers=headers)
 
 
 def _guarded(answer: Callable[[], MonitorJSON]) -> MonitorJSON:
