@@ -31,7 +31,7 @@ TYPES = {
 
 
 # Calls between services, (caller, callee, how many traces make that call): the
-# workload's traces stay in one service, so these give traces of several services.
+# workload's traces stay in one service, so these give the service map its edges.
 CALLS = (("gateway", "router", 3), ("router", "vllm-a", 3), ("gateway", "vllm-b", 2))
 
 
@@ -229,6 +229,7 @@ def test_every_api_path_the_ui_calls_exists_in_openapi(server: Endpoints) -> Non
         "/api/models",
         "/api/spans",
         "/api/trace-summaries",
+        "/jaeger/api/dependencies",
         "/api/traces/{}",
         "/api/logs",
         "/api/metrics",
@@ -286,6 +287,7 @@ def test_scripts_parse_as_modules(path: Path) -> None:
     [
         ("#/search", "results-head"),
         ("#/search?show=spans", "results-head"),
+        ("#/map", "service-map"),
         ("#/stats", "tiles"),
         ("#/models", "chart-grid"),
     ],
@@ -413,3 +415,55 @@ def test_the_toggle_lists_spans(seeded: tuple[Endpoints, list[Span]]) -> None:
     assert "Model" in columns and "Trace" not in columns
     assert len(rows) == min(100, len(spans))  # the default limit counts spans here
     assert {r[columns.index("Service")] for r in rows} <= {s.service_name for s in spans}
+
+
+class _Map(HTMLParser):
+    """The service map's nodes and its edges' labels."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.nodes: list[str] = []
+        self.edges: list[tuple[str, str]] = []
+        self.labels: dict[tuple[str, str], str] = {}
+        self._label: tuple[str, str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        classes = (values.get("class") or "").split()
+        pair = (values.get("data-parent") or "", values.get("data-child") or "")
+        if "map-node" in classes:
+            self.nodes.append(values.get("data-service") or "")
+        elif "map-edge" in classes:
+            self.edges.append(pair)
+        elif "map-edge-label" in classes:
+            self._label = pair
+            self.labels[pair] = ""
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "text":
+            self._label = None
+
+    def handle_data(self, data: str) -> None:
+        if self._label is not None:
+            self.labels[self._label] += data
+
+
+@needs_chromium
+def test_service_map_draws_each_service_and_each_call(
+    seeded: tuple[Endpoints, list[Span]],
+) -> None:
+    endpoints, spans = seeded
+    calls: dict[tuple[str, str], int] = {}
+    for group in traces_of(spans).values():
+        by_id = {s.span_id: s for s in group}
+        for span in group:
+            parent = by_id.get(span.parent_span_id)
+            if parent is not None and parent.service_name != span.service_name:
+                pair = (parent.service_name, span.service_name)
+                calls[pair] = calls.get(pair, 0) + 1
+    assert calls == {(a, b): n for a, b, n in CALLS}
+    parser = _Map()
+    parser.feed(rendered_dom(f"{endpoints.http_url}/#/map"))
+    assert sorted(parser.nodes) == sorted({name for pair in calls for name in pair})
+    assert sorted(parser.edges) == sorted(calls)
+    assert parser.labels == {pair: str(n) for pair, n in calls.items()}

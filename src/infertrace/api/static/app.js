@@ -7,12 +7,14 @@ import * as metrics from './metrics.js';
 import * as models from './models.js';
 import {currentRoute, go, remember} from './route.js';
 import * as search from './search.js';
+import * as servicemap from './servicemap.js';
 import * as stats from './stats.js';
 import * as trace from './trace.js';
 
 const VIEWS = {
   search: {view: search, title: 'Search', nav: 'search'},
   trace: {view: trace, title: 'Trace', nav: 'search'},
+  map: {view: servicemap, title: 'Service map', nav: 'map'},
   models: {view: models, title: 'Models', nav: 'models'},
   logs: {view: logs, title: 'Logs', nav: 'logs'},
   metrics: {view: metrics, title: 'Metrics', nav: 'metrics'},
