@@ -46,7 +46,7 @@ schema-valid request gets a 2xx (or 404 for an unknown trace id).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import Annotated, Any
 
@@ -132,21 +132,30 @@ def find_trace_ids(
         last_cut = cut
 
 
-def load_traces(store: TelemetryStore, trace_ids: Sequence[bytes]) -> list[JSONObject]:
-    """The traces in Jaeger's model, skipping ones gone since; bounded in spans."""
-    out: list[JSONObject] = []
+def stored_traces(
+    store: TelemetryStore, trace_ids: Sequence[bytes]
+) -> Iterator[tuple[list[Span], int]]:
+    """(spans, how many of them to show) of each trace still stored, in order.
+
+    Traces gone since are skipped; at most MAX_TRACE_SPANS a trace and
+    MAX_RESPONSE_SPANS in all are shown (the v1 and v3 APIs bound answers alike).
+    """
     budget = MAX_RESPONSE_SPANS
     for tid in trace_ids:
         if budget <= 0:
-            break
+            return
         try:
             spans = store.get_trace(tid)
         except TraceNotFound:
             continue
         cap = min(MAX_TRACE_SPANS, budget)
-        out.append(trace_json(spans, cap))
+        yield spans, cap
         budget -= min(len(spans), cap)
-    return out
+
+
+def load_traces(store: TelemetryStore, trace_ids: Sequence[bytes]) -> list[JSONObject]:
+    """The traces in Jaeger's model, skipping ones gone since; bounded in spans."""
+    return [trace_json(spans, cap) for spans, cap in stored_traces(store, trace_ids)]
 
 
 def operation_kinds(store: TelemetryStore, service: str) -> list[tuple[str, str]]:

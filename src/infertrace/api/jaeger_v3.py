@@ -186,17 +186,8 @@ def search_window(request: Request) -> tuple[int, int]:
 def load_spans(store: TelemetryStore, trace_ids: Sequence[bytes]) -> list[Span]:
     """The spans of the traces still stored, bounded as the v1 API bounds its answers."""
     out: list[Span] = []
-    budget = jaeger.MAX_RESPONSE_SPANS
-    for tid in trace_ids:
-        if budget <= 0:
-            break
-        try:
-            spans = store.get_trace(tid)
-        except TraceNotFound:
-            continue
-        kept = spans[: min(MAX_TRACE_SPANS, budget)]
-        out.extend(kept)
-        budget -= len(kept)
+    for spans, cap in jaeger.stored_traces(store, trace_ids):
+        out.extend(spans[:cap])
     return out
 
 
