@@ -72,6 +72,18 @@ class MetricType(enum.IntEnum):
     SUMMARY = 5
 
 
+class Temporality(enum.IntEnum):
+    """How a sum's or histogram's points aggregate over time (OTLP's AggregationTemporality).
+
+    Delta points each cover their own interval; cumulative points cover everything
+    since ``start_time_unix_nano``. Gauges and summaries have none (UNSPECIFIED).
+    """
+
+    UNSPECIFIED = 0
+    DELTA = 1
+    CUMULATIVE = 2
+
+
 def hex_id(raw: bytes) -> str:
     """Lowercase hex of an id ('' for an empty id)."""
     return raw.hex()
@@ -241,6 +253,7 @@ class MetricPoint:
     histogram: HistogramData | None = None
     is_monotonic: bool = False
     description: str = ""
+    temporality: Temporality = Temporality.UNSPECIFIED
 
 
 def fast_constructor(cls: type[T], order: tuple[str, ...] | None = None) -> Callable[..., T]:
@@ -281,6 +294,7 @@ __all__ = [
     "SpanKind",
     "SpanLink",
     "StatusCode",
+    "Temporality",
     "hex_id",
     "parse_id",
 ]

@@ -24,6 +24,7 @@ from infertrace.model import (
     SpanEvent,
     SpanKind,
     StatusCode,
+    Temporality,
 )
 
 MODELS = (
@@ -247,6 +248,7 @@ class Workload:
                         start_time_unix_nano=start,
                         value=float(served[pod.name]),
                         is_monotonic=True,
+                        temporality=Temporality.CUMULATIVE,
                         attributes=attrs,
                         resource_attributes=pod.resource,
                     )
@@ -261,6 +263,7 @@ class Workload:
                         unit="s",
                         attributes=attrs,
                         resource_attributes=pod.resource,
+                        temporality=Temporality.CUMULATIVE,
                         histogram=HistogramData(
                             count=sum(buckets),
                             sum=round(sum(buckets) * rng.uniform(0.2, 2.0), 3),

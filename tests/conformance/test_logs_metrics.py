@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
 
-from infertrace.errors import InvalidFilter
-from infertrace.model import HistogramData, MetricPoint, MetricType
+from infertrace.errors import InvalidFilter, InvalidRecord
+from infertrace.model import HistogramData, MetricPoint, MetricType, Temporality
 from infertrace.telemetry.filters import LogFilter, MetricFilter
 
 from .conftest import START_NS, Both
@@ -131,6 +132,30 @@ DISTRIBUTIONS = [
         start_time_unix_nano=1,
     ),
 ]
+
+
+def _counter(t: int, value: float, temporality: Temporality) -> MetricPoint:
+    return MetricPoint(
+        "vllm:prompt_tokens_total", MetricType.SUM, "svc", START_NS + t, value=value,
+        is_monotonic=True, start_time_unix_nano=START_NS, temporality=temporality,
+    )  # fmt: skip
+
+
+def test_temporality_round_trips_and_splits_series(both: Both) -> None:
+    """A delta and a cumulative counter of one name are two series, each kept as sent."""
+    points = [
+        _counter(1, 5.0, Temporality.DELTA),
+        _counter(2, 5.0, Temporality.CUMULATIVE),
+        _counter(3, 2.0, Temporality.DELTA),
+        _counter(4, 7.0, Temporality.CUMULATIVE),
+        MetricPoint("g", MetricType.GAUGE, "svc", START_NS + 5, value=1.0),
+    ]
+    both.metrics(points)
+    got = both.same(lambda s: s.list_metric_points(MetricFilter()))
+    by_time = {p.time_unix_nano: p.temporality for p in got}
+    assert by_time == {p.time_unix_nano: p.temporality for p in points}
+    with pytest.raises(InvalidRecord):
+        both.store.write_metrics([dataclasses.replace(points[0], temporality=3)])
 
 
 def test_every_metric_kind_round_trips(both: Both) -> None:

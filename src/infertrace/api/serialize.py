@@ -145,6 +145,7 @@ def metric_json(point: MetricPoint) -> dict[str, Any]:
         "unit": point.unit,
         "description": point.description,
         "is_monotonic": point.is_monotonic,
+        "temporality": point.temporality.name.lower(),
         "attributes": attributes_json(point.attributes),
         "resource_attributes": attributes_json(point.resource_attributes),
         "histogram": None if hist is None else _plain(dataclasses.asdict(hist)),

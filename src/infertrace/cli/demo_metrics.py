@@ -27,7 +27,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from infertrace.model import Attributes, HistogramData, MetricPoint, MetricType, Span, SpanKind
+from infertrace.model import (
+    Attributes,
+    HistogramData,
+    MetricPoint,
+    MetricType,
+    Span,
+    SpanKind,
+    Temporality,
+)
 from infertrace.workload import pods
 
 REQUEST_LATENCY_BUCKETS: tuple[float, ...] = (
@@ -208,6 +216,9 @@ class VllmMetrics:
                 resource_attributes=s.resource,
                 histogram=histogram,
                 is_monotonic=kind == MetricType.SUM,
+                temporality=(
+                    Temporality.UNSPECIFIED if kind == MetricType.GAUGE else Temporality.CUMULATIVE
+                ),
             )
 
         def counter(name: str, value: int, unit: str, labels: Attributes) -> MetricPoint:

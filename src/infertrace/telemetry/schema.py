@@ -212,15 +212,16 @@ METRIC = RecordSchema(
         Field("histogram", T.HISTOGRAM, "hist", nullable=True),
         Field("is_monotonic", T.BOOL, "series", dictionary=True),
         Field("description", T.TEXT, "series", dictionary=True),
+        Field("temporality", T.ENUM, "series", dictionary=True),
     ),
     (
         "name", "type", "service_name", "time_unix_nano", "start_time_unix_nano", "value",
-        "unit", "description", "is_monotonic", "attributes", "resource_attributes",
-        "histogram",
+        "unit", "description", "is_monotonic", "temporality", "attributes",
+        "resource_attributes", "histogram",
     ),
 )  # fmt: skip
 """Metric points. Memory: what a point shares with its series (name, type, unit,
-description, monotonicity, service, attributes, resource) is one series code; the
+description, monotonicity, temporality, service, attributes, resource) is one series code; the
 time a delta of deltas; a histogram-kind point's value NaN, its payload an object."""
 
 SCHEMAS = (SPAN, LOG, METRIC)

@@ -186,6 +186,7 @@ def metric_problem(point: object) -> str | None:
         or time_problem(point.start_time_unix_nano, "start_time_unix_nano")
         or attributes_problem(point.attributes)
         or attributes_problem(point.resource_attributes, "resource_attributes")
+        or range_problem(point.temporality, "temporality", 2)
     )
     if problem:
         return problem

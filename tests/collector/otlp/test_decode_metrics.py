@@ -12,7 +12,7 @@ from opentelemetry.proto.metrics.v1 import metrics_pb2 as pb
 
 from infertrace.collector.otlp.decode_metrics import MetricDecoder
 from infertrace.collector.otlp.encode import encode_metrics
-from infertrace.model import HistogramData, MetricType
+from infertrace.model import HistogramData, MetricType, Temporality
 from infertrace.workload import Workload
 
 
@@ -150,3 +150,44 @@ def test_bad_points_are_rejected(metric: pb.Metric, rejected: int, reason: str) 
 def test_a_metric_without_data_has_no_points() -> None:
     result = decode(pb.Metric(name="empty"))
     assert result.records == [] and result.rejected == 0
+
+
+def _with_temporality(kind: str, temporality: int) -> pb.Metric:
+    metric = pb.Metric(name=f"m_{kind}_{temporality}")
+    if kind == "sum":
+        metric.sum.aggregation_temporality = temporality  # type: ignore[assignment]
+        metric.sum.is_monotonic = True
+        metric.sum.data_points.add(time_unix_nano=10, as_int=3)
+    elif kind == "histogram":
+        metric.histogram.aggregation_temporality = temporality  # type: ignore[assignment]
+        metric.histogram.data_points.add(time_unix_nano=10, count=1, bucket_counts=[1])
+    elif kind == "exponential_histogram":
+        eh = metric.exponential_histogram
+        eh.aggregation_temporality = temporality  # type: ignore[assignment]
+        eh.data_points.add(time_unix_nano=10, count=0)
+    else:
+        metric.gauge.data_points.add(time_unix_nano=10, as_double=1.5)
+    return metric
+
+
+@pytest.mark.parametrize(
+    ("kind", "sent", "kept"),
+    [
+        ("sum", pb.AGGREGATION_TEMPORALITY_DELTA, Temporality.DELTA),
+        ("sum", pb.AGGREGATION_TEMPORALITY_CUMULATIVE, Temporality.CUMULATIVE),
+        ("histogram", pb.AGGREGATION_TEMPORALITY_DELTA, Temporality.DELTA),
+        ("histogram", pb.AGGREGATION_TEMPORALITY_CUMULATIVE, Temporality.CUMULATIVE),
+        ("exponential_histogram", pb.AGGREGATION_TEMPORALITY_DELTA, Temporality.DELTA),
+        ("sum", pb.AGGREGATION_TEMPORALITY_UNSPECIFIED, Temporality.UNSPECIFIED),
+        ("sum", 7, Temporality.UNSPECIFIED),  # a value OTLP does not define
+        ("gauge", 0, Temporality.UNSPECIFIED),
+    ],
+)
+def test_aggregation_temporality_is_kept(kind: str, sent: int, kept: Temporality) -> None:
+    """Delta and cumulative counters and histograms are told apart (issue 11)."""
+    (point,) = decode(_with_temporality(kind, sent)).records
+    assert point.temporality is kept
+    again = MetricDecoder().decode(encode_metrics([point]).SerializeToString()).records[0]
+    # re-encoded as sent; an unspecified sum or histogram goes out cumulative (OTLP forbids 0)
+    want = kept or (Temporality.CUMULATIVE if kind != "gauge" else Temporality.UNSPECIFIED)
+    assert again.temporality is want

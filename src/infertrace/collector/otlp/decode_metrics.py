@@ -5,8 +5,8 @@ All five OTLP data kinds become points: gauges and sums carry ``value``
 as NaN, the Prometheus staleness convention), the distribution kinds carry a
 :class:`~infertrace.model.HistogramData`. A metric with an empty name rejects
 all its points; a histogram whose bucket counts do not fit its bounds rejects
-that point. Exemplars and aggregation temporality are not kept (the record has
-no field for them).
+that point. Aggregation temporality is kept (delta or cumulative, for sums and
+both histogram kinds); exemplars are not.
 """
 
 from __future__ import annotations
@@ -23,11 +23,13 @@ from infertrace.collector.otlp.common import (
 )
 from infertrace.collector.otlp.kvcache import KeyValueCache
 from infertrace.collector.otlp.lean import LeanMetricsRequest
-from infertrace.model import EMPTY_ATTRIBUTES, HistogramData, MetricPoint, MetricType
+from infertrace.model import EMPTY_ATTRIBUTES, HistogramData, MetricPoint, MetricType, Temporality
 from infertrace.telemetry.batches import MetricBatch
 from infertrace.telemetry.validate import text_problem, time_problem
 
 NAN = float("nan")
+_TEMPORALITIES = {int(t): t for t in Temporality}
+_UNSET = Temporality.UNSPECIFIED
 _TYPES = {
     "gauge": MetricType.GAUGE,
     "sum": MetricType.SUM,
@@ -129,6 +131,8 @@ class MetricDecoder:
         name, unit, description = metric.name, metric.unit, metric.description
         monotonic = kind == "sum" and data.is_monotonic
         scalar = kind in ("gauge", "sum")
+        # gauges and summaries have no temporality; an out-of-range value is unspecified
+        temporality = _TEMPORALITIES.get(getattr(data, "aggregation_temporality", 0), _UNSET)
         for p, dp in enumerate(data.data_points):
             time_ns, start_ns = dp.time_unix_nano, dp.start_time_unix_nano
             attrs = scope.copy()
@@ -165,5 +169,6 @@ class MetricDecoder:
                     histogram,
                     monotonic,
                     description,
+                    temporality,
                 )
             )

@@ -106,15 +106,21 @@ def encode_logs(records: Sequence[LogRecord], scope: str = SCOPE) -> ExportLogsS
     return request
 
 
+def _temporality(point: MetricPoint) -> int:
+    """The point's aggregation temporality; cumulative when unspecified, which OTLP
+    forbids for sums and histograms (points written through the store API)."""
+    return int(point.temporality) or metrics_pb2.AGGREGATION_TEMPORALITY_CUMULATIVE
+
+
 def _fill_histogram(metric: Any, point: MetricPoint, h: HistogramData) -> Any:
     if point.type == MetricType.HISTOGRAM:
-        metric.histogram.aggregation_temporality = metrics_pb2.AGGREGATION_TEMPORALITY_CUMULATIVE
+        metric.histogram.aggregation_temporality = _temporality(point)
         dp = metric.histogram.data_points.add()
         dp.explicit_bounds.extend(h.bounds)
         dp.bucket_counts.extend(h.bucket_counts)
     elif point.type == MetricType.EXPONENTIAL_HISTOGRAM:
         eh = metric.exponential_histogram
-        eh.aggregation_temporality = metrics_pb2.AGGREGATION_TEMPORALITY_CUMULATIVE
+        eh.aggregation_temporality = _temporality(point)
         dp = eh.data_points.add()
         dp.scale = h.scale
         dp.zero_count = h.zero_count
@@ -161,9 +167,7 @@ def encode_metrics(
                     dp = metric.gauge.data_points.add()
                 else:
                     metric.sum.is_monotonic = point.is_monotonic
-                    metric.sum.aggregation_temporality = (
-                        metrics_pb2.AGGREGATION_TEMPORALITY_CUMULATIVE
-                    )
+                    metric.sum.aggregation_temporality = _temporality(point)
                     dp = metric.sum.data_points.add()
                 value = point.value
                 if isinstance(value, int):

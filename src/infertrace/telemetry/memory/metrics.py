@@ -21,7 +21,7 @@ import numpy.typing as npt
 
 from infertrace.engine.ring import RingBuffer
 from infertrace.engine.table import OBJECT, Column, RingTable, TableSpec
-from infertrace.model import MetricPoint, MetricType
+from infertrace.model import MetricPoint, MetricType, Temporality
 from infertrace.telemetry.batches import MetricBatch
 from infertrace.telemetry.filters import ResolvedMetricFilter, attribute_equal
 from infertrace.telemetry.memory.common import CanonicalMap, canonical
@@ -30,8 +30,9 @@ from infertrace.telemetry.validate import check_batch, metric_problem
 I64 = npt.NDArray[np.int64]
 ESCAPE = np.iinfo(np.int32).min
 _TYPES = {int(t): t for t in MetricType}
+_TEMPORALITIES = tuple(Temporality)
 # (name, type, unit, description, is_monotonic, service, attributes, resource)
-_SeriesKey = tuple[str, int, str, str, bool, str, CanonicalMap, CanonicalMap]
+_SeriesKey = tuple[str, int, str, str, bool, str, CanonicalMap, CanonicalMap, int]
 
 
 SPEC = TableSpec(
@@ -92,11 +93,11 @@ class MetricTable:
             return k
 
         (names, types, svcs, times, vals, units, starts_, attrs, res, hists, monos,
-         descs) = MetricBatch.of(points).columns  # fmt: skip
+         descs, temps) = MetricBatch.of(points).columns  # fmt: skip
         keys = [
-            (name, int(kind), unit, desc, mono, svc, c(a), c(r))
-            for name, kind, unit, desc, mono, svc, a, r in zip(
-                names, types, units, descs, monos, svcs, attrs, res, strict=True
+            (name, int(kind), unit, desc, mono, svc, c(a), c(r), int(temp))
+            for name, kind, unit, desc, mono, svc, a, r, temp in zip(
+                names, types, units, descs, monos, svcs, attrs, res, temps, strict=True
             )
         ]
         series = self.series
@@ -179,7 +180,7 @@ class MetricTable:
         out: list[int] = []
         series_codes = cast("dict[_SeriesKey, int]", self.series._code)
         for key, code in series_codes.items():
-            name, mtype, _, _, _, svc, attrs, _ = key
+            name, mtype, _, _, _, svc, attrs, _, _ = key
             if r.name is not None and name != r.name:
                 continue
             if r.service_name is not None and svc != r.service_name:
@@ -227,6 +228,7 @@ class MetricTable:
             )
             self._maps[code] = hit
         name, mtype, unit, desc, mono, svc = key[:6]  # type: ignore[index]
+        temporality = _TEMPORALITIES[key[8]]  # type: ignore[index]
         v = float(self.value[s])
         return MetricPoint(
             name=name,
@@ -241,6 +243,7 @@ class MetricTable:
             histogram=self.hist[s],
             is_monotonic=mono,
             description=desc,
+            temporality=temporality,
         )
 
     def data_bytes(self) -> int:

@@ -31,6 +31,7 @@ from infertrace.model import (
     SpanKind,
     SpanLink,
     StatusCode,
+    Temporality,
     fast_constructor,
 )
 from infertrace.telemetry.batches import ColumnBatch
@@ -210,7 +211,7 @@ def _histogram_json(h: HistogramData | None) -> bytes | None:
 def metric_row(fields: tuple[Any, ...]) -> Row:
     """The COPY row (see METRIC_COLUMNS) of a validated metric point given as its fields
     in record order: a row of a :class:`~infertrace.telemetry.batches.MetricBatch`."""
-    (name, kind, svc, time_ns, value, unit, start, attrs, res, hist, mono, desc) = fields
+    (name, kind, svc, time_ns, value, unit, start, attrs, res, hist, mono, desc, temp) = fields
     return (
         text_bytes(name),
         int(kind),
@@ -221,6 +222,7 @@ def metric_row(fields: tuple[Any, ...]) -> Row:
         text_bytes(unit),
         text_bytes(desc),
         bool(mono),
+        int(temp),
         _attrs_jsonb(attrs),
         _attrs_jsonb(res),
         _histogram_json(hist),
@@ -264,6 +266,7 @@ def _links(text: str) -> tuple[SpanLink, ...]:
 
 
 _MTYPES = {int(t): t for t in MetricType}
+_TEMPORALITIES = tuple(Temporality)
 
 
 def _histogram(text: str | None) -> HistogramData | None:
@@ -309,5 +312,7 @@ span_from_row: Callable[[Row], Span] = record_reader(
 """The Span of a row selected with SPAN_SELECT."""
 log_from_row: Callable[[Row], LogRecord] = record_reader(LOG, {})
 """The LogRecord of a row selected with LOG_SELECT."""
-metric_from_row: Callable[[Row], MetricPoint] = record_reader(METRIC, {"type": _MTYPES.__getitem__})
+metric_from_row: Callable[[Row], MetricPoint] = record_reader(
+    METRIC, {"type": _MTYPES.__getitem__, "temporality": _TEMPORALITIES.__getitem__}
+)
 """The MetricPoint of a row selected with METRIC_SELECT."""

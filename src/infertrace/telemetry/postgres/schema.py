@@ -151,12 +151,18 @@ def _v3(conn: psycopg.Connection[object], layout: str) -> None:
     conn.execute("ALTER TABLE spans ADD COLUMN model_source text")  # nullable: no rewrite
 
 
+def _v4(conn: psycopg.Connection[object], layout: str) -> None:
+    # 0 (unspecified) for the points stored before: their temporality was not kept.
+    conn.execute("ALTER TABLE metric_points ADD COLUMN temporality smallint NOT NULL DEFAULT 0")
+
+
 Migration = Callable[[psycopg.Connection[object], str], None]
 
 MIGRATIONS: tuple[tuple[int, str, Migration], ...] = (
     (1, "spans, logs, metric points, trace bounds", _v1),
     (2, "span timing columns: queue, prefill, decode, end to end; request id, finish reason", _v2),
     (3, "span model source: which rule named the model", _v3),
+    (4, "metric points keep their aggregation temporality", _v4),
 )
 """(version, description, function) in order; append, never edit, once released."""
 
