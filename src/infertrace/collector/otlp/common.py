@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope, KeyValue
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
@@ -81,13 +81,16 @@ def resource_info(resource: Resource) -> ResourceInfo:
     return ResourceInfo(service, frozen(attrs), "resource " + EMPTY_KEY if "" in attrs else None)
 
 
-def scope_items(scope: InstrumentationScope) -> tuple[tuple[str, str], ...]:
-    """The scope name and version as attribute items (empty ones left out)."""
-    items = []
+def scope_items(scope: InstrumentationScope) -> tuple[tuple[str, Any], ...]:
+    """The scope name and version, then the scope's own attributes, as attribute items
+    (empty name and version left out). A record's attributes of the same key win."""
+    items: list[tuple[str, Any]] = []
     if scope.name:
         items.append((SCOPE_NAME, scope.name))
     if scope.version:
         items.append((SCOPE_VERSION, scope.version))
+    if scope.attributes:
+        items.extend(attribute_map(scope.attributes).items())
     return tuple(items)
 
 
