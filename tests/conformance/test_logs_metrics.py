@@ -158,6 +158,30 @@ def test_temporality_round_trips_and_splits_series(both: Both) -> None:
         both.store.write_metrics([dataclasses.replace(points[0], temporality=3)])
 
 
+def test_a_model_known_only_from_metrics_is_listed(both: Both) -> None:
+    """vLLM exports metrics, often not traces: its ``model_name`` label names a model
+    (vllm/v1/metrics/loggers.py labels every series with it); so do the GenAI metrics'
+    ``gen_ai.request.model`` attributes. Non-text or empty labels name nothing."""
+    labels = [
+        {"model_name": "meta-llama/Llama-3.1-8B-Instruct", "engine": "0"},
+        {"gen_ai.request.model": "gpt-4o-mini"},
+        {"model": "bert-base"},
+        {"model_name": ""},
+        {"model_name": 7},
+        {"other": "not-a-model"},
+    ]
+    both.metrics(
+        [
+            MetricPoint("vllm:num_requests_running", MetricType.GAUGE, "svc", START_NS + i,
+                        value=1.0, attributes=a)
+            for i, a in enumerate(labels)
+        ]
+    )  # fmt: skip
+    assert both.same(lambda s: s.models()) == [
+        "bert-base", "gpt-4o-mini", "meta-llama/Llama-3.1-8B-Instruct",
+    ]  # fmt: skip
+
+
 def test_every_metric_kind_round_trips(both: Both) -> None:
     both.metrics(DISTRIBUTIONS)
     got = both.same(lambda s: s.list_metric_points(MetricFilter()))

@@ -46,6 +46,7 @@ from infertrace.telemetry.filters import (
 )
 from infertrace.telemetry.protocols import SignalStats, SpanTimings, StoreStats
 from infertrace.telemetry.purger import PurgeOwner, seconds
+from infertrace.telemetry.semconv import METRIC_MODEL_LABELS
 from infertrace.telemetry.timebounds import UNBOUNDED, TimeBounds
 from infertrace.telemetry.validate import check_batch, log_problem, metric_problem, span_problem
 
@@ -200,10 +201,15 @@ class ReferenceStore(PurgeOwner):
             )
 
     def models(self) -> list[str]:
+        """Models of stored spans, and the models stored metric points' labels name."""
         with self._lock:
-            return sorted(
-                {s.model_name for _, _, s in self._spans.rows if s.model_name is not None}
-            )
+            found = {s.model_name for _, _, s in self._spans.rows if s.model_name is not None}
+            for _, _, p in self._metrics.rows:
+                for label in METRIC_MODEL_LABELS:
+                    value = p.attributes.get(label)
+                    if isinstance(value, str) and value:
+                        found.add(value)
+            return sorted(found)
 
     def write_logs(self, records: Sequence[LogRecord]) -> None:
         check_batch(records, log_problem)

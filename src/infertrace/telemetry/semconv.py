@@ -233,6 +233,13 @@ def shown_attributes(span: Span) -> list[tuple[str, AttributeValue]]:
     return items
 
 
+METRIC_MODEL_LABELS = ("model_name", "model", "gen_ai.request.model", "gen_ai.response.model")
+"""Metric point attributes (labels) that name a model: vLLM's and SGLang's ``model_name``,
+a plain ``model``, and the OpenTelemetry GenAI metrics' ``gen_ai.request.model`` /
+``gen_ai.response.model`` (https://opentelemetry.io/docs/specs/semconv/gen-ai/gen-ai-metrics/).
+A model named only by metrics is still listed as a model."""
+
+
 FROM_SPAN, FROM_RESOURCE, FROM_POD, FROM_CONFIG = "span", "resource", "pod", "config"
 """The ``model_source`` of a span: which rule named its model, tried in this order.
 

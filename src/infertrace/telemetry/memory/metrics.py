@@ -25,6 +25,7 @@ from infertrace.model import MetricPoint, MetricType, Temporality
 from infertrace.telemetry.batches import MetricBatch
 from infertrace.telemetry.filters import ResolvedMetricFilter, attribute_equal
 from infertrace.telemetry.memory.common import CanonicalMap, canonical
+from infertrace.telemetry.semconv import METRIC_MODEL_LABELS
 from infertrace.telemetry.validate import check_batch, metric_problem
 
 I64 = npt.NDArray[np.int64]
@@ -209,6 +210,15 @@ class MetricTable:
 
     def names(self) -> list[str]:
         return sorted({k[0] for k in self.series._code})  # type: ignore[index]
+
+    def models(self) -> set[str]:
+        """The models the series' labels name (:data:`semconv.METRIC_MODEL_LABELS`). O(series)."""
+        return {
+            v
+            for key in self.series._code
+            for k, _, v in key[6]  # type: ignore[index]
+            if k in METRIC_MODEL_LABELS and v.__class__ is str and v
+        }
 
     def _row(self, seq: int, time: int) -> MetricPoint:
         s = seq % self.ring.capacity

@@ -130,9 +130,13 @@ class MemoryStore(PurgeOwner):
             )
 
     def models(self) -> list[str]:
+        """Models of stored spans and models named by stored metric points' labels."""
         with self._span_lock.read():
             vals = self._spans.strings.values
-            return sorted(vals[c] for c in self._spans.model_live.keys())  # type: ignore[misc]  # noqa: SIM118
+            found: set[str] = {vals[c] for c in self._spans.model_live.keys()}  # type: ignore[misc]  # noqa: SIM118
+        with self._metric_lock.read():
+            found |= self._metrics.models()
+        return sorted(found)
 
     def write_logs(self, records: Sequence[LogRecord]) -> None:
         """Store log records atomically, or raise InvalidRecord and store none."""

@@ -87,6 +87,7 @@ from infertrace.telemetry.protocols import (
     TelemetryStore,
 )
 from infertrace.telemetry.purger import Purger, seconds
+from infertrace.telemetry.semconv import METRIC_MODEL_LABELS
 from infertrace.telemetry.timebounds import UNBOUNDED, TimeBounds
 from infertrace.telemetry.validate import check_batch, log_problem, metric_problem, span_problem
 
@@ -102,6 +103,12 @@ _DISTINCT = (
     " FROM d WHERE d.v IS NOT NULL) SELECT v FROM d WHERE v IS NOT NULL"
 )
 """Distinct values by skipping through an index: one probe per value, not a full scan."""
+
+_METRIC_MODELS = (
+    "SELECT DISTINCT attributes ->> k FROM metric_points, unnest(%s::text[]) AS k"
+    " WHERE jsonb_typeof(attributes -> k) = 'string' AND attributes ->> k <> ''"
+)
+"""Models named by metric point labels (see semconv.METRIC_MODEL_LABELS)."""
 
 
 class PostgresStore:
@@ -365,7 +372,10 @@ class PostgresStore:
         return sorted(r[0] for r in rows)
 
     def models(self) -> list[str]:
-        return self._distinct("spans", "model_name")
+        """Models of stored spans (an index skip scan) and the models stored metric
+        points' labels name (a scan of ``metric_points``)."""
+        rows = self._query(_METRIC_MODELS, (list(METRIC_MODEL_LABELS),))
+        return sorted(set(self._distinct("spans", "model_name")) | {r[0] for r in rows})
 
     def list_logs(self, flt: LogFilter) -> list[LogRecord]:
         r = flt.resolve()
