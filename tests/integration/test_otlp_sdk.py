@@ -205,7 +205,8 @@ def test_spans_arrive_with_ids_fields_and_inference_columns(
     assert [(ln.trace_id, ln.span_id, dict(ln.attributes)) for ln in root.links] == [
         (tid(warm_ctx), sid(warm_ctx), {"why": "warm"})
     ]
-    assert store.models() == ["llama-8b-instruct"]
+    # the span's model, and the one the run's metrics name in their "model" label
+    assert store.models() == ["llama-8b", "llama-8b-instruct"]
     assert len(store.list_spans(SpanFilter(service_name="vllm-sample"))) == 3
 
 
