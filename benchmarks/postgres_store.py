@@ -38,6 +38,7 @@ from infertrace.telemetry.postgres.copy import copy_rows
 from infertrace.telemetry.postgres.partitions import Partitions
 from infertrace.telemetry.postgres.rows import SPAN_COLUMNS, Row, span_row
 from infertrace.telemetry.postgres.schema import DAY_NS
+from infertrace.telemetry.schema import SPAN, FieldType
 from infertrace.workload import Workload
 
 RESULTS = Path(__file__).parent / "results" / "postgres.json"
@@ -54,15 +55,21 @@ def _schema_dsn(server: str, name: str) -> str:
     return dsn
 
 
+_FIELDS = SPAN.in_columns()  # the COPY row's order
+_JSONB = [f.type.is_payload for f in _FIELDS]
+_TEXT = [f.type is FieldType.TEXT for f in _FIELDS]
+
+
 def _insert_params(rows: Sequence[Row]) -> list[tuple[Any, ...]]:
     """The same rows as plain parameters (text as str, JSONB as its text)."""
-    kinds = [t for _, t in SPAN_COLUMNS]
     out = []
     for r in rows:
         vals = []
-        for i, v in enumerate(r):
-            if kinds[i] == "bytea" and i >= 3 and v is not None:  # text and JSONB columns
-                vals.append(v[1:].decode() if i >= 17 else v.decode())
+        for v, jsonb, text in zip(r, _JSONB, _TEXT, strict=True):
+            if v is not None and jsonb:
+                vals.append(v[1:].decode())  # binary JSONB: a version byte, then the text
+            elif v is not None and text:
+                vals.append(v.decode())
             else:
                 vals.append(v)
         out.append(tuple(vals))
@@ -71,7 +78,7 @@ def _insert_params(rows: Sequence[Row]) -> list[tuple[Any, ...]]:
 
 _INSERT = (
     f"INSERT INTO spans ({', '.join(c for c, _ in SPAN_COLUMNS)}) VALUES ("
-    + ", ".join("%s::jsonb" if i >= 17 else "%s" for i in range(len(SPAN_COLUMNS)))
+    + ", ".join("%s::jsonb" if jsonb else "%s" for jsonb in _JSONB)
     + ")"
 )
 
