@@ -1,8 +1,9 @@
 """The layers of DESIGN §1 hold: no module imports a layer above its own.
 
-engine -> model / errors / config / auth / telemetry -> collector -> api -> cli,
-with the API beside the collector rather than on it (it reads the store from
-``app.state`` and never imports the collector), and the OTLP codec
+engine -> model / errors / config / auth / telemetry -> collector / registry -> api
+-> cli, with the registry beside the collector (collector, api and cli may import
+it; it imports none of them), the API beside the collector rather than on it (it
+reads the store from ``app.state`` and never imports the collector), and the OTLP codec
 (``collector.otlp``) apart from the network side of the collector. Every module
 under ``src/infertrace`` is parsed with :mod:`ast`; every import counts, at
 module level or inside a function, including ``importlib.import_module("...")``
@@ -100,7 +101,7 @@ class Rule:
         )
 
 
-UPPER = ("infertrace.collector", "infertrace.api", "infertrace.cli")
+UPPER = ("infertrace.collector", "infertrace.registry", "infertrace.api", "infertrace.cli")
 RULES = [
     Rule("engine imports nothing of infertrace", "infertrace.engine", ("infertrace",),
          allowed=("infertrace.engine",)),
@@ -110,6 +111,8 @@ RULES = [
          ("infertrace.api", "infertrace.cli")),
     Rule("the OTLP codec never imports the network side", "infertrace.collector.otlp",
          ("infertrace.collector",), allowed=("infertrace.collector.otlp",)),
+    Rule("registry never imports collector, api or cli", "infertrace.registry",
+         ("infertrace.collector", "infertrace.api", "infertrace.cli")),
     Rule("api never imports collector or cli", "infertrace.api",
          ("infertrace.collector", "infertrace.cli")),
 ]  # fmt: skip

@@ -35,7 +35,13 @@ def test_memory_store_satisfies_every_protocol() -> None:
 
 @pytest.mark.parametrize(
     "package",
-    ["infertrace.api", "infertrace.cli", "infertrace.collector", "infertrace.collector.otlp"],
+    [
+        "infertrace.api",
+        "infertrace.cli",
+        "infertrace.collector",
+        "infertrace.collector.otlp",
+        "infertrace.registry",
+    ],
 )
 def test_package_all_is_sorted_unique_and_importable(package: str) -> None:
     module = importlib.import_module(package)

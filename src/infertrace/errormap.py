@@ -8,7 +8,7 @@ error                            HTTP    Retry-After      gRPC                lo
 StoreOverloaded                  503     its retry_after  UNAVAILABLE
 StoreClosed                      503     1 s              UNAVAILABLE
 InvalidParameter, InvalidFilter  422     no               INVALID_ARGUMENT
-TraceNotFound                    404     no               NOT_FOUND
+TraceNotFound, ServiceNotFound   404     no               NOT_FOUND
 BodyError                        status  no               by HTTP status
 WriteRefused, anything else      500     no               INTERNAL            yes
 ===============================  ======  ===============  ==================  ======
@@ -39,6 +39,7 @@ from infertrace.errors import (
     BodyError,
     InvalidFilter,
     InvalidParameter,
+    ServiceNotFound,
     StoreClosed,
     StoreOverloaded,
     TraceNotFound,
@@ -125,6 +126,7 @@ MAPPED: tuple[type[Exception], ...] = (
     InvalidParameter,
     InvalidFilter,
     TraceNotFound,
+    ServiceNotFound,
     BodyError,
 )
 """The errors with a rule of their own; anything else is an internal error (500)."""
@@ -139,7 +141,7 @@ def answer_for(exc: BaseException) -> Answer:
         return Answer(503, STORE_CLOSED_RETRY_AFTER, text, "store unavailable")
     if isinstance(exc, InvalidParameter | InvalidFilter):
         return Answer(422, None, text)
-    if isinstance(exc, TraceNotFound):
+    if isinstance(exc, TraceNotFound | ServiceNotFound):
         return Answer(404, None, text)
     if isinstance(exc, BodyError):
         return Answer(exc.status, None, text)

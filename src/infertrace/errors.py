@@ -9,6 +9,8 @@
     │   ├── api.params.BadParameter       ... of the REST API (str: "name: message")
     │   └── api.jaeger_params.ParamError  ... of the Jaeger API
     ├── TraceNotFound (KeyError)          get_trace on an unknown trace id
+    ├── ServiceNotFound (KeyError)        a registry call names an unknown service key
+    ├── NotOwnerThread (RuntimeError)     a single-owner registry used from another thread
     ├── StoreOverloaded (RuntimeError)    the store cannot take a write now; retry later
     ├── StoreClosed (RuntimeError)        the store was closed
     ├── WriteRefused (RuntimeError)       the database refused a write for good; nothing stored
@@ -85,6 +87,22 @@ class TraceNotFound(InferTraceError, KeyError):
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return f"trace {self.trace_id} not found"
+
+
+class ServiceNotFound(InferTraceError, KeyError):
+    """No registered service has the requested key (``service_name:pod_name``)."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        super().__init__(f"service {key!r} not found")
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return f"service {self.key!r} not found"
+
+
+class NotOwnerThread(InferTraceError, RuntimeError):
+    """A single-owner object (``registry.LocalRegistry``) was called from a thread
+    other than the one that first used it; nothing was changed."""
 
 
 class StoreOverloaded(InferTraceError, RuntimeError):
