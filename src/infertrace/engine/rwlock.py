@@ -46,6 +46,25 @@ class RWLock:
 
     @contextmanager
     def read(self) -> Iterator[None]:
+        self.acquire_read()
+        try:
+            yield
+        finally:
+            self.release_read()
+
+    @contextmanager
+    def write(self) -> Iterator[None]:
+        self.acquire_write()
+        try:
+            yield
+        finally:
+            self.release_write()
+
+    def acquire_read(self) -> None:
+        """Take the lock to read; pair with :meth:`release_read` in ``try/finally``.
+
+        :meth:`read` without the context manager's cost, for hot paths.
+        """
         with self._cond:
             if self._writer or self._waiting_writers:
                 self._waiting_readers += 1
@@ -57,17 +76,17 @@ class RWLock:
                     self._waiting_readers -= 1
             self._readers += 1
             self._changed()
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._readers -= 1
-                if not self._readers:
-                    self._cond.notify_all()
-                self._changed()
 
-    @contextmanager
-    def write(self) -> Iterator[None]:
+    def release_read(self) -> None:
+        """Let go of a read taken with :meth:`acquire_read`."""
+        with self._cond:
+            self._readers -= 1
+            if not self._readers:
+                self._cond.notify_all()
+            self._changed()
+
+    def acquire_write(self) -> None:
+        """Take the lock alone; pair with :meth:`release_write` in ``try/finally``."""
         with self._cond:
             self._waiting_writers += 1
             self._changed()
@@ -78,13 +97,13 @@ class RWLock:
                 self._waiting_writers -= 1
             self._writer = True
             self._changed()
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._writer = False
-                self._cond.notify_all()
-                self._changed()
+
+    def release_write(self) -> None:
+        """Let go of a write taken with :meth:`acquire_write`."""
+        with self._cond:
+            self._writer = False
+            self._cond.notify_all()
+            self._changed()
 
     def _changed(self) -> None:
         """Wake ``_await_state`` callers; a no-op (one attribute read) when none wait.

@@ -1,7 +1,9 @@
 """ThreadSafeRegistry: the registry shared by many threads, behind a reader–writer lock.
 
 Reads (get, by name, all, subscribers) share the lock; writes hold it alone, and
-the engine's lock prefers writers, so a stream of reads cannot starve updates.
+the engine's lock prefers writers, so a stream of reads cannot starve updates. The
+lock is taken with its acquire/release methods in ``try/finally``, not ``with``:
+the context manager's generator cost about 1 µs a call, half of the 2 µs budget.
 Records are immutable, so a reader keeps what it was handed after the lock is
 released.
 """
@@ -35,53 +37,101 @@ class ThreadSafeRegistry:
         return self._core
 
     def save_service(self, info: ServiceInfo) -> None:
-        with self._lock.write():
+        lock = self._lock
+        lock.acquire_write()
+        try:
             self._open().save(info)
+        finally:
+            lock.release_write()
 
     def get_service(self, key: str) -> ServiceInfo:
-        with self._lock.read():
+        lock = self._lock
+        lock.acquire_read()
+        try:
             return self._open().get(key)
+        finally:
+            lock.release_read()
 
     def get_services_by_name(self, name: str) -> list[ServiceInfo]:
-        with self._lock.read():
+        lock = self._lock
+        lock.acquire_read()
+        try:
             return self._open().by_service_name(name)
+        finally:
+            lock.release_read()
 
     def get_all_services(self) -> list[ServiceInfo]:
-        with self._lock.read():
+        lock = self._lock
+        lock.acquire_read()
+        try:
             return self._open().all()
+        finally:
+            lock.release_read()
 
     def delete_service(self, key: str) -> None:
-        with self._lock.write():
+        lock = self._lock
+        lock.acquire_write()
+        try:
             self._open().delete(key)
+        finally:
+            lock.release_write()
 
     def update_health_status(self, key: str, status: ServiceStatus | str, at: int) -> ServiceInfo:
-        with self._lock.write():
+        lock = self._lock
+        lock.acquire_write()
+        try:
             return self._open().update_health(key, status, at)
+        finally:
+            lock.release_write()
 
     def add_subscription(self, subscriber_key: str, service_group: str) -> None:
-        with self._lock.write():
+        lock = self._lock
+        lock.acquire_write()
+        try:
             self._open().subscribe(subscriber_key, service_group)
+        finally:
+            lock.release_write()
 
     def remove_subscription(self, subscriber_key: str, service_group: str) -> None:
-        with self._lock.write():
+        lock = self._lock
+        lock.acquire_write()
+        try:
             self._open().unsubscribe(subscriber_key, service_group)
+        finally:
+            lock.release_write()
 
     def remove_all_subscriptions(self, subscriber_key: str) -> None:
-        with self._lock.write():
+        lock = self._lock
+        lock.acquire_write()
+        try:
             self._open().unsubscribe_all(subscriber_key)
+        finally:
+            lock.release_write()
 
     def get_subscribers(self, service_group: str) -> list[str]:
-        with self._lock.read():
+        lock = self._lock
+        lock.acquire_read()
+        try:
             return self._open().subscribers(service_group)
+        finally:
+            lock.release_read()
 
     def get_subscriber_services(self, service_group: str) -> list[ServiceInfo]:
-        with self._lock.read():
+        lock = self._lock
+        lock.acquire_read()
+        try:
             return self._open().subscriber_services(service_group)
+        finally:
+            lock.release_read()
 
     def clear(self) -> None:
         """Forget every service and subscription."""
-        with self._lock.write():
+        lock = self._lock
+        lock.acquire_write()
+        try:
             self._open().clear()
+        finally:
+            lock.release_write()
 
     def stats(self) -> tuple[int, int]:
         """``(services, subscriptions)``: records held and (group, subscriber) pairs.
