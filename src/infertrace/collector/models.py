@@ -25,7 +25,7 @@ first. Thread-safe: one lock, held for dictionary work only.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from itertools import groupby
 from operator import methodcaller
 from typing import Any
@@ -33,10 +33,7 @@ from typing import Any
 from infertrace.collector.otlp.common import UNKNOWN_SERVICE
 from infertrace.model import Attributes
 from infertrace.telemetry.batches import MetricBatch, SpanBatch
-from infertrace.telemetry.semconv import FROM_CONFIG, FROM_POD
-
-INSTANCE_KEYS = ("service.instance.id", "k8s.pod.name", "host.name")
-"""Resource attributes naming a service instance, in order of preference."""
+from infertrace.telemetry.semconv import FROM_CONFIG, FROM_POD, instance_name
 
 METRIC_MODEL_LABELS = ("model_name", "model")
 """Metric labels naming a model: vLLM's and SGLang's ``model_name``, Triton's ``model``.
@@ -62,11 +59,7 @@ def instance_of(resource: Attributes) -> Instance:
     service = resource.get("service.name")
     if not isinstance(service, str) or not service:
         service = UNKNOWN_SERVICE
-    for key in INSTANCE_KEYS:
-        value = resource.get(key)
-        if isinstance(value, str) and value:
-            return service, value
-    return service, ""
+    return service, instance_name(resource)
 
 
 def _usable(model: Any) -> bool:
@@ -86,12 +79,21 @@ class ModelResolver:
     """The ``pod`` and ``config`` rules of model resolution; see the module doc.
 
     ``mapping`` is (service, model) pairs, a later pair for a service winning.
+    ``pod_models(service, instance)`` (the registry's ``models_of``) is asked when
+    the resolver has learned nothing for an instance, so a pod registered with one
+    provider names the model of its spans; it must be cheap and thread-safe.
     """
 
-    def __init__(self, mapping: Iterable[tuple[str, str]] = (), capacity: int = 10_000) -> None:
+    def __init__(
+        self,
+        mapping: Iterable[tuple[str, str]] = (),
+        capacity: int = 10_000,
+        pod_models: Callable[[str, str], frozenset[str]] | None = None,
+    ) -> None:
         if capacity < 1:
             raise ValueError(f"capacity must be at least 1, got {capacity}")
         self.mapping: dict[str, str] = dict(mapping)
+        self._pod_models = pod_models
         self._capacity = capacity
         self._lock = threading.Lock()
         self._known: dict[Instance, frozenset[str]] = {}
@@ -156,8 +158,11 @@ class ModelResolver:
 
     def model_for(self, resource: Attributes, service: str) -> tuple[str, str] | None:
         """(model, source) for a span of ``service`` from ``resource``, or None. O(1)."""
+        instance = instance_of(resource)
         with self._lock:
-            models = self._known.get(instance_of(resource))
+            models = self._known.get(instance)
+        if models is None and self._pod_models is not None and instance[1]:
+            models = self._pod_models(*instance)
         if models is not None and len(models) == 1:
             return next(iter(models)), FROM_POD
         model = self.mapping.get(service)

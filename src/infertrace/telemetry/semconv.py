@@ -239,6 +239,19 @@ a plain ``model``, and the OpenTelemetry GenAI metrics' ``gen_ai.request.model``
 ``gen_ai.response.model`` (https://opentelemetry.io/docs/specs/semconv/gen-ai/gen-ai-metrics/).
 A model named only by metrics is still listed as a model."""
 
+INSTANCE_KEYS = ("service.instance.id", "k8s.pod.name", "host.name")
+"""Resource attributes naming a service instance (a pod), in order of preference: the
+model resolver, the seen-processor and the pod registry name instances by this one rule."""
+
+
+def instance_name(resource: Mapping[str, AttributeValue]) -> str:
+    """The instance ``resource`` names by :data:`INSTANCE_KEYS`; '' when it names none. O(1)."""
+    for key in INSTANCE_KEYS:
+        value = resource.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return ""
+
 
 FROM_SPAN, FROM_RESOURCE, FROM_POD, FROM_CONFIG = "span", "resource", "pod", "config"
 """The ``model_source`` of a span: which rule named its model, tried in this order.
