@@ -110,7 +110,7 @@ class RegistryService:
         self._seen: dict[str, int] = {}
         self._windows: dict[str, ErrorWindow] = {}
         self._followed: dict[str, set[str]] = {}
-        self._counts: dict[str, int] = {"providers_ignored": 0}
+        self._counts: dict[str, int] = {"providers_ignored": 0, "telemetry_unnamed": 0}
         self._workers: list[Any] = [
             Periodic(min(self.stale_after / 4, 5.0), self.sweep, "registry-sweeper")
         ]
@@ -182,6 +182,11 @@ class RegistryService:
             if counters is not None:
                 counts.update(counters())
         return counts
+
+    def count(self, name: str, n: int = 1) -> None:
+        """Add ``n`` to the counter ``name`` that :meth:`counters` reports."""
+        with self._lock:
+            self._counts[name] = self._counts.get(name, 0) + n
 
     # -- changes -----------------------------------------------------------------
 
