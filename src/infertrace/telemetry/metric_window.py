@@ -1,0 +1,201 @@
+"""One metric series over a time window: counter increase, histogram increase, quantiles.
+
+The rules (the README's "Analytics from metrics" states them for users):
+
+- A *series* is a name with one set of attributes and one resource; its points in
+  the window are taken oldest first.
+- DELTA temporality: each point is the change since the previous one, so the
+  increase is the sum of the window's points.
+- CUMULATIVE (and a sum or histogram of unspecified temporality): the points form
+  *runs*; a value (a histogram's count) lower than the one before, or a start time
+  different from the one before, starts a new run (the producer restarted). A run's
+  increase is its last value less its first, plus the first value itself when the
+  run began inside the window: a run started by a reset seen in the window, or the
+  window's first run when its start time is known (non-zero) and not before the
+  window's start. The series' increase is the sum over its runs.
+- A histogram's bucket counts and sum follow the same runs as its count; a change
+  of bucket bounds also starts a new run.
+- A gauge's value is its latest point in the window.
+
+Quantiles of merged bucket counts follow Prometheus's ``histogram_quantile``: the
+rank is ``q * count``; the answer lies in the first bucket whose cumulative count
+reaches the rank, by linear interpolation between the bucket's lower and upper
+bounds; the first bucket's lower bound is 0 when its upper bound is positive (else
+the answer is that upper bound); a rank in the ``+Inf`` bucket answers the highest
+finite bound. No observations, or no finite bound: no answer.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from infertrace.model import AttributeValue, HistogramData, MetricType, Temporality
+
+I64 = npt.NDArray[np.int64]
+F64 = npt.NDArray[np.float64]
+Bounds = tuple[float, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """The points of one series inside a window, oldest first, as columns.
+
+    ``values`` holds sums' and gauges' values (NaN for distribution kinds);
+    ``histograms`` holds each point's histogram (empty for sums and gauges).
+    """
+
+    name: str
+    type: MetricType
+    temporality: Temporality
+    unit: str
+    service_name: str
+    attributes: Mapping[str, AttributeValue]
+    resource_attributes: Mapping[str, AttributeValue]
+    times: I64
+    starts: I64
+    values: F64
+    histograms: Sequence[HistogramData | None] = ()
+
+    def _check(self) -> None:
+        n = len(self.times)
+        assert len(self.starts) == n and len(self.values) == n
+        assert not self.histograms or len(self.histograms) == n
+        assert bool(np.all(self.times[1:] >= self.times[:-1])), "oldest first"
+
+
+@dataclass(frozen=True, slots=True)
+class Increase:
+    """A histogram's increase over a window, for one set of bucket bounds."""
+
+    bounds: Bounds
+    count: int
+    sum: float
+    buckets: I64
+    """``len(bounds) + 1`` counts; the last is the ``+Inf`` bucket."""
+
+
+def _began_inside(start: int, since: int) -> bool:
+    return start != 0 and start >= since
+
+
+def _breaks(values: F64, starts: I64) -> npt.NDArray[np.bool_]:
+    """Where a new run begins (index 0 excluded): a drop, or another start time."""
+    out = np.zeros(len(values), np.bool_)
+    out[1:] = (values[1:] < values[:-1]) | (starts[1:] != starts[:-1])
+    return out
+
+
+def counter_increase(s: Series, since: int) -> float:
+    """The series' increase over the window (the module's counter rules). O(points)."""
+    v = s.values
+    if not len(v):
+        return 0.0
+    if s.temporality is Temporality.DELTA:
+        return float(np.nansum(v))
+    brk = _breaks(v, s.starts)
+    steps = np.diff(v, prepend=v[0])
+    steps[brk] = v[brk]
+    total = float(steps.sum())
+    return total + float(v[0]) if _began_inside(int(s.starts[0]), since) else total
+
+
+def latest(s: Series) -> float | None:
+    """A gauge's latest value in the window. O(1)."""
+    if not len(s.values):
+        return None
+    v = float(s.values[-1])
+    return None if math.isnan(v) else v
+
+
+def histogram_increase(s: Series, since: int) -> list[Increase]:
+    """The histogram's increase over the window, one entry per set of bucket bounds
+    (one, unless the producer changed them). O(points), reading whole bucket rows only
+    at run boundaries for cumulative series."""
+    hists = [h for h in s.histograms if h is not None and h.bucket_counts]
+    if not hists:
+        return []
+    if len(hists) != len(s.histograms):  # points without buckets carry nothing to merge
+        keep = [i for i, h in enumerate(s.histograms) if h is not None and h.bucket_counts]
+        starts = s.starts[keep]
+    else:
+        starts = s.starts
+    out: dict[Bounds, Increase] = {}
+    if s.temporality is Temporality.DELTA:
+        for h in hists:
+            _add(out, h.bounds, h.count, h.sum or 0.0, np.asarray(h.bucket_counts, np.int64))
+        return list(out.values())
+    counts = np.fromiter((h.count for h in hists), np.float64, len(hists))
+    brk = _breaks(counts, starts)
+    first = hists[0].bounds
+    if any(h.bounds != first for h in hists):
+        brk |= np.array([False] + [a.bounds != b.bounds for a, b in itertools.pairwise(hists)])
+    run_starts = [0, *np.flatnonzero(brk).tolist()]
+    run_ends = [*run_starts[1:], len(hists)]
+    for r, (i, j) in enumerate(zip(run_starts, run_ends, strict=True)):
+        a, b = hists[i], hists[j - 1]
+        inside = r > 0 or _began_inside(int(starts[0]), since)
+        buckets = np.asarray(b.bucket_counts, np.int64)
+        count, total = b.count, b.sum or 0.0
+        if not inside:
+            buckets = buckets - np.asarray(a.bucket_counts, np.int64)
+            count, total = count - a.count, total - (a.sum or 0.0)
+        _add(out, b.bounds, count, total, buckets)
+    return list(out.values())
+
+
+def _add(out: dict[Bounds, Increase], bounds: Bounds, count: int, total: float, b: I64) -> None:
+    bounds = tuple(bounds)
+    have = out.get(bounds)
+    if have is None:
+        out[bounds] = Increase(bounds, int(count), float(total), b)
+    else:
+        out[bounds] = Increase(bounds, have.count + int(count), have.sum + total, have.buckets + b)
+
+
+def merge(increases: Sequence[Increase]) -> list[Increase]:
+    """Increases with equal bounds added together, the most observed bounds first. O(n)."""
+    out: dict[Bounds, Increase] = {}
+    for inc in increases:
+        _add(out, inc.bounds, inc.count, inc.sum, inc.buckets)
+    return sorted(out.values(), key=lambda i: -i.count)
+
+
+def histogram_quantile(q: float, bounds: Bounds, buckets: Sequence[int] | I64) -> float | None:
+    """The ``q`` quantile (0 < q <= 1) of bucket counts by the module's interpolation
+    rule (Prometheus's ``histogram_quantile``); None without observations or without
+    a finite bound. O(buckets)."""
+    if not 0 < q <= 1:
+        raise ValueError(f"quantile must be in (0, 1], got {q!r}")
+    if len(buckets) != len(bounds) + 1:
+        raise ValueError(f"{len(buckets)} bucket counts for {len(bounds)} bounds")
+    cum = np.cumsum(np.asarray(buckets, np.float64))
+    total = float(cum[-1]) if len(cum) else 0.0
+    if total <= 0 or not bounds:
+        return None
+    rank = q * total
+    b = int(np.searchsorted(cum[:-1], rank, side="left"))
+    if b == len(bounds):  # the +Inf bucket
+        return float(bounds[-1])
+    upper = float(bounds[b])
+    if b == 0 and upper <= 0:
+        return upper
+    lower = 0.0 if b == 0 else float(bounds[b - 1])
+    below = 0.0 if b == 0 else float(cum[b - 1])
+    return lower + (upper - lower) * (rank - below) / (float(cum[b]) - below)
+
+
+__all__ = [
+    "Increase",
+    "Series",
+    "counter_increase",
+    "histogram_increase",
+    "histogram_quantile",
+    "latest",
+    "merge",
+]

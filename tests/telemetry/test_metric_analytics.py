@@ -1,0 +1,221 @@
+"""Analytics from metrics over real stores (memory, PostgreSQL): vLLM, SGLang, GenAI.
+
+The points are shaped as each producer sends them (``metric_producers``); each
+expected row is worked out from the raw observations the simulated pods recorded,
+by plain loops, never by the code under test.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from infertrace.errors import InvalidFilter
+from infertrace.model import MetricPoint
+from infertrace.telemetry.analytics import GroupBy
+from infertrace.telemetry.memory import MemoryStore
+from infertrace.telemetry.metric_analytics import MetricGroupStats, metric_analytics
+from infertrace.telemetry.metric_read import points_in, store_reader
+from tests.telemetry.metric_producers import (
+    GENAI_DURATION,
+    VLLM_LATENCY,
+    VLLM_TPOT,
+    VLLM_TTFT,
+    S,
+    Scrape,
+    Truth,
+    genai_delta_app,
+    quantile,
+    random_interval,
+    sglang_pod,
+    vllm_pod,
+)
+
+LLAMA = "meta-llama/Llama-3.1-8B-Instruct"
+QWEN = "Qwen/Qwen2.5-7B-Instruct"
+GPT = "gpt-4o-mini"
+SCRAPES = 40
+
+
+class Fleet:
+    """Two vLLM pods (one restarts, one sends counters without ``_total``), an SGLang
+    pod and a GenAI app, over ten minutes of 15 s scrapes."""
+
+    def __init__(self) -> None:
+        rng = random.Random(5)
+        now = time.time_ns() // S * S
+        self.since = now - 20 * 60 * S
+        self.until = now
+        times = [self.since + 30 * S + 15 * S * k for k in range(SCRAPES)]
+
+        def intervals() -> list[Any]:
+            return [random_interval(rng, rng.randint(0, 6)) for _ in range(SCRAPES)]
+
+        def scrapes() -> list[Scrape]:
+            return [Scrape(rng.randint(0, 9), rng.randint(0, 4), rng.random()) for _ in times]
+
+        self.scrapes = {"vllm-a": scrapes(), "vllm-b": scrapes()}
+        a, self.a = vllm_pod(LLAMA, "vllm-a", times, self.since, self.since - 3600 * S,
+                             intervals(), self.scrapes["vllm-a"])  # fmt: skip
+        b, self.b = vllm_pod(LLAMA, "vllm-b", times, self.since, self.since + 5 * S,
+                             intervals(), self.scrapes["vllm-b"],
+                             restarts={20: times[19] + 7 * S}, total_suffix=False)  # fmt: skip
+        c, self.c = sglang_pod(QWEN, "sglang-0", times, self.since, self.since - 60 * S,
+                               intervals())  # fmt: skip
+        g, self.g, self.g_failed = genai_delta_app(GPT, times, intervals())
+        self.points: list[MetricPoint] = [*a, *b, *c, *g]
+        self.seconds = (self.until - self.since) / 1e9
+
+
+@pytest.fixture(scope="module")
+def fleet() -> Fleet:
+    return Fleet()
+
+
+def _write(store: Any, points: list[MetricPoint]) -> None:
+    for i in range(0, len(points), 1000):
+        store.write_metrics(points[i : i + 1000])
+
+
+@pytest.fixture(params=["memory", "memory-generic", "postgres"])
+def analytics(request: pytest.FixtureRequest, fleet: Fleet) -> Iterator[Any]:
+    """``metric_analytics`` over a store holding the fleet's points: the memory store
+    (column reader), the memory store read through ``list_metric_points``, PostgreSQL."""
+    if request.param == "postgres":
+        from infertrace.telemetry.postgres import PostgresStore
+
+        store: Any = PostgresStore(request.getfixturevalue("pg_dsn"))
+    else:
+        store = MemoryStore(metric_capacity=100_000)
+    _write(store, fleet.points)
+    if hasattr(store, "flush"):
+        store.flush()
+    read = store_reader(store) if request.param == "memory-generic" else None
+
+    def run(**kw: Any) -> list[MetricGroupStats]:
+        return metric_analytics(store, fleet.since, fleet.until, read=read, **kw)
+
+    yield run
+    store.close()
+
+
+def ns(seconds: float | None) -> Any:
+    return None if seconds is None else pytest.approx(seconds * 1e9, rel=1e-9)
+
+
+def expected(truth: Truth, errors: int | None, seconds: float, *, genai: bool = False,
+             sglang: bool = False) -> dict[str, Any]:  # fmt: skip
+    """The row a user expects from what the pods recorded in the window."""
+    lat_bounds = GENAI_DURATION if genai else VLLM_LATENCY
+    requests = len(truth.e2e)
+    timed = not genai
+    decode = sum(truth.e2e) - sum(truth.ttft)
+    return {
+        "requests": requests,
+        "errors": errors,
+        "error_rate": None if errors is None else pytest.approx(errors / requests),
+        "latency_p50_ns": ns(quantile(0.5, truth.e2e, lat_bounds)),
+        "latency_p90_ns": ns(quantile(0.9, truth.e2e, lat_bounds)),
+        "latency_p95_ns": ns(quantile(0.95, truth.e2e, lat_bounds)),
+        "latency_p99_ns": ns(quantile(0.99, truth.e2e, lat_bounds)),
+        "queue_p50_ns": ns(quantile(0.5, truth.queue, VLLM_LATENCY)) if timed else None,
+        "queue_p95_ns": ns(quantile(0.95, truth.queue, VLLM_LATENCY)) if timed else None,
+        "ttft_p50_ns": ns(quantile(0.5, truth.ttft, VLLM_TTFT)) if timed else None,
+        "ttft_p95_ns": ns(quantile(0.95, truth.ttft, VLLM_TTFT)) if timed else None,
+        "tpot_p50_ns": ns(quantile(0.5, truth.tpot, VLLM_TPOT)) if timed and not sglang else None,
+        "tpot_p95_ns": ns(quantile(0.95, truth.tpot, VLLM_TPOT)) if timed and not sglang else None,
+        "input_tokens": truth.prompt,
+        "output_tokens": truth.generation,
+        "output_tokens_per_second": pytest.approx(truth.generation / decode) if timed else None,
+        "request_rate": pytest.approx(requests / seconds),
+        "output_token_rate": pytest.approx(truth.generation / seconds),
+    }
+
+
+def test_rows_per_model_from_vllm_sglang_and_genai_metrics(analytics: Any, fleet: Fleet) -> None:
+    rows = {r.key: r for r in analytics()}
+    assert list(rows) == sorted([LLAMA, QWEN, GPT])
+    llama = Truth()
+    for t in (fleet.a, fleet.b):
+        llama.add(t)  # a Truth has an Interval's fields
+    want = {
+        LLAMA: expected(llama, llama.reasons.count("abort"), fleet.seconds),
+        QWEN: expected(fleet.c, fleet.c.reasons.count("abort"), fleet.seconds, sglang=True),
+        GPT: expected(fleet.g, fleet.g_failed, fleet.seconds, genai=True),
+    }
+    for model, fields in want.items():
+        row = rows[model]
+        assert {k: getattr(row, k) for k in fields} == fields, model
+    last = {pod: s[-1] for pod, s in fleet.scrapes.items()}
+    assert rows[LLAMA].running_requests == sum(s.running for s in last.values())
+    assert rows[LLAMA].waiting_requests == sum(s.waiting for s in last.values())
+    assert rows[LLAMA].kv_cache_usage == pytest.approx(sum(s.cache for s in last.values()) / 2)
+    assert rows[GPT].running_requests is None and rows[GPT].kv_cache_usage is None
+    assert "vllm:prompt_tokens" in rows[LLAMA].metric_names  # pod b's spelling
+    assert "vllm:prompt_tokens_total" in rows[LLAMA].metric_names  # pod a's
+
+
+def test_rows_per_pod_keep_each_pods_own_requests(analytics: Any, fleet: Fleet) -> None:
+    rows = {r.key: r for r in analytics(group_by=GroupBy.POD)}
+    assert set(rows) == {"vllm-a", "vllm-b", "sglang-0", "chat-app-1"}
+    for pod, truth in (("vllm-a", fleet.a), ("vllm-b", fleet.b)):
+        row = rows[pod]
+        assert row.requests == len(truth.e2e), pod
+        assert row.errors == truth.reasons.count("abort"), pod
+        assert row.input_tokens == truth.prompt, pod
+        assert row.latency_p95_ns == ns(quantile(0.95, truth.e2e, VLLM_LATENCY)), pod
+        assert row.running_requests == fleet.scrapes[pod][-1].running, pod
+        assert row.kv_cache_usage == pytest.approx(fleet.scrapes[pod][-1].cache), pod
+
+
+def test_rows_per_service(analytics: Any, fleet: Fleet) -> None:
+    rows = {r.key: r.requests for r in analytics(group_by=GroupBy.SERVICE)}
+    assert rows == {
+        "vllm": len(fleet.a.e2e) + len(fleet.b.e2e),
+        "sglang": len(fleet.c.e2e),
+        "chat-app": len(fleet.g.e2e),
+    }
+
+
+def test_the_restarted_pod_counts_both_runs(fleet: Fleet) -> None:
+    """Pod b restarted at scrape 20 and began inside the window: every request it
+    served counts (its truth holds all of them), none twice."""
+    store = MemoryStore(metric_capacity=100_000)
+    _write(store, fleet.points)
+    row = {r.key: r for r in metric_analytics(store, fleet.since, fleet.until, GroupBy.POD)}
+    served = len(fleet.b.e2e)
+    assert served > 0 and row["vllm-b"].requests == served
+
+
+def test_operation_grouping_is_refused_naming_the_value(fleet: Fleet) -> None:
+    with pytest.raises(InvalidFilter, match="'operation'"):
+        metric_analytics(MemoryStore(), fleet.since, fleet.until, GroupBy.OPERATION)
+
+
+def test_an_empty_window_has_no_rows(fleet: Fleet) -> None:
+    store = MemoryStore(metric_capacity=100_000)
+    _write(store, fleet.points)
+    assert metric_analytics(store, fleet.until, fleet.until + S) == []
+
+
+def test_pages_read_every_point_of_a_metric(monkeypatch: pytest.MonkeyPatch) -> None:
+    """More points than one page (``MAX_LIMIT``), many at one instant: each once."""
+    import infertrace.telemetry.metric_read as metric_read
+    from infertrace.model import MetricType
+
+    monkeypatch.setattr(metric_read, "MAX_LIMIT", 7)
+    store = MemoryStore(metric_capacity=1_000)
+    now = time.time_ns() // S * S
+    points = [
+        MetricPoint(
+            "g", MetricType.GAUGE, "svc", now - (k // 3) * S, float(k), attributes={"i": str(k % 3)}
+        )
+        for k in range(40)
+    ]
+    store.write_metrics(points)
+    got = points_in(store, "g", now - 100 * S, now + 1)
+    assert sorted(p.value for p in got if p.value is not None) == [float(k) for k in range(40)]
