@@ -33,11 +33,13 @@ import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
 
 from infertrace.errors import InvalidParameter, ServiceNotFound
+from infertrace.registry.checker import CheckSettings, HealthChecker
 from infertrace.registry.events import EventLog, EventType, RegistryEvent
 from infertrace.registry.health import SECOND, ErrorWindow, Periodic, telemetry_status
+from infertrace.registry.notifier import Notifier, NotifySettings
+from infertrace.registry.outbound import check_url
 from infertrace.registry.records import (
     Origin,
     ServiceInfo,
@@ -87,6 +89,8 @@ class RegistryService:
         degraded_error_rate: float = 0.5,
         min_requests: int = 20,
         touch_interval: float = 1.0,
+        checks: CheckSettings | None = None,
+        notify: NotifySettings | None = None,
     ) -> None:
         self.stale_after = _positive("stale_after", stale_after)
         self.error_window = _positive("error_window", error_window)
@@ -111,9 +115,12 @@ class RegistryService:
         self._windows: dict[str, ErrorWindow] = {}
         self._followed: dict[str, set[str]] = {}
         self._counts: dict[str, int] = {"providers_ignored": 0, "telemetry_unnamed": 0}
-        self._workers: list[Any] = [
-            Periodic(min(self.stale_after / 4, 5.0), self.sweep, "registry-sweeper")
-        ]
+        self.sweeper = Periodic(min(self.stale_after / 4, 5.0), self.sweep, "registry-sweeper")
+        self.checker = HealthChecker(self._check_targets, self.report_check, checks)
+        self.notifier = Notifier(
+            self.store.get_subscriber_services, self.store.get_services_by_name, notify
+        )
+        self._unlisten: Callable[[], None] | None = None
         self._started = False
 
     # -- reads -------------------------------------------------------------------
@@ -177,10 +184,8 @@ class RegistryService:
         with self._lock:
             counts = dict(self._counts)
         counts["events_published"] = self.events.last_id
-        for worker in self._workers:
-            counters = getattr(worker, "counters", None)
-            if counters is not None:
-                counts.update(counters())
+        counts.update(self.checker.counters())
+        counts.update(self.notifier.counters())
         return counts
 
     def count(self, name: str, n: int = 1) -> None:
@@ -210,6 +215,8 @@ class RegistryService:
         when its providers grew; nothing when nothing changed.
         """
         key = service_key(service_name, pod_name)
+        check_url("health_check_url", health_check_url)
+        check_url("notification_url", notification_url)
         # the record validates every field, naming a bad value
         given = ServiceInfo(
             service_name, pod_name, address=address, port=port,
@@ -412,24 +419,38 @@ class RegistryService:
     # -- lifecycle ---------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the background threads (sweeper, health checker, notifier); once."""
+        """Start the background threads (sweeper, health checker, notifier); once.
+        Events published before are not notified."""
         with self._lock:
             if self._started:
                 return
             self._started = True
-        for worker in self._workers:
-            worker.start()
+        self.notifier.start()
+        self._unlisten = self.events.listen(self.notifier.on_event)
+        self.checker.start()
+        self.sweeper.start()
 
     def shutdown(self) -> None:
         """Stop the background threads; safe to call twice. The store stays open."""
-        for worker in self._workers:
-            worker.stop()
+        if self._unlisten is not None:
+            self._unlisten()
+        self.sweeper.stop()
+        self.checker.stop()
+        self.notifier.stop()
 
     def __enter__(self) -> RegistryService:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.shutdown()
+
+    def _check_targets(self) -> list[ServiceInfo]:
+        """The pods active checks govern: a health-check URL, not draining."""
+        return [
+            p
+            for p in self.store.get_all_services()
+            if p.health_check_url and p.status is not _DRAINING
+        ]
 
     # -- inside the lock ---------------------------------------------------------
 
