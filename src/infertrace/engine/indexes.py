@@ -1,0 +1,226 @@
+"""The secondary indexes of an :class:`~infertrace.engine.indexed.IndexedTable`.
+
+Each index maps the key a row gives it (one column's value, or a tuple of
+several for a composite index) to primary keys:
+
+- :class:`UniqueIndex`: key -> the one primary key; O(1).
+- :class:`HashIndex`: key -> the primary keys that share it, as a list kept
+  sorted, so a bucket is already in the table's stable order and a page of it
+  is a slice; lookup O(1), add and remove O(log k + k) memmove for a bucket of k.
+- :class:`RangeIndex`: a :class:`SortedPairs` of (key, primary key), for
+  ``low <= key < high`` ranges; O(log n + k).
+
+A row whose key is None is left out of unique and range indexes (as SQL
+leaves NULL out of a UNIQUE constraint), and kept in hash indexes, where
+"is missing" is a useful lookup. Indexes are not thread-safe: the table's
+owner guards them.
+"""
+
+from __future__ import annotations
+
+import sys
+from bisect import bisect_left, insort
+from collections.abc import Callable, Iterable, Iterator
+from itertools import pairwise
+from typing import Any, Literal
+
+from infertrace.engine.sortedpairs import SortedPairs
+
+KeyOf = Callable[[Any], Any]
+"""Reads an index's key from a row."""
+
+Kind = Literal["unique", "hash", "range"]
+
+
+class UniqueIndex:
+    """Key -> primary key; at most one row per key."""
+
+    kind: Kind = "unique"
+    __slots__ = ("columns", "entries", "key_of", "name")
+
+    def __init__(self, name: str, columns: tuple[str, ...], key_of: KeyOf) -> None:
+        self.name = name
+        self.columns = columns
+        self.key_of = key_of
+        self.entries: dict[Any, Any] = {}
+
+    def add(self, key: Any, pk: Any) -> None:
+        if key is not None:
+            self.entries[key] = pk
+
+    def remove(self, key: Any, pk: Any) -> None:
+        if key is not None:
+            del self.entries[key]
+
+    def add_many(self, pairs: list[tuple[Any, Any]]) -> None:
+        entries = self.entries
+        for key, pk in pairs:
+            if key is not None:
+                entries[key] = pk
+
+    def owner(self, key: Any) -> Any:
+        """The primary key holding ``key``, or None. O(1)."""
+        return self.entries.get(key)
+
+    def size(self, key: Any) -> int:
+        return 1 if key in self.entries else 0
+
+    def lookup(self, key: Any) -> Iterator[Any]:
+        pk = self.entries.get(key)
+        if pk is not None:
+            yield pk
+
+    def pairs(self) -> Iterator[tuple[Any, Any]]:
+        return iter(self.entries.items())
+
+    def clear(self) -> None:
+        self.entries.clear()
+
+    def nbytes(self) -> int:
+        """The hash table (keys and primary keys are the rows' own objects)."""
+        return sys.getsizeof(self.entries) + _tuple_keys_bytes(self.entries)
+
+    def _check(self) -> None:
+        assert None not in self.entries
+
+
+class HashIndex:
+    """Key -> sorted list of the primary keys sharing it (never an empty list)."""
+
+    kind: Kind = "hash"
+    __slots__ = ("columns", "entries", "key_of", "name")
+
+    def __init__(self, name: str, columns: tuple[str, ...], key_of: KeyOf) -> None:
+        self.name = name
+        self.columns = columns
+        self.key_of = key_of
+        self.entries: dict[Any, list[Any]] = {}
+
+    def add(self, key: Any, pk: Any) -> None:
+        bucket = self.entries.get(key)
+        if bucket is None:
+            self.entries[key] = [pk]
+        elif pk > bucket[-1]:
+            bucket.append(pk)
+        else:
+            insort(bucket, pk)
+
+    def remove(self, key: Any, pk: Any) -> None:
+        bucket = self.entries[key]
+        i = bisect_left(bucket, pk)
+        if i == len(bucket) or bucket[i] != pk:
+            raise KeyError((key, pk))
+        del bucket[i]
+        if not bucket:
+            del self.entries[key]
+
+    def add_many(self, pairs: list[tuple[Any, Any]]) -> None:
+        """Add many: grouped per key, a big group merged by one sort. O(m log m)."""
+        grouped: dict[Any, list[Any]] = {}
+        for key, pk in pairs:
+            group = grouped.get(key)
+            if group is None:
+                grouped[key] = [pk]
+            else:
+                group.append(pk)
+        entries = self.entries
+        for key, pks in grouped.items():
+            bucket = entries.get(key)
+            if bucket is None:
+                pks.sort()
+                entries[key] = pks
+            elif len(pks) > 8:
+                bucket.extend(pks)
+                bucket.sort()
+            else:
+                for pk in pks:
+                    insort(bucket, pk)
+
+    def size(self, key: Any) -> int:
+        bucket = self.entries.get(key)
+        return 0 if bucket is None else len(bucket)
+
+    def lookup(self, key: Any) -> Iterator[Any]:
+        return iter(self.entries.get(key, ()))
+
+    def pairs(self) -> Iterator[tuple[Any, Any]]:
+        for key, bucket in self.entries.items():
+            for pk in bucket:
+                yield key, pk
+
+    def clear(self) -> None:
+        self.entries.clear()
+
+    def nbytes(self) -> int:
+        """The hash table and its bucket lists."""
+        buckets = sum(sys.getsizeof(b) for b in self.entries.values())
+        return sys.getsizeof(self.entries) + buckets + _tuple_keys_bytes(self.entries)
+
+    def _check(self) -> None:
+        for key, bucket in self.entries.items():
+            assert bucket, f"empty bucket for {key!r}"
+            assert all(a < b for a, b in pairwise(bucket)), f"bucket {key!r} unsorted"
+
+
+class RangeIndex:
+    """Sorted (key, primary key) pairs of one column, for ranges and ordering."""
+
+    kind: Kind = "range"
+    __slots__ = ("columns", "key_of", "name", "pairs_")
+
+    def __init__(self, name: str, columns: tuple[str, ...], key_of: KeyOf) -> None:
+        self.name = name
+        self.columns = columns
+        self.key_of = key_of
+        self.pairs_ = SortedPairs()
+
+    def add(self, key: Any, pk: Any) -> None:
+        if key is not None:
+            self.pairs_.add(key, pk)
+
+    def remove(self, key: Any, pk: Any) -> None:
+        if key is not None:
+            self.pairs_.remove(key, pk)
+
+    def add_many(self, pairs: list[tuple[Any, Any]]) -> None:
+        self.pairs_.update([p for p in pairs if p[0] is not None])
+
+    def count(self, low: Any, high: Any) -> int:
+        return self.pairs_.count(low, high)
+
+    def scan(self, low: Any, high: Any, reverse: bool = False) -> Iterator[Any]:
+        return self.pairs_.pks(low, high, reverse)
+
+    def pairs(self) -> Iterator[tuple[Any, Any]]:
+        return iter(self.pairs_)
+
+    def clear(self) -> None:
+        self.pairs_ = SortedPairs()
+
+    def nbytes(self) -> int:
+        return self.pairs_.nbytes()
+
+    def _check(self) -> None:
+        self.pairs_._check()
+
+
+Index = UniqueIndex | HashIndex | RangeIndex
+
+
+def build(kind: Kind, name: str, columns: tuple[str, ...], key_of: KeyOf) -> Index:
+    """An empty index of ``kind``."""
+    if kind == "unique":
+        return UniqueIndex(name, columns, key_of)
+    if kind == "hash":
+        return HashIndex(name, columns, key_of)
+    return RangeIndex(name, columns, key_of)
+
+
+def _tuple_keys_bytes(entries: Iterable[Any]) -> int:
+    """The composite keys' tuples, which the index owns (their items are the rows')."""
+    total = 0
+    for key in entries:
+        if type(key) is not tuple:
+            return 0  # one kind of key per index: the first says which
+        total += sys.getsizeof(key)
+    return total
