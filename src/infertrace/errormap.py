@@ -9,6 +9,9 @@ StoreOverloaded                  503     its retry_after  UNAVAILABLE
 StoreClosed                      503     1 s              UNAVAILABLE
 InvalidParameter, InvalidFilter  422     no               INVALID_ARGUMENT
 TraceNotFound, ServiceNotFound   404     no               NOT_FOUND
+RecordNotFound                   404     no               NOT_FOUND
+DuplicateRecord                  409     no               ALREADY_EXISTS
+CapacityExceeded                 507     no               RESOURCE_EXHAUSTED
 BodyError                        status  no               by HTTP status
 WriteRefused, anything else      500     no               INTERNAL            yes
 ===============================  ======  ===============  ==================  ======
@@ -37,8 +40,11 @@ from dataclasses import dataclass
 
 from infertrace.errors import (
     BodyError,
+    CapacityExceeded,
+    DuplicateRecord,
     InvalidFilter,
     InvalidParameter,
+    RecordNotFound,
     ServiceNotFound,
     StoreClosed,
     StoreOverloaded,
@@ -53,6 +59,7 @@ class RpcCode(enum.IntEnum):
     UNKNOWN = 2
     INVALID_ARGUMENT = 3
     NOT_FOUND = 5
+    ALREADY_EXISTS = 6
     RESOURCE_EXHAUSTED = 8
     INTERNAL = 13
     UNAVAILABLE = 14
@@ -61,11 +68,13 @@ class RpcCode(enum.IntEnum):
 RPC_CODES: dict[int, RpcCode] = {
     400: RpcCode.INVALID_ARGUMENT,
     404: RpcCode.NOT_FOUND,
+    409: RpcCode.ALREADY_EXISTS,
     413: RpcCode.RESOURCE_EXHAUSTED,
     415: RpcCode.INVALID_ARGUMENT,
     422: RpcCode.INVALID_ARGUMENT,
     500: RpcCode.INTERNAL,
     503: RpcCode.UNAVAILABLE,
+    507: RpcCode.RESOURCE_EXHAUSTED,
 }
 """The gRPC code of each HTTP status InferTrace answers; any other is UNKNOWN."""
 
@@ -127,6 +136,9 @@ MAPPED: tuple[type[Exception], ...] = (
     InvalidFilter,
     TraceNotFound,
     ServiceNotFound,
+    RecordNotFound,
+    DuplicateRecord,
+    CapacityExceeded,
     BodyError,
 )
 """The errors with a rule of their own; anything else is an internal error (500)."""
@@ -141,8 +153,12 @@ def answer_for(exc: BaseException) -> Answer:
         return Answer(503, STORE_CLOSED_RETRY_AFTER, text, "store unavailable")
     if isinstance(exc, InvalidParameter | InvalidFilter):
         return Answer(422, None, text)
-    if isinstance(exc, TraceNotFound | ServiceNotFound):
+    if isinstance(exc, TraceNotFound | ServiceNotFound | RecordNotFound):
         return Answer(404, None, text)
+    if isinstance(exc, DuplicateRecord):
+        return Answer(409, None, text)
+    if isinstance(exc, CapacityExceeded):
+        return Answer(507, None, text)
     if isinstance(exc, BodyError):
         return Answer(exc.status, None, text)
     return Answer(500, None, INTERNAL_MESSAGE, logged=True)

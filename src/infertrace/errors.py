@@ -10,6 +10,10 @@
     │   └── api.jaeger_params.ParamError  ... of the Jaeger API
     ├── TraceNotFound (KeyError)          get_trace on an unknown trace id
     ├── ServiceNotFound (KeyError)        a registry call names an unknown service key
+    ├── RecordNotFound (KeyError)         an activity call names an unknown record
+    ├── DuplicateRecord (ValueError)      an activity write repeats a stored id or email
+    ├── CapacityExceeded (RuntimeError)   an activity write would pass a record limit
+    ├── SnapshotInvalid (ValueError)      a snapshot file is corrupt, truncated or foreign
     ├── NotOwnerThread (RuntimeError)     a single-owner registry used from another thread
     ├── StoreOverloaded (RuntimeError)    the store cannot take a write now; retry later
     ├── StoreClosed (RuntimeError)        the store was closed
@@ -98,6 +102,36 @@ class ServiceNotFound(InferTraceError, KeyError):
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return f"service {self.key!r} not found"
+
+
+class RecordNotFound(InferTraceError, KeyError):
+    """No stored activity record of ``kind`` (developer, commit, ...) has ``key``."""
+
+    def __init__(self, kind: str, key: object) -> None:
+        self.kind = kind
+        self.key = key
+        super().__init__(f"{kind} {key!r} not found")
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return f"{self.kind} {self.key!r} not found"
+
+
+class DuplicateRecord(InferTraceError, ValueError):
+    """An activity write would repeat a stored (or batch-mate's) id or unique field;
+    nothing was written. ``problems`` lists ``(index, reason)`` of every such record."""
+
+    def __init__(self, reason: str, problems: list[tuple[int, str]] | None = None) -> None:
+        self.problems: tuple[tuple[int, str], ...] = tuple(problems or [(0, reason)])
+        super().__init__(reason)
+
+
+class CapacityExceeded(InferTraceError, RuntimeError):
+    """A write would take a record type past its configured limit; nothing was written."""
+
+
+class SnapshotInvalid(InferTraceError, ValueError):
+    """A snapshot file cannot be restored (bad magic, version, length or checksum);
+    the live store was left untouched."""
 
 
 class NotOwnerThread(InferTraceError, RuntimeError):
