@@ -280,8 +280,8 @@ class IndexedTable(Generic[R]):
             source = (rows[pk] for pk in p.index.scan(low, high, reverse))
         else:
             try:
-                pks = list(p.index.lookup(p.key))
-            except TypeError:
+                pks = p.index.lookup(p.key)
+            except TypeError:  # an unhashable value matches no key
                 return
             source = (rows[pk] for pk in (reversed(pks) if reverse else pks))
         if not residual:

@@ -5,8 +5,9 @@ several for a composite index) to primary keys:
 
 - :class:`UniqueIndex`: key -> the one primary key; O(1).
 - :class:`HashIndex`: key -> the primary keys that share it, as a list kept
-  sorted, so a bucket is already in the table's stable order and a page of it
-  is a slice; lookup O(1), add and remove O(log k + k) memmove for a bucket of k.
+  sorted (a bare key for a one-row bucket), so a bucket is already in the
+  table's stable order and a page of it is a slice; lookup O(1), add and remove
+  O(log k + k) memmove for a bucket of k.
 - :class:`RangeIndex`: a :class:`SortedPairs` of (key, primary key), for
   ``low <= key < high`` ranges; O(log n + k).
 
@@ -30,6 +31,8 @@ KeyOf = Callable[[Any], Any]
 """Reads an index's key from a row."""
 
 Kind = Literal["unique", "hash", "range"]
+_NONE = object()
+"""Marks an absent bucket (None is a valid key and a valid primary key is never this)."""
 
 
 class UniqueIndex:
@@ -65,10 +68,9 @@ class UniqueIndex:
     def size(self, key: Any) -> int:
         return 1 if key in self.entries else 0
 
-    def lookup(self, key: Any) -> Iterator[Any]:
+    def lookup(self, key: Any) -> list[Any]:
         pk = self.entries.get(key)
-        if pk is not None:
-            yield pk
+        return [] if pk is None else [pk]
 
     def pairs(self) -> Iterator[tuple[Any, Any]]:
         return iter(self.entries.items())
@@ -85,7 +87,9 @@ class UniqueIndex:
 
 
 class HashIndex:
-    """Key -> sorted list of the primary keys sharing it (never an empty list)."""
+    """Key -> the primary keys sharing it: a bare primary key when it is the only one
+    (a one-row bucket, common in composite indexes, costs no list), else a sorted
+    list of two or more."""
 
     kind: Kind = "hash"
     __slots__ = ("columns", "entries", "key_of", "name")
@@ -94,25 +98,34 @@ class HashIndex:
         self.name = name
         self.columns = columns
         self.key_of = key_of
-        self.entries: dict[Any, list[Any]] = {}
+        self.entries: dict[Any, Any] = {}
 
     def add(self, key: Any, pk: Any) -> None:
-        bucket = self.entries.get(key)
-        if bucket is None:
-            self.entries[key] = [pk]
+        entries = self.entries
+        bucket = entries.get(key, _NONE)
+        if bucket is _NONE:
+            entries[key] = pk
+        elif type(bucket) is not list:
+            entries[key] = [bucket, pk] if bucket < pk else [pk, bucket]
         elif pk > bucket[-1]:
             bucket.append(pk)
         else:
             insort(bucket, pk)
 
     def remove(self, key: Any, pk: Any) -> None:
-        bucket = self.entries[key]
+        entries = self.entries
+        bucket = entries[key]
+        if type(bucket) is not list:
+            if bucket != pk:
+                raise KeyError((key, pk))
+            del entries[key]
+            return
         i = bisect_left(bucket, pk)
         if i == len(bucket) or bucket[i] != pk:
             raise KeyError((key, pk))
         del bucket[i]
-        if not bucket:
-            del self.entries[key]
+        if len(bucket) == 1:
+            entries[key] = bucket[0]
 
     def add_many(self, pairs: list[tuple[Any, Any]]) -> None:
         """Add many: grouped per key, a big group merged by one sort. O(m log m)."""
@@ -124,28 +137,38 @@ class HashIndex:
             else:
                 group.append(pk)
         entries = self.entries
+        add = self.add
         for key, pks in grouped.items():
-            bucket = entries.get(key)
-            if bucket is None:
+            bucket = entries.get(key, _NONE)
+            if bucket is _NONE and len(pks) == 1:
+                entries[key] = pks[0]
+            elif bucket is _NONE:
                 pks.sort()
                 entries[key] = pks
             elif len(pks) > 8:
-                bucket.extend(pks)
-                bucket.sort()
+                pks.extend(bucket if type(bucket) is list else (bucket,))
+                pks.sort()
+                entries[key] = pks
             else:
                 for pk in pks:
-                    insort(bucket, pk)
+                    add(key, pk)
 
     def size(self, key: Any) -> int:
-        bucket = self.entries.get(key)
-        return 0 if bucket is None else len(bucket)
+        bucket = self.entries.get(key, _NONE)
+        if bucket is _NONE:
+            return 0
+        return len(bucket) if type(bucket) is list else 1
 
-    def lookup(self, key: Any) -> Iterator[Any]:
-        return iter(self.entries.get(key, ()))
+    def lookup(self, key: Any) -> list[Any]:
+        """The bucket of ``key`` as a list, sorted (do not change it). O(1)."""
+        bucket = self.entries.get(key, _NONE)
+        if bucket is _NONE:
+            return []
+        return bucket if type(bucket) is list else [bucket]
 
     def pairs(self) -> Iterator[tuple[Any, Any]]:
-        for key, bucket in self.entries.items():
-            for pk in bucket:
+        for key in self.entries:
+            for pk in self.lookup(key):
                 yield key, pk
 
     def clear(self) -> None:
@@ -153,13 +176,14 @@ class HashIndex:
 
     def nbytes(self) -> int:
         """The hash table and its bucket lists."""
-        buckets = sum(sys.getsizeof(b) for b in self.entries.values())
-        return sys.getsizeof(self.entries) + buckets + _tuple_keys_bytes(self.entries)
+        lists = sum(sys.getsizeof(b) for b in self.entries.values() if type(b) is list)
+        return sys.getsizeof(self.entries) + lists + _tuple_keys_bytes(self.entries)
 
     def _check(self) -> None:
         for key, bucket in self.entries.items():
-            assert bucket, f"empty bucket for {key!r}"
-            assert all(a < b for a, b in pairwise(bucket)), f"bucket {key!r} unsorted"
+            if type(bucket) is list:
+                assert len(bucket) > 1, f"a list bucket of {len(bucket)} for {key!r}"
+                assert all(a < b for a, b in pairwise(bucket)), f"bucket {key!r} unsorted"
 
 
 class RangeIndex:
