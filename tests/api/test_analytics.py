@@ -124,9 +124,9 @@ def test_timeseries_and_leaderboard_count_requests(client: httpx.Client) -> None
     )
     assert sum(p["value"] for p in every["points"]) == 6 * len(REQUEST_MS)
     board = ok(client, "/api/analytics/leaderboard", by="latency_p50")
-    assert board["entries"] == [{"model_name": MODEL, "value": 295.0 * MS}]
+    assert board["entries"] == [{"model_name": MODEL, "value": 295.0 * MS, "source": "spans"}]
     board = ok(client, "/api/analytics/leaderboard", by="requests", spans="all")
-    assert board["entries"] == [{"model_name": MODEL, "value": 24.0}]
+    assert board["entries"] == [{"model_name": MODEL, "value": 24.0, "source": "spans"}]
 
 
 @pytest.mark.parametrize("path", ROUTES)

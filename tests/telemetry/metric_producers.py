@@ -18,8 +18,12 @@ from __future__ import annotations
 
 import bisect
 import random
+import time
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
+
+import pytest
 
 from infertrace.model import HistogramData, MetricPoint, MetricType, Temporality
 
@@ -319,3 +323,72 @@ def sglang_pod(
                         is_monotonic=True, **common),  # type: ignore[arg-type]
         ]  # fmt: skip
     return points, truth
+
+
+LLAMA = "meta-llama/Llama-3.1-8B-Instruct"
+QWEN = "Qwen/Qwen2.5-7B-Instruct"
+GPT = "gpt-4o-mini"
+SCRAPES = 40
+
+
+class Fleet:
+    """Two vLLM pods (one restarts, one sends counters without ``_total``), an SGLang
+    pod and a GenAI app, over ten minutes of 15 s scrapes."""
+
+    def __init__(self) -> None:
+        rng = random.Random(5)
+        now = time.time_ns() // S * S
+        self.since = now - 20 * 60 * S
+        self.until = now
+        times = [self.since + 30 * S + 15 * S * k for k in range(SCRAPES)]
+
+        def intervals() -> list[Any]:
+            return [random_interval(rng, rng.randint(0, 6)) for _ in range(SCRAPES)]
+
+        def scrapes() -> list[Scrape]:
+            return [Scrape(rng.randint(0, 9), rng.randint(0, 4), rng.random()) for _ in times]
+
+        self.scrapes = {"vllm-a": scrapes(), "vllm-b": scrapes()}
+        a, self.a = vllm_pod(LLAMA, "vllm-a", times, self.since, self.since - 3600 * S,
+                             intervals(), self.scrapes["vllm-a"])  # fmt: skip
+        b, self.b = vllm_pod(LLAMA, "vllm-b", times, self.since, self.since + 5 * S,
+                             intervals(), self.scrapes["vllm-b"],
+                             restarts={20: times[19] + 7 * S}, total_suffix=False)  # fmt: skip
+        c, self.c = sglang_pod(QWEN, "sglang-0", times, self.since, self.since - 60 * S,
+                               intervals())  # fmt: skip
+        g, self.g, self.g_failed = genai_delta_app(GPT, times, intervals())
+        self.points: list[MetricPoint] = [*a, *b, *c, *g]
+        self.seconds = (self.until - self.since) / 1e9
+
+
+def ns(seconds: float | None) -> Any:
+    return None if seconds is None else pytest.approx(seconds * 1e9, rel=1e-9)
+
+
+def expected(truth: Truth, errors: int | None, seconds: float, *, genai: bool = False,
+             sglang: bool = False) -> dict[str, Any]:  # fmt: skip
+    """The row a user expects from what the pods recorded in the window."""
+    lat_bounds = GENAI_DURATION if genai else VLLM_LATENCY
+    requests = len(truth.e2e)
+    timed = not genai
+    decode = sum(truth.e2e) - sum(truth.ttft)
+    return {
+        "requests": requests,
+        "errors": errors,
+        "error_rate": None if errors is None else pytest.approx(errors / requests),
+        "latency_p50_ns": ns(quantile(0.5, truth.e2e, lat_bounds)),
+        "latency_p90_ns": ns(quantile(0.9, truth.e2e, lat_bounds)),
+        "latency_p95_ns": ns(quantile(0.95, truth.e2e, lat_bounds)),
+        "latency_p99_ns": ns(quantile(0.99, truth.e2e, lat_bounds)),
+        "queue_p50_ns": ns(quantile(0.5, truth.queue, VLLM_LATENCY)) if timed else None,
+        "queue_p95_ns": ns(quantile(0.95, truth.queue, VLLM_LATENCY)) if timed else None,
+        "ttft_p50_ns": ns(quantile(0.5, truth.ttft, VLLM_TTFT)) if timed else None,
+        "ttft_p95_ns": ns(quantile(0.95, truth.ttft, VLLM_TTFT)) if timed else None,
+        "tpot_p50_ns": ns(quantile(0.5, truth.tpot, VLLM_TPOT)) if timed and not sglang else None,
+        "tpot_p95_ns": ns(quantile(0.95, truth.tpot, VLLM_TPOT)) if timed and not sglang else None,
+        "input_tokens": truth.prompt,
+        "output_tokens": truth.generation,
+        "output_tokens_per_second": pytest.approx(truth.generation / decode) if timed else None,
+        "request_rate": pytest.approx(requests / seconds),
+        "output_token_rate": pytest.approx(truth.generation / seconds),
+    }

@@ -13,12 +13,18 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from starlette.requests import Request
 
+from infertrace.api.analytics_source import (
+    SOURCE_DOC,
+    AnalyticsSource,
+    merged_rows,
+    metric_leaderboard,
+    metric_rows,
+)
 from infertrace.api.params import BadParameter, now_ns, parse_amount_ns, parse_window
 from infertrace.api.query import SINCE, UNTIL, duration_query
 from infertrace.api.responses import ERROR_RESPONSES, ApiJSON
 from infertrace.api.search import store_of
 from infertrace.api.serialize import (
-    group_json,
     leaderboard_json,
     series_point_json,
     store_stats_json,
@@ -50,6 +56,7 @@ SPANS_DOC = (
 """The ``spans`` parameter's description, shared by every analytics route."""
 
 SPANS = Query(description=SPANS_DOC)
+SOURCE = Query(description=SOURCE_DOC)
 
 TIMINGS_DOC = (
     "Inference timings, per request: its time is its end-to-end time "
@@ -78,7 +85,12 @@ MODELS_DOC = (
     "the same service carrying the same model (`spans=all`: every span with a model). "
     "`requests` in a row counts them; latencies are theirs (nanoseconds; `_ms` in "
     "milliseconds); `queue_p50/p95`, `ttft_p50/p95` and `tpot_p50/p95` are the queue "
-    "time, time to first token and time per output token percentiles. " + TIMINGS_DOC
+    "time, time to first token and time per output token percentiles. "
+    + TIMINGS_DOC
+    + " `source` says whether rows come from spans or from metrics (`auto`: spans for a "
+    "group with requests from spans, else its metrics); each row's `source` says which, "
+    "and rows carry `running_requests`, `waiting_requests` and `kv_cache_usage` (a "
+    "fraction of 1) from the group's gauges when it exports them."
 )
 """The ``/analytics/models`` description in the OpenAPI document."""
 
@@ -103,17 +115,22 @@ def model_analytics(
     until: Annotated[str | None, UNTIL] = None,
     group_by: Annotated[GroupBy, Query(description="What each row is keyed by")] = GroupBy.MODEL,
     spans: Annotated[SpanScope, SPANS] = SpanScope.REQUESTS,
+    source: Annotated[AnalyticsSource, SOURCE] = AnalyticsSource.AUTO,
 ) -> ApiJSON:
-    """One row per group over the window's requests (:data:`MODELS_DOC`)."""
+    """One row per group over the window's requests or metrics (:data:`MODELS_DOC`)."""
     lo, hi = parse_window(since, until)
-    groups = analytics_of(request).model_analytics(lo, hi, group_by, spans)
+    metrics = metric_rows(store_of(request), lo, hi, group_by, source)
+    groups = []
+    if source is not AnalyticsSource.METRICS:
+        groups = analytics_of(request).model_analytics(lo, hi, group_by, spans)
     return ApiJSON(
         {
             "since_unix_nano": lo,
             "until_unix_nano": hi,
             "group_by": group_by.value,
             "spans": spans.value,
-            "groups": [group_json(g) for g in groups],
+            "source": source.value,
+            "groups": merged_rows(groups, metrics, source),
         }
     )
 
@@ -186,13 +203,25 @@ def leaderboard(
     until: Annotated[str | None, UNTIL] = None,
     limit: Annotated[int, Query(description="Places returned", ge=1, le=1000)] = 10,
     spans: Annotated[SpanScope, SPANS] = SpanScope.REQUESTS,
+    source: Annotated[AnalyticsSource, SOURCE] = AnalyticsSource.AUTO,
 ) -> ApiJSON:
-    """Models by ``by`` over their requests (``spans=all``: every span with a model),
-    highest first."""
+    """Models by ``by`` over their requests (``spans=all``: every span with a model) or
+    their metrics (``source``), highest first; each entry says its ``source``."""
     lo, hi = parse_window(since, until)
-    entries = analytics_of(request).leaderboard(by, lo, hi, limit, spans)
+    store = analytics_of(request)
+    metrics = metric_rows(store_of(request), lo, hi, GroupBy.MODEL, source)
+    entries, span_models = [], set()
+    if source is not AnalyticsSource.METRICS:
+        span_models = {g.key for g in store.model_analytics(lo, hi, GroupBy.MODEL, spans)}
+        entries = store.leaderboard(by, lo, hi, limit, spans)
+    ranked = metric_leaderboard(entries, span_models, metrics, by, limit)
     return ApiJSON(
-        {"by": by.value, "spans": spans.value, "entries": [leaderboard_json(e) for e in entries]}
+        {
+            "by": by.value,
+            "spans": spans.value,
+            "source": source.value,
+            "entries": [leaderboard_json(e) | {"source": s.value} for e, s in ranked],
+        }
     )
 
 

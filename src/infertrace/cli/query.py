@@ -251,6 +251,14 @@ def spans(url: str, token: str | None, as_json: bool, **options: Any) -> None:
     console.print(f"{doc['count']} spans{more}", highlight=False)
 
 
+_GAUGES = {
+    "running_requests": "running",
+    "waiting_requests": "waiting",
+    "kv_cache_usage": "KV cache",
+}
+"""Gauge fields of a row from metrics, and their column names (shown when any row has one)."""
+
+
 @click.command()
 @click.option("--since", help="Window start: RFC 3339, 15m/1h/2d ago, or unix ns.")
 @click.option("--until", help="Window end (exclusive), same forms as --since.")
@@ -280,14 +288,21 @@ def models(
     model (or service, operation, pod), over requests: spans with a model whose parent
     is not a span of the same service and model (``--spans all``: every span with a
     model). TPOT is decode time / (output tokens - 1); the README's analytics section
-    states every rule."""
+    states every rule. A model with no requests from spans in the window is answered
+    from its metrics (vLLM, SGLang, GenAI): the ``source`` column says which, and
+    running/waiting requests and KV-cache use show where its gauges say."""
     with _api(url, token) as api:
         doc = api.models(since, until, cast(GroupBy, group_by), cast(Counted, spans))
     if as_json:
         _echo_json(doc)
         return
+    groups = doc["groups"]
+    gauges = [k for k in _GAUGES if any(g.get(k) is not None for g in groups)]
+    sourced = any(g.get("source", "spans") != "spans" for g in groups)
     table = Table()
     table.add_column(group_by)
+    if sourced:  # spans only: the table as it always was
+        table.add_column("source")
     for name in ("requests", "errors", "error rate", "p50 ms", "p95 ms", "p99 ms"):
         table.add_column(name, justify="right")
     for name in ("queue", "TTFT", "TPOT"):
@@ -295,26 +310,33 @@ def models(
             table.add_column(f"{name} {q} ms", justify="right")
     for name in ("tokens in", "tokens out", "tokens/s", "batch", "GPU util"):
         table.add_column(name, justify="right")
-    for g in doc["groups"]:
+    for k in gauges:
+        table.add_column(_GAUGES[k], justify="right")
+    for g in groups:
         table.add_row(
             g["key"],
-            f"{g['requests']:,}",
-            f"{g['errors']:,}",
-            f"{g['error_rate']:.2%}",
+            *([g["source"]] if sourced else []),
+            _num(g["requests"], ","),
+            _num(g["errors"], ","),
+            _num(g["error_rate"], ".2%"),
             _ms(g["latency_p50_ns"]),
             _ms(g["latency_p95_ns"]),
             _ms(g["latency_p99_ns"]),
             *(_ms(g[f"{m}_{q}_ns"]) for m in ("queue", "ttft", "tpot") for q in ("p50", "p95")),
-            f"{g['input_tokens']:,}",
-            f"{g['output_tokens']:,}",
+            _num(g["input_tokens"], ","),
+            _num(g["output_tokens"], ","),
             _num(g["output_tokens_per_second"]),
             _num(g["mean_batch_size"]),
             _num(g["mean_gpu_utilization"], ".2f"),
+            *(_num(g[k], ".0%" if k == "kv_cache_usage" else ",.0f") for k in gauges),
         )
     console = Console()
     console.print(table)
     if not doc["groups"]:
-        console.print(f"no {'requests' if spans == 'requests' else 'model spans'} in this window")
+        console.print(
+            f"no {'requests' if spans == 'requests' else 'model spans'} or model metrics "
+            "in this window"
+        )
 
 
 @click.command()
