@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from infertrace.api import analytics, export, search, trace_summaries, ui
+from infertrace.api import analytics, export, registry, registry_events, search, trace_summaries, ui
 from infertrace.api.availability import StoreGuard
 from infertrace.api.jaeger import jaeger_router
 from infertrace.api.jaeger_errors import install_jaeger_errors
@@ -23,5 +23,7 @@ def install_query_api(app: FastAPI) -> None:
     app.include_router(trace_summaries.router)
     app.include_router(analytics.router)
     app.include_router(export.router)
+    app.include_router(registry.router)
+    app.include_router(registry_events.router)
     app.include_router(jaeger_router())
     app.include_router(ui.router)

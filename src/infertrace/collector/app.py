@@ -5,11 +5,14 @@ the same app and port before the bearer-token middleware wraps them all. The
 command that serves (:mod:`infertrace.cli.serve`) passes
 :func:`infertrace.api.install_query_api` there, for the REST API (``/api/...``),
 the Jaeger API (``/jaeger/...``) and the UI: the collector never imports the
-API. The store, pipeline and settings are on ``app.state`` for those routes.
+API. The store, pipeline, settings and pod registry (or None) are on ``app.state``
+for those routes, with ``stopping``, a threading.Event the collector sets when it
+begins to stop, so long-lived answers (the registry's event stream) end.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
@@ -25,7 +28,9 @@ from infertrace.auth import TokenAuth
 from infertrace.collector.http import OtlpHttpReceiver
 from infertrace.collector.pipeline import Pipeline
 from infertrace.collector.processors import Processor
+from infertrace.collector.registry_metrics import RegistryCollector
 from infertrace.config import Settings
+from infertrace.registry.service import RegistryService
 from infertrace.telemetry.protocols import Monitored, TelemetryStore
 
 
@@ -85,13 +90,15 @@ def create_app(
     *,
     install: Install | None = None,
     processors: Iterable[Processor] = (),
+    registry: RegistryService | None = None,
 ) -> FastAPI:
     """The collector's HTTP app over ``store`` (and ``pipeline`` when shared with gRPC).
 
     ``install`` (called once, before the token check is added, so it guards
     what was installed too) puts more on the same app: the server passes the
     query API. ``processors`` go to the pipeline made here (ignored when
-    ``pipeline`` is given: it has its own).
+    ``pipeline`` is given: it has its own). ``registry`` is served by the registry
+    routes and its samples join ``/metrics``; feeding it is the pipeline's part.
     """
     settings = settings or Settings()
     pipeline = pipeline or Pipeline(store, processors=processors)
@@ -111,4 +118,8 @@ def create_app(
     app.state.store = store
     app.state.pipeline = pipeline
     app.state.settings = settings
+    app.state.registry = registry
+    app.state.stopping = threading.Event()
+    if registry is not None:
+        pipeline.metrics.registry.register(RegistryCollector(registry))
     return app

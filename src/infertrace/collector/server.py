@@ -5,7 +5,11 @@ reports the ports actually bound (port 0 picks a free one). :func:`run` is
 what ``infertrace serve`` calls: it serves until SIGINT or SIGTERM, then stops
 accepting, lets in-flight requests finish, and returns. :class:`BackgroundCollector`
 runs a collector on its own thread, for tests, benchmarks and embedding.
-The store is the caller's: nothing here closes it.
+The store is the caller's: nothing here closes it. A pod registry given to the
+collector (``registry=``) is fed by a :class:`~infertrace.registry.processor.RegistryProcessor`
+in the pipeline, tells the model resolver what each pod serves, is served on
+``app.state.registry`` and is started and shut down with the servers (its store
+stays the caller's too).
 
 Connection hygiene is set up here: the HTTP connection cap, receive
 timeouts and slow-body shedding (:mod:`infertrace.collector.connections`,
@@ -42,6 +46,8 @@ from infertrace.collector.pipeline import Pipeline
 from infertrace.collector.processors import Processor
 from infertrace.collector.shed import ShedCounter
 from infertrace.config import Settings
+from infertrace.registry.processor import RegistryProcessor
+from infertrace.registry.service import RegistryService
 from infertrace.telemetry.protocols import TelemetryStore
 
 GRACE_SECONDS = 5.0
@@ -101,13 +107,23 @@ class Collector:
         settings: Settings,
         install: Install | None = None,
         processors: Iterable[Processor] = (),
+        registry: RegistryService | None = None,
     ) -> None:
         self.settings = settings
+        self.registry = registry
+        """The pod registry, or None; see the module docstring."""
+        processors = list(processors)
+        pod_models = None
+        if registry is not None:
+            processors.append(RegistryProcessor(registry))
+            pod_models = registry.models_of
         self.pipeline = Pipeline(
-            store, processors=processors, models=ModelResolver(settings.model_for)
+            store,
+            processors=processors,
+            models=ModelResolver(settings.model_for, pod_models=pod_models),
         )
         """Decode, write, then the ``processors`` (registered here, at start-up)."""
-        self.app = create_app(store, settings, self.pipeline, install=install)
+        self.app = create_app(store, settings, self.pipeline, install=install, registry=registry)
         """The HTTP app; ``install`` adds to it (see :func:`create_app`)."""
         self._http: _Uvicorn | None = None
         self._http_task: asyncio.Task[None] | None = None
@@ -165,6 +181,8 @@ class Collector:
                 raise OSError(f"OTLP/HTTP server on {s.host}:{s.port} stopped while starting")
             await asyncio.sleep(0.01)
         self.endpoints = Endpoints(s.host, sock.getsockname()[1], grpc_port)
+        if self.registry is not None:
+            self.registry.start()
         return self.endpoints
 
     def _grace(self) -> float:
@@ -173,7 +191,8 @@ class Collector:
 
     async def stop(self) -> None:
         """Stop accepting, let in-flight requests finish (GRACE_SECONDS, or the
-        shutdown timeout plus 2 s when that is longer)."""
+        shutdown timeout plus 2 s when that is longer); then the registry's threads."""
+        self.app.state.stopping.set()  # endless answers (event streams) end now
         if self._http is not None and self._http_task is not None:
             self._http.should_exit = True
             await self._http_task
@@ -187,6 +206,8 @@ class Collector:
         self.connections.stop()
         self._accept_errors.uninstall()
         self.pipeline.shutdown()
+        if self.registry is not None:
+            self.registry.shutdown()
 
 
 async def _serve_until_signalled(
@@ -196,12 +217,13 @@ async def _serve_until_signalled(
     on_stop: Callable[[], None] | None,
     install: Install | None,
     processors: Iterable[Processor],
+    registry: RegistryService | None,
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    collector = Collector(store, settings, install, processors)
+    collector = Collector(store, settings, install, processors, registry)
     try:
         on_ready(await collector.start())
         await stop.wait()
@@ -220,14 +242,18 @@ def run(
     on_stop: Callable[[], None] | None = None,
     install: Install | None = None,
     processors: Iterable[Processor] = (),
+    registry: RegistryService | None = None,
 ) -> None:
     """Serve until SIGINT/SIGTERM (main thread only); ``on_ready`` gets the bound ports.
 
     ``on_stop`` (non-blocking) runs on the signal, before the servers stop;
     ``install`` adds to the HTTP app (see :func:`~infertrace.collector.app.create_app`);
-    ``processors`` see every stored batch (:mod:`infertrace.collector.processors`).
+    ``processors`` see every stored batch (:mod:`infertrace.collector.processors`);
+    ``registry`` is the pod registry to feed, serve and run (see :class:`Collector`).
     """
-    asyncio.run(_serve_until_signalled(store, settings, on_ready, on_stop, install, processors))
+    asyncio.run(
+        _serve_until_signalled(store, settings, on_ready, on_stop, install, processors, registry)
+    )
 
 
 class BackgroundCollector:
@@ -239,9 +265,10 @@ class BackgroundCollector:
         settings: Settings | None = None,
         install: Install | None = None,
         processors: Iterable[Processor] = (),
+        registry: RegistryService | None = None,
     ) -> None:
         self.settings = settings or Settings(port=0, grpc_port=0)
-        self._collector = Collector(store, self.settings, install, processors)
+        self._collector = Collector(store, self.settings, install, processors, registry)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
