@@ -189,6 +189,13 @@ class ApiClient:
         """Stored records and bytes per signal."""
         return self._get("/api/stats")
 
+    def pods(
+        self, name: str | None = None, model: str | None = None, status: str | None = None
+    ) -> JSON:
+        """The registry's pods matching every given filter, by key: ``pods``, ``count``."""
+        params: Params = [("name", name), ("provider", model), ("status", status)]
+        return self._get("/api/registry/pods", [(k, v) for k, v in params if v is not None])
+
     def export(
         self,
         fmt: ExportFormat,

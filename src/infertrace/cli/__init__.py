@@ -3,7 +3,8 @@
 ``serve`` runs the whole server (:mod:`~infertrace.cli.serve`), ``demo`` feeds a
 running one with the synthetic workload (:mod:`~infertrace.cli.demo`), ``trace``,
 ``spans``, ``models``, ``stats`` and ``export`` query its API
-(:mod:`~infertrace.cli.query`), ``db`` manages the PostgreSQL schema
+(:mod:`~infertrace.cli.query`), ``pods`` lists its pod registry
+(:mod:`~infertrace.cli.pods`), ``db`` manages the PostgreSQL schema
 (:mod:`~infertrace.cli.db`). The top layer: it may import every other package,
 and none imports it.
 """
@@ -13,6 +14,7 @@ import click
 from infertrace import __version__
 from infertrace.cli.db import db
 from infertrace.cli.demo import demo
+from infertrace.cli.pods import pods
 from infertrace.cli.query import COMMANDS as QUERY_COMMANDS
 from infertrace.cli.serve import serve
 
@@ -23,7 +25,7 @@ def main() -> None:
     """InferTrace: an OpenTelemetry-native collector and store for ML inference telemetry."""
 
 
-for _command in (serve, demo, *QUERY_COMMANDS, db):
+for _command in (serve, demo, *QUERY_COMMANDS, pods, db):
     main.add_command(_command)
 
 __all__ = ["main"]
