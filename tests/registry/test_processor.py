@@ -11,7 +11,7 @@ import pytest
 
 from infertrace.model import MetricPoint, MetricType, Span, StatusCode
 from infertrace.registry import Origin, ThreadSafeRegistry
-from infertrace.registry.processor import RegistryProcessor
+from infertrace.registry.processor import LABEL_SAMPLE, RegistryProcessor
 from infertrace.registry.service import RegistryService
 from infertrace.telemetry.batches import MetricBatch, SpanBatch
 from infertrace.telemetry.semconv import METRIC_MODEL_LABELS
@@ -184,3 +184,26 @@ def test_many_threads_feeding_the_processor_lose_no_count() -> None:
             assert service.error_rate(key) == pytest.approx(errors / spans)
     assert {p.key for p in service.pods()} == {k for k, (n, _) in sent.items() if n}
     service.events._check()
+
+
+@pytest.mark.parametrize("several_resources", [False, True])
+def test_large_metric_batches_read_every_label_position_within_a_few_batches(
+    service: RegistryService, several_resources: bool
+) -> None:
+    """A pod's 1,000 points all say 'common' but one says 'rare': 'common' is learned
+    from the first batch, 'rare' within ceil(1000 / LABEL_SAMPLE) batches."""
+    pod = {"service.name": "vllm", "service.instance.id": "p0"}
+    other = {"service.name": "vllm", "service.instance.id": "p1"}
+    points = [_point(pod, {"model_name": "rare" if i == 777 else "common"}) for i in range(1000)]
+    resources = [pod]
+    if several_resources:
+        points += [_point(other, {"model_name": "x"})]
+        resources.append(other)
+    batch = MetricBatch.of(points)
+    processor = RegistryProcessor(service)
+    processor.on_metrics(batch, resources)
+    assert "common" in service.get("vllm:p0").providers
+    rounds = -(-1000 // LABEL_SAMPLE)
+    for _ in range(rounds - 1):
+        processor.on_metrics(batch, resources)
+    assert service.get("vllm:p0").providers == {"common", "rare"}
