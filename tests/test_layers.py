@@ -101,7 +101,13 @@ class Rule:
         )
 
 
-UPPER = ("infertrace.collector", "infertrace.registry", "infertrace.api", "infertrace.cli")
+UPPER = (
+    "infertrace.collector",
+    "infertrace.registry",
+    "infertrace.activity",
+    "infertrace.api",
+    "infertrace.cli",
+)
 RULES = [
     Rule("engine imports nothing of infertrace", "infertrace.engine", ("infertrace",),
          allowed=("infertrace.engine",)),
@@ -112,6 +118,8 @@ RULES = [
     Rule("the OTLP codec never imports the network side", "infertrace.collector.otlp",
          ("infertrace.collector",), allowed=("infertrace.collector.otlp",)),
     Rule("registry never imports collector, api or cli", "infertrace.registry",
+         ("infertrace.collector", "infertrace.api", "infertrace.cli")),
+    Rule("activity never imports collector, api or cli", "infertrace.activity",
          ("infertrace.collector", "infertrace.api", "infertrace.cli")),
     Rule("api never imports collector or cli", "infertrace.api",
          ("infertrace.collector", "infertrace.cli")),

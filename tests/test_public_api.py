@@ -41,6 +41,7 @@ def test_memory_store_satisfies_every_protocol() -> None:
         "infertrace.collector",
         "infertrace.collector.otlp",
         "infertrace.registry",
+        "infertrace.activity",
     ],
 )
 def test_package_all_is_sorted_unique_and_importable(package: str) -> None:

@@ -1,0 +1,307 @@
+"""The in-memory activity store: four indexed tables behind one reader–writer lock.
+
+Readers share the lock; a writer holds it alone and briefly (a batch of 10,000
+holds it for its check and insert, tens of milliseconds), so a reader sees a
+batch entirely or not at all. Every write checks everything before it changes
+anything. Listeners (the aggregation cache) hear which days a write touched
+after the lock is let go, never under it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from infertrace.activity.records import DAY_NS, Commit, Developer, Record
+from infertrace.activity.tables import LAYOUTS, Layout
+from infertrace.activity.view import ActivityView, check_page, layout_of
+from infertrace.engine.indexed import IndexedTable
+from infertrace.engine.planner import Between
+from infertrace.engine.rwlock import RWLock
+from infertrace.errors import (
+    CapacityExceeded,
+    DuplicateRecord,
+    InvalidParameter,
+    RecordNotFound,
+)
+
+R = TypeVar("R", bound=Record)
+
+Listener = Callable[[type, "frozenset[int] | None"], None]
+"""Told ``(kind, days)`` after a write: the UTC days it touched, None for all days."""
+
+
+@dataclass(frozen=True, slots=True)
+class KindStats:
+    """Measured memory of one record type: rows (records and their share of their
+    values), indexes (the primary hash table and every secondary index)."""
+
+    kind: str
+    count: int
+    limit: int | None
+    row_bytes: int
+    index_bytes: int
+
+    @property
+    def total_bytes(self) -> int:
+        return self.row_bytes + self.index_bytes
+
+    @property
+    def bytes_per_record(self) -> float:
+        return self.total_bytes / self.count if self.count else 0.0
+
+
+class MemoryActivityStore:
+    """:class:`~infertrace.activity.store.ActivityStore` in memory; thread-safe.
+
+    ``limits`` caps records per type (keys: record classes or their names, such
+    as ``"commit"``); a write that would pass one raises CapacityExceeded and
+    writes nothing. Lookups by key or unique field are O(1), indexed filters
+    O(1) / O(log n) plus the rows returned (see ``tables.py`` for the indexes).
+    """
+
+    def __init__(self, *, limits: Mapping[type[Record] | str, int] | None = None) -> None:
+        self._lock = RWLock()
+        self._tables: dict[type, IndexedTable[Any]] = {
+            kind: layout.table() for kind, layout in LAYOUTS.items()
+        }
+        self._view = ActivityView(self._tables)
+        self._limits: dict[type, int] = {}
+        for key, limit in (limits or {}).items():
+            kind = key if isinstance(key, type) else _kind_named(key)
+            layout_of(kind)
+            if type(limit) is not int or limit < 0:
+                raise InvalidParameter("limits", f"limit {limit!r} of {key!r} must be an int >= 0")
+            self._limits[kind] = limit
+        self._listeners: list[Listener] = []
+
+    # -- locking ---------------------------------------------------------------
+
+    @contextmanager
+    def reading(self) -> Iterator[ActivityView]:
+        """Hold the read lock; the view sees every table at one instant."""
+        self._lock.acquire_read()
+        try:
+            yield self._view
+        finally:
+            self._lock.release_read()
+
+    @contextmanager
+    def exclusive(self) -> Iterator[dict[type, IndexedTable[Any]]]:
+        """Hold the write lock over the raw tables, for whole-store work in this
+        package (repair, restore); every listener hears "all days" afterwards."""
+        self._lock.acquire_write()
+        try:
+            yield self._tables
+        finally:
+            self._lock.release_write()
+            for kind in LAYOUTS:
+                self._notify(kind, None)
+
+    def subscribe(self, listener: Listener) -> None:
+        """Call ``listener(kind, days)`` after every write (outside the lock)."""
+        self._listeners.append(listener)
+
+    def _notify(self, kind: type, days: frozenset[int] | None) -> None:
+        for listener in self._listeners:
+            listener(kind, days)
+
+    # -- writes ----------------------------------------------------------------
+
+    def save(self, record: Record) -> None:
+        """Insert one record. O(indexes + log n)."""
+        layout = layout_of(type(record))
+        table = self._tables[layout.kind]
+        self._lock.acquire_write()
+        try:
+            self._check_room(layout, 1)
+            try:
+                table.insert(record)
+            except ValueError as exc:
+                raise DuplicateRecord(f"{layout.name} refused: {exc}") from None
+        finally:
+            self._lock.release_write()
+        self._notify(layout.kind, _days(layout, (record,)))
+
+    def save_batch(self, records: Sequence[Record]) -> int:
+        """Insert every record (all of one type) or none; how many. Readers see all
+        of them or none. DuplicateRecord lists every clashing record by index.
+        O(m (indexes + log n))."""
+        if not records:
+            return 0
+        layout = layout_of(type(records[0]))
+        strays = [i for i, r in enumerate(records) if type(r) is not layout.kind]
+        if strays:
+            raise InvalidParameter(
+                "records", f"records {strays[:10]} are not {layout.kind.__name__} like record 0 "
+                "(a batch holds one type)",
+            )  # fmt: skip
+        table = self._tables[layout.kind]
+        self._lock.acquire_write()
+        try:
+            self._check_room(layout, len(records))
+            problems = table.insert_many(records)
+        finally:
+            self._lock.release_write()
+        if problems:
+            first = problems[0]
+            raise DuplicateRecord(
+                f"{len(problems)} of {len(records)} {layout.name} records refused, nothing "
+                f"stored; first: record {first[0]}: {first[1]}",
+                problems,
+            )
+        self._notify(layout.kind, _days(layout, records))
+        return len(records)
+
+    def _check_room(self, layout: Layout, adding: int) -> None:
+        limit = self._limits.get(layout.kind)
+        held = len(self._tables[layout.kind])
+        if limit is not None and held + adding > limit:
+            raise CapacityExceeded(
+                f"{layout.name} limit {limit} reached: {held} stored, {adding} more refused"
+            )
+
+    def update(self, record: R) -> R:
+        """Replace the record with ``record``'s key; the old one. O(indexes + log n)."""
+        layout = layout_of(type(record))
+        table = self._tables[layout.kind]
+        self._lock.acquire_write()
+        try:
+            try:
+                old: R = table.update(record)
+            except KeyError:
+                key = getattr(record, layout.key)
+                raise RecordNotFound(layout.name, key) from None
+            except ValueError as exc:
+                raise DuplicateRecord(f"{layout.name} refused: {exc}") from None
+        finally:
+            self._lock.release_write()
+        self._notify(layout.kind, _days(layout, (old, record)))
+        return old
+
+    def delete(self, kind: type[R], key: str) -> R:
+        """Remove and return a record; RecordNotFound if none. O(indexes + log n)."""
+        layout = layout_of(kind)
+        if kind is Commit and isinstance(key, str):
+            key = key.lower()
+        self._lock.acquire_write()
+        try:
+            try:
+                old: R = self._tables[kind].delete(key)
+            except (KeyError, TypeError):
+                raise RecordNotFound(layout.name, key) from None
+        finally:
+            self._lock.release_write()
+        self._notify(kind, _days(layout, (old,)))
+        return old
+
+    def replace_tables(self, tables: Mapping[type, IndexedTable[Any]]) -> None:
+        """Swap in a whole new table for each record type (a restore builds them off
+        the lock); CapacityExceeded, and nothing swapped, if one passes its limit."""
+        if set(tables) != set(LAYOUTS):
+            raise InvalidParameter("tables", f"tables {sorted(map(str, tables))} must be "
+                                   "one per record type")  # fmt: skip
+        for kind, limit in self._limits.items():
+            if len(tables[kind]) > limit:
+                raise CapacityExceeded(f"{LAYOUTS[kind].name} limit {limit} is below the "
+                                       f"{len(tables[kind])} records offered")  # fmt: skip
+        with self.exclusive() as current:
+            current.update(tables)
+
+    def clear(self) -> None:
+        """Forget every record."""
+        with self.exclusive() as tables:
+            for table in tables.values():
+                table.clear()
+
+    # -- reads -----------------------------------------------------------------
+
+    def get(self, kind: type[R], key: str) -> R:
+        """The record under ``key``; RecordNotFound if none. O(1)."""
+        self._lock.acquire_read()
+        try:
+            found = self._view.get(kind, key)
+        finally:
+            self._lock.release_read()
+        if found is None:
+            raise RecordNotFound(layout_of(kind).name, key)
+        return found
+
+    def find_developer(self, email: str) -> Developer:
+        """The developer with ``email`` (any case); RecordNotFound if none. O(1)."""
+        self._lock.acquire_read()
+        try:
+            found = self._tables[Developer].find("email", email.lower())
+        finally:
+            self._lock.release_read()
+        if found is None:
+            raise RecordNotFound("developer email", email)
+        return found  # type: ignore[no-any-return]
+
+    def count(self, kind: type[Record], filters: Mapping[str, object] | None = None) -> int:
+        """How many records match. O(1) or O(log n) when one index answers."""
+        with self.reading() as view:
+            return view.count(kind, filters)
+
+    def get_commits_in_range(
+        self, start: int, end: int, *, developer_id: str | None = None,
+        limit: int | None = None, offset: int = 0,
+    ) -> list[Commit]:  # fmt: skip
+        """Commits with ``start <= timestamp < end``, oldest first (ties by sha).
+        O(log n + k) for k commits read."""
+        for name, value in (("start", start), ("end", end)):
+            if type(value) is not int or value < 0:
+                raise InvalidParameter(name, f"{name} {value!r} must be unix nanoseconds")
+        check_page(limit, offset)
+        filters: dict[str, object] = {"timestamp": Between("timestamp", start, end)}
+        if developer_id is not None:
+            filters["developer_id"] = developer_id
+        return self.list(Commit, filters, limit=limit, offset=offset, order_by="timestamp")
+
+    # -- stats and invariants --------------------------------------------------
+
+    def memory_stats(self) -> dict[str, KindStats]:
+        """Per record type: count, limit, bytes measured from the structures. O(n)."""
+        out: dict[str, KindStats] = {}
+        with self.reading():
+            for kind, layout in LAYOUTS.items():
+                b = self._tables[kind].nbytes()
+                index_bytes = b.primary + sum(b.indexes.values())
+                out[layout.name] = KindStats(
+                    layout.name, b.count, self._limits.get(kind), b.rows, index_bytes
+                )
+        return out
+
+    def _check(self) -> None:
+        with self.reading():
+            for table in self._tables.values():
+                table._check()
+
+    def list(
+        self, kind: type[R], filters: Mapping[str, object] | None = None, *,
+        limit: int | None = None, offset: int = 0, order_by: str | None = None,
+        reverse: bool = False,
+    ) -> list[R]:  # fmt: skip
+        """Matching records by key (or by ``order_by``, the type's time column),
+        from ``offset``, at most ``limit``; see :meth:`IndexedTable.query`."""
+        with self.reading() as view:
+            return view.query(
+                kind, filters, limit=limit, offset=offset, order_by=order_by, reverse=reverse
+            )
+
+
+def _kind_named(name: str) -> type[Record]:
+    for kind, layout in LAYOUTS.items():
+        if layout.name == name:
+            return kind
+    raise InvalidParameter("limits", f"limit for {name!r}: no such record type")
+
+
+def _days(layout: Layout, records: Sequence[Record]) -> frozenset[int] | None:
+    """The UTC days the records fall on; None (every day) for developers, whose
+    region and team every stat of every day depends on."""
+    if layout.kind is Developer:
+        return None
+    return frozenset(getattr(r, layout.time) // DAY_NS for r in records)
