@@ -325,17 +325,18 @@ class RegistryService:
         with self._lock:
             if now is None:
                 now = self._clock()
+            old = self._records.get(key)
+            if old is None:
+                old = self._lookup(key)  # a malformed key raises here, before any change
+            if old is None:
+                self._first_seen(service_name, pod_name, address, providers, now)
             self._seen[key] = now
             if spans:
                 window = self._windows.get(key)
                 if window is None:
                     window = self._windows[key] = ErrorWindow.for_window(self.error_window)
                 window.add(now // SECOND, spans, errors)
-            old = self._records.get(key)
             if old is None:
-                old = self._lookup(key)
-            if old is None:
-                self._first_seen(service_name, pod_name, address, providers, now)
                 return
             models = old.providers
             if providers and not models.issuperset(providers):
@@ -451,6 +452,22 @@ class RegistryService:
             for p in self.store.get_all_services()
             if p.health_check_url and p.status is not _DRAINING
         ]
+
+    def _check(self) -> None:
+        """Assert the invariants: the mirror holds the store's records, and the telemetry
+        state (seen times, error windows, followed groups) only names stored pods."""
+        with self._lock:
+            stored = {r.key: r for r in self.store.get_all_services()}
+            for key, info in self._records.items():
+                assert stored.get(key) == info, (key, info, stored.get(key))
+            assert self._seen.keys() <= stored.keys(), self._seen.keys() - stored.keys()
+            assert self._windows.keys() <= self._seen.keys()
+            for window in self._windows.values():
+                window._check()
+            for key, groups in self._followed.items():
+                assert groups, key
+                for group in groups:
+                    assert key in self.store.get_subscribers(group), (key, group)
 
     # -- inside the lock ---------------------------------------------------------
 
