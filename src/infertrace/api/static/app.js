@@ -5,6 +5,7 @@ import {clear, errorBox, h, setUTC, useUTC} from './dom.js';
 import * as logs from './logs.js';
 import * as metrics from './metrics.js';
 import * as models from './models.js';
+import * as pods from './pods.js';
 import {currentRoute, go, remember} from './route.js';
 import * as search from './search.js';
 import * as servicemap from './servicemap.js';
@@ -16,6 +17,7 @@ const VIEWS = {
   trace: {view: trace, title: 'Trace', nav: 'search'},
   map: {view: servicemap, title: 'Service map', nav: 'map'},
   models: {view: models, title: 'Models', nav: 'models'},
+  pods: {view: pods, title: 'Pods', nav: 'pods'},
   logs: {view: logs, title: 'Logs', nav: 'logs'},
   metrics: {view: metrics, title: 'Metrics', nav: 'metrics'},
   stats: {view: stats, title: 'Stats', nav: 'stats'},
