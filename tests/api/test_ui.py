@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import random
 import re
 import time
 from collections.abc import Iterator
@@ -14,11 +15,12 @@ import pytest
 
 from infertrace.api import ui
 from infertrace.collector.server import Endpoints
-from infertrace.model import Span, StatusCode
+from infertrace.model import MetricPoint, Span, StatusCode
 from infertrace.telemetry.memory import MemoryStore
 from infertrace.workload import Workload
 from tests.api.browser import module_syntax_error, needs_chromium, needs_node, rendered_dom
 from tests.collector.helpers import running
+from tests.telemetry.metric_producers import Scrape, random_interval, vllm_pod
 
 STATIC = ui.STATIC_DIR
 JS_FILES = sorted(STATIC.glob("*.js"))
@@ -63,6 +65,23 @@ def call_spans(start_ns: int) -> list[Span]:
     return spans
 
 
+METRICS_MODEL = "metrics-only/vllm-model"
+"""A model known only from the vLLM metrics of one pod (no spans)."""
+LAST_SCRAPE = Scrape(running=7, waiting=3, cache=0.42)
+
+
+def metrics_only_pod(start: int) -> list[MetricPoint]:
+    """Eight scrapes of a vLLM pod serving :data:`METRICS_MODEL`, each after a few
+    requests, the last reading :data:`LAST_SCRAPE`."""
+    rng = random.Random(3)
+    times = [start + 15 * 10**9 * k for k in range(8)]
+    scrapes = [Scrape(1, 1, 0.1)] * 7 + [LAST_SCRAPE]
+    intervals = [random_interval(rng, 3) for _ in times]
+    points, _ = vllm_pod(METRICS_MODEL, "vllm-metrics-0", times, start, start - 10**9,
+                         intervals, scrapes)  # fmt: skip
+    return points
+
+
 @pytest.fixture(scope="module")
 def seeded() -> Iterator[tuple[Endpoints, list[Span]]]:
     store = MemoryStore()
@@ -71,6 +90,7 @@ def seeded() -> Iterator[tuple[Endpoints, list[Span]]]:
     spans = [*w.spans(120), *call_spans(start)]
     store.write_batch(spans)
     store.write_logs(w.logs(20))
+    store.write_metrics(metrics_only_pod(start))
     with running(store) as endpoints:
         yield endpoints, spans
     store.close()
@@ -354,9 +374,20 @@ def test_models_dashboard_shows_queue_ttft_and_tpot(server: Endpoints) -> None:
     for row in rows:
         cells, want = dict(zip(columns, row, strict=True)), api[row[0]]
         for label, field in TIMING_COLUMNS.items():
-            # The workload's requests carry queue time and TTFT (so TPOT too): no dashes.
+            # The workload's requests carry queue time and TTFT (so TPOT too), and the
+            # metrics-only model's pod exports their histograms: no dashes.
             assert want[field] is not None, field
             assert shown_nanos(cells[label]) == pytest.approx(want[field], rel=0.01), label
+        assert cells["Source"] == ("metrics" if row[0] == METRICS_MODEL else "spans")
+    # the model known only from metrics, with its gauges (the pod's last scrape)
+    cells = dict(zip(columns, next(r for r in rows if r[0] == METRICS_MODEL), strict=True))
+    assert api[METRICS_MODEL]["requests"] > 0
+    assert cells["Requests"] == f"{api[METRICS_MODEL]['requests']:,}"
+    assert (cells["Running"], cells["Waiting"]) == (
+        str(LAST_SCRAPE.running),
+        str(LAST_SCRAPE.waiting),
+    )
+    assert cells["KV cache"] == f"{LAST_SCRAPE.cache * 100:.0f}%"
 
 
 def traces_of(spans: list[Span]) -> dict[str, list[Span]]:

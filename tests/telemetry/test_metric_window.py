@@ -238,3 +238,22 @@ def test_cumulative_increase_equals_what_happened_in_the_window(
     # the same counts sent as deltas add up to the same increase
     deltas = [values[0] if started_inside else 0.0] + [float(inc) for inc, _ in steps]
     assert counter_increase(series(deltas, starts, DELTA), SINCE) == happened
+
+
+def test_points_without_a_histogram_are_left_out() -> None:
+    """A point with no histogram in the middle changes nothing: (7 - 3) either way."""
+    a, b = hist(3, (1, 1, 1), 1.0), hist(7, (2, 3, 2), 3.0)
+    s = series([], 500, CUM, [a, b])
+    s = Series(s.name, s.type, s.temporality, s.unit, s.service_name, {}, {},
+               np.array([1_010, 1_015, 1_020], np.int64), np.array([500] * 3, np.int64),
+               np.array([np.nan] * 3), (a, None, b))  # fmt: skip
+    assert [as_tuple(i) for i in histogram_increase(s, SINCE)] == [((0.1, 0.5), 4, 2.0, (1, 2, 1))]
+    none = Series(s.name, s.type, s.temporality, s.unit, s.service_name, {}, {},
+                  s.times[:1], s.starts[:1], s.values[:1], (None,))  # fmt: skip
+    assert histogram_increase(none, SINCE) == []
+
+
+@pytest.mark.parametrize("temporality", [CUM, DELTA])
+def test_histograms_without_buckets_carry_nothing(temporality: Temporality) -> None:
+    empty = HistogramData(count=4, sum=2.0)
+    assert histogram_increase(series([], 1_500, temporality, [empty, empty]), SINCE) == []

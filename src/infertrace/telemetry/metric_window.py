@@ -27,10 +27,14 @@ finite bound. No observations, or no finite bound: no answer.
 
 from __future__ import annotations
 
+import bisect
+import dataclasses
 import itertools
 import math
+import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
@@ -115,38 +119,49 @@ def latest(s: Series) -> float | None:
 
 def histogram_increase(s: Series, since: int) -> list[Increase]:
     """The histogram's increase over the window, one entry per set of bucket bounds
-    (one, unless the producer changed them). O(points), reading whole bucket rows only
-    at run boundaries for cumulative series."""
-    hists = [h for h in s.histograms if h is not None and h.bucket_counts]
+    (one, unless the producer changed them). O(points) in C-level passes; whole bucket
+    rows are read only at run boundaries for cumulative series. Points without a
+    histogram, or without buckets, carry nothing."""
+    hists = s.histograms
     if not hists:
         return []
-    if len(hists) != len(s.histograms):  # points without buckets carry nothing to merge
-        keep = [i for i, h in enumerate(s.histograms) if h is not None and h.bucket_counts]
-        starts = s.starts[keep]
-    else:
-        starts = s.starts
+    try:
+        counts = np.fromiter(map(_COUNT, hists), np.float64, len(hists))
+        bounds = list(map(_BOUNDS, hists))
+    except AttributeError:  # a point without a histogram: leave it out
+        keep = [i for i, h in enumerate(hists) if h is not None]
+        if not keep:
+            return []
+        kept = [hists[i] for i in keep]
+        s = dataclasses.replace(s, starts=s.starts[keep], histograms=kept)
+        return histogram_increase(dataclasses.replace(s, times=s.times[keep]), since)
+    full = cast("Sequence[HistogramData]", hists)  # none is None: map() read them all
     out: dict[Bounds, Increase] = {}
     if s.temporality is Temporality.DELTA:
-        for h in hists:
-            _add(out, h.bounds, h.count, h.sum or 0.0, np.asarray(h.bucket_counts, np.int64))
+        for h in full:
+            if h.bucket_counts:
+                _add(out, h.bounds, h.count, h.sum or 0.0, np.asarray(h.bucket_counts, np.int64))
         return list(out.values())
-    counts = np.fromiter((h.count for h in hists), np.float64, len(hists))
-    brk = _breaks(counts, starts)
-    first = hists[0].bounds
-    if any(h.bounds != first for h in hists):
-        brk |= np.array([False] + [a.bounds != b.bounds for a, b in itertools.pairwise(hists)])
+    brk = _breaks(counts, s.starts)
+    if bounds.count(bounds[0]) != len(bounds):
+        brk[1:] |= np.array([a != b for a, b in itertools.pairwise(bounds)], np.bool_)
     run_starts = [0, *np.flatnonzero(brk).tolist()]
     run_ends = [*run_starts[1:], len(hists)]
     for r, (i, j) in enumerate(zip(run_starts, run_ends, strict=True)):
-        a, b = hists[i], hists[j - 1]
-        inside = r > 0 or _began_inside(int(starts[0]), since)
+        a, b = full[i], full[j - 1]
+        if not b.bucket_counts or len(a.bucket_counts) != len(b.bucket_counts):
+            continue
         buckets = np.asarray(b.bucket_counts, np.int64)
         count, total = b.count, b.sum or 0.0
-        if not inside:
+        if r == 0 and not _began_inside(int(s.starts[0]), since):
             buckets = buckets - np.asarray(a.bucket_counts, np.int64)
             count, total = count - a.count, total - (a.sum or 0.0)
         _add(out, b.bounds, count, total, buckets)
     return list(out.values())
+
+
+_COUNT = operator.attrgetter("count")
+_BOUNDS = operator.attrgetter("bounds")
 
 
 def _add(out: dict[Bounds, Increase], bounds: Bounds, count: int, total: float, b: I64) -> None:
@@ -174,20 +189,20 @@ def histogram_quantile(q: float, bounds: Bounds, buckets: Sequence[int] | I64) -
         raise ValueError(f"quantile must be in (0, 1], got {q!r}")
     if len(buckets) != len(bounds) + 1:
         raise ValueError(f"{len(buckets)} bucket counts for {len(bounds)} bounds")
-    cum = np.cumsum(np.asarray(buckets, np.float64))
-    total = float(cum[-1]) if len(cum) else 0.0
+    cum = list(itertools.accumulate(float(c) for c in buckets))
+    total = cum[-1] if cum else 0.0
     if total <= 0 or not bounds:
         return None
     rank = q * total
-    b = int(np.searchsorted(cum[:-1], rank, side="left"))
-    if b == len(bounds):  # the +Inf bucket
+    b = bisect.bisect_left(cum, rank, 0, len(bounds))  # the +Inf bucket when none reaches it
+    if b == len(bounds):
         return float(bounds[-1])
     upper = float(bounds[b])
     if b == 0 and upper <= 0:
         return upper
     lower = 0.0 if b == 0 else float(bounds[b - 1])
-    below = 0.0 if b == 0 else float(cum[b - 1])
-    return lower + (upper - lower) * (rank - below) / (float(cum[b]) - below)
+    below = 0.0 if b == 0 else cum[b - 1]
+    return lower + (upper - lower) * (rank - below) / (cum[b] - below)
 
 
 __all__ = [

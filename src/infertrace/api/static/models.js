@@ -1,4 +1,6 @@
 // The models dashboard: totals, charts per model over time, the analytics table and a leaderboard.
+// Rows come from spans, or (for a model without requests from spans) from its metrics: the
+// Source column says which, and the gauge columns show running/waiting requests and KV-cache use.
 
 import {getJSON} from './api.js';
 import {legend, lineChart} from './chart.js';
@@ -47,15 +49,24 @@ const TIMINGS = [['queue', 'Queue'], ['ttft', 'TTFT'], ['tpot', 'TPOT']].flatMap
     sort: (g) => g[`${key}_${q}_ns`],
   })));
 
+// What a model's gauges say (vLLM, SGLang): summed over its pods; KV cache is their mean use.
+const GAUGES = [
+  {label: 'Running', align: 'right', render: (g) => fmtNumber(g.running_requests), sort: (g) => g.running_requests},
+  {label: 'Waiting', align: 'right', render: (g) => fmtNumber(g.waiting_requests), sort: (g) => g.waiting_requests},
+  {label: 'KV cache', align: 'right', render: (g) => fmtPercent(g.kv_cache_usage, 0), sort: (g) => g.kv_cache_usage},
+];
+
 const CHARTS = ['requests', 'errors', 'latency_p95', 'tokens_out'];
 const MAX_MODELS = 8;
 const REFRESH_MS = 30000;
 
 function tiles(groups, groupLabel) {
-  const requests = groups.reduce((a, g) => a + g.requests, 0);
-  const errors = groups.reduce((a, g) => a + g.errors, 0);
-  const tokensIn = groups.reduce((a, g) => a + g.input_tokens, 0);
-  const tokensOut = groups.reduce((a, g) => a + g.output_tokens, 0);
+  // A row from metrics may not know a count (null): it adds nothing.
+  const total = (field) => groups.reduce((a, g) => a + (g[field] || 0), 0);
+  const requests = total('requests');
+  const errors = total('errors');
+  const tokensIn = total('input_tokens');
+  const tokensOut = total('output_tokens');
   const tile = (label, value, sub, cls) => h('div', {class: ['tile', cls]},
     h('div', {class: 'tile-label'}, label), h('div', {class: 'tile-value'}, value), sub ? h('div', {class: 'tile-sub'}, sub) : null);
   return h('div', {class: 'tiles'},
@@ -73,6 +84,8 @@ function analyticsTable(groups, groupBy, groupLabel, range) {
     rowHref: filterKey ? (g) => hashFor('search', {[filterKey]: g.key, since: range}) : undefined,
     columns: [
       {label: groupLabel, render: (g) => g.key || '(none)', sort: (g) => g.key, className: 'nowrap'},
+      {label: 'Source', render: (g) => h('span', {class: ['badge', `source-${g.source}`], title: g.source === 'metrics'
+        ? `From metrics: ${(g.metric_names || []).join(', ')}` : 'From spans'}, g.source), sort: (g) => g.source},
       {label: 'Requests', align: 'right', render: (g) => fmtNumber(g.requests), sort: (g) => g.requests},
       {label: 'Errors', align: 'right', render: (g) => fmtNumber(g.errors), sort: (g) => g.errors},
       {label: 'Error rate', align: 'right', render: (g) => fmtPercent(g.error_rate, 2), sort: (g) => g.error_rate},
@@ -86,6 +99,7 @@ function analyticsTable(groups, groupBy, groupLabel, range) {
       {label: 'Tokens/s', align: 'right', render: (g) => fmtNumber(g.output_tokens_per_second, 1), sort: (g) => g.output_tokens_per_second},
       {label: 'Batch', align: 'right', render: (g) => fmtNumber(g.mean_batch_size, 1), sort: (g) => g.mean_batch_size},
       {label: 'GPU', align: 'right', render: (g) => fmtPercent(g.mean_gpu_utilization, 0), sort: (g) => g.mean_gpu_utilization},
+      ...GAUGES,
     ],
   });
 }
@@ -142,8 +156,8 @@ async function load(body, state, signal) {
   clear(body);
   body.append(tiles(analytics.groups, groupLabel));
   if (models.length === 0) {
-    body.append(emptyState('No model spans in this window.',
-      'Analytics count spans that carry a model name (gen_ai.request.model). Run `infertrace demo` for sample data.'));
+    body.append(emptyState('No model spans or model metrics in this window.',
+      'Analytics count spans that carry a model name (gen_ai.request.model), or read vLLM, SGLang and GenAI metrics. Run `infertrace demo` for sample data.'));
     return;
   }
   body.append(h('div', {class: 'section-head'}, h('h3', {}, 'Over time'),

@@ -10,6 +10,7 @@ over the ring, then one :class:`Series` per matching series.
 from __future__ import annotations
 
 import itertools
+import operator
 from collections.abc import Callable, Collection
 from types import MappingProxyType
 from typing import Any
@@ -30,6 +31,12 @@ _TEMPORALITIES = tuple(Temporality)
 
 def _mapping(canon: Any) -> Any:
     return MappingProxyType({k: v for k, _, v in canon}) if canon else EMPTY_ATTRIBUTES
+
+
+def _take(column: list[Any], slots: list[int]) -> tuple[Any, ...]:
+    """``column[s]`` for each slot, in one C-level call."""
+    got = operator.itemgetter(*slots)(column)
+    return got if len(slots) > 1 else (got,)
 
 
 def memory_reader(store: MemoryStore) -> Callable[[Collection[str], int, int], list[Series]]:
@@ -84,9 +91,7 @@ def memory_reader(store: MemoryStore) -> Callable[[Collection[str], int, int], l
                         t[i:j],
                         starts[i:j],
                         values[i:j],
-                        [hist[s] for s in slots[i:j].tolist()]
-                        if kind >= MetricType.HISTOGRAM
-                        else (),
+                        _take(hist, slots[i:j].tolist()) if kind >= MetricType.HISTOGRAM else (),
                     )
                 )
         return out
