@@ -272,8 +272,12 @@ def test_last_seen_reaches_the_store_at_most_once_per_touch_interval(
     assert service.store.get_service("vllm:p0").last_seen == clock.now
     clock.advance(0.2)
     service.observe("vllm", "p0")
-    service.sweep()  # writes the exact time
-    assert service.store.get_service("vllm:p0").last_seen == clock.now
+    last = clock.now
+    service.sweep()  # still sending: observe() writes it in time, not the sweep
+    assert service.store.get_service("vllm:p0").last_seen == last - int(0.2 * S)
+    clock.advance(1.0)
+    service.sweep()  # quiet for touch_interval: the sweep writes the exact last time
+    assert service.store.get_service("vllm:p0").last_seen == last
 
 
 def test_providers_from_telemetry_are_bounded(service: RegistryService) -> None:

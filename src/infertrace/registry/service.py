@@ -22,9 +22,10 @@ so its ``last_seen`` reaches the store at most once per ``touch_interval`` a pod
 Thread-safe: one re-entrant lock around every read-modify-write, so the
 pipeline's workers, the sweeper and REST handlers can call at once. Events are
 published (and listeners called) under it, so they are in the order of the
-changes. A mirror of the records this service wrote answers the telemetry
-fast path and :meth:`models_of` without a store round trip; :meth:`sweep`
-reloads it from the store.
+changes: a listener must be quick and never wait for another thread. A mirror
+of the records this service wrote answers the telemetry fast path and
+:meth:`models_of` without a store round trip; :meth:`sweep` reloads it from
+the store.
 """
 
 from __future__ import annotations
@@ -386,9 +387,9 @@ class RegistryService:
 
     def sweep(self, now: int | None = None) -> list[RegistryEvent]:
         """One pass of the telemetry health rule over every pod (see
-        :mod:`infertrace.registry.health`), writing pending ``last_seen`` times; the
-        status_changed events it published. Reloads the record mirror from the store.
-        O(pods x window seconds)."""
+        :mod:`infertrace.registry.health`), writing the exact ``last_seen`` of pods quiet
+        for ``touch_interval``; the status_changed events it published. Reloads the
+        record mirror from the store. O(pods x window seconds)."""
         published: list[RegistryEvent] = []
         with self._lock:
             if now is None:
@@ -405,7 +406,10 @@ class RegistryService:
                 status = old.status
                 if not old.health_check_url:
                     status = self._judged(old, now, seen)
-                if status is old.status and seen == (old.last_seen or 0):
+                # an active pod's last_seen is written by observe(); the sweep writes the
+                # last one of a pod that went quiet, so it costs no write per active pod
+                tail = seen != (old.last_seen or 0) and now - seen >= self._touch_ns
+                if status is old.status and not tail:
                     continue
                 info = dataclasses.replace(old, last_seen=seen)
                 if status is not old.status:
