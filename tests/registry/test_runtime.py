@@ -28,11 +28,11 @@ class Clock:
         return self.now
 
 
-def _batch(resource: dict[str, str], model: str | None, n: int = 10) -> SpanBatch:
+def _batch(resource: dict[str, str], model: str | None, n: int = 10, first: int = 1) -> SpanBatch:
     return SpanBatch.of(
         Span(
-            trace_id=bytes([i + 1]) * 16,
-            span_id=bytes([i + 1]) * 8,
+            trace_id=bytes([first + i]) * 16,
+            span_id=bytes([first + i]) * 8,
             service_name=resource["service.name"],
             operation_name="llm_request",
             start_time_unix_nano=T0,
@@ -128,3 +128,37 @@ def test_the_resolver_names_a_span_model_from_a_registered_pod() -> None:
     resolved = resolver.resolve(_batch(pod, None, n=3), [0, 2])
     assert list(resolved.column("model_name")) == ["llama", None, "llama"]
     assert list(resolved.column("model_source")) == [FROM_POD, None, FROM_POD]
+
+
+def test_otlp_requests_through_the_collector_pipeline_keep_the_registry_current() -> None:
+    """Real OTLP protobuf through the collector's Pipeline with the processor registered
+    (structurally a collector Processor): pods appear with their models, a vLLM-like
+    span without a model takes its registered pod's one provider."""
+    from infertrace.collector.otlp.encode import encode_spans
+    from infertrace.collector.pipeline import Pipeline, Signal
+    from infertrace.collector.processors import Processor
+    from infertrace.telemetry.filters import SpanFilter
+    from infertrace.telemetry.memory import MemoryStore
+
+    service = RegistryService(ThreadSafeRegistry())
+    service.register("vllm", "vllm-1", providers=["qwen"])
+    processor = RegistryProcessor(service)
+    assert isinstance(processor, Processor)
+    store = MemoryStore()
+    pipeline = Pipeline(
+        store, processors=[processor], models=ModelResolver(pod_models=service.models_of)
+    )
+    a = {"service.name": "vllm", "service.instance.id": "vllm-0"}
+    b = {"service.name": "vllm", "service.instance.id": "vllm-1"}
+    spans = list(_batch(a, "llama", n=3)) + list(_batch(b, None, n=2, first=50))
+    body = encode_spans(spans).SerializeToString()
+    outcome = pipeline.export(Signal.TRACES, body)
+    assert outcome.accepted == 5
+    pods = {p.key: p for p in service.pods()}
+    assert pods["vllm:vllm-0"].providers == {"llama"}
+    assert pods["vllm:vllm-1"].providers == {"qwen"}  # resolved from the registration
+    assert pods["vllm:vllm-1"].origin.value == "both"
+    models = {(s.resource_attributes["service.instance.id"], s.model_name, s.model_source)
+              for s in store.list_spans(SpanFilter(limit=100))}  # fmt: skip
+    assert models == {("vllm-0", "llama", "span"), ("vllm-1", "qwen", FROM_POD)}
+    pipeline.shutdown()
