@@ -159,8 +159,14 @@ def test_sorted_pairs_match_a_sorted_list(n: int) -> None:
         s.remove(-1, -1)
 
 
-def test_a_big_batch_merges_and_stays_sorted() -> None:
-    s = SortedPairs([(3, 0), (1, 1)])
-    s.update([(i % 7, i + 10) for i in range(3 * LOAD)])
+@pytest.mark.parametrize("stored", [2, 3 * LOAD])
+def test_a_batch_merges_and_stays_sorted(stored: int) -> None:
+    """A batch bigger than the content is merged by one sort; a smaller one is
+    inserted pair by pair; either way the pairs (ties included) come out sorted."""
+    rng = random.Random(stored)
+    old = [(rng.randrange(50), i) for i in range(stored)]
+    new = [(rng.randrange(50), i) for i in range(stored, stored + 2 * LOAD + 7)][: stored + 5]
+    s = SortedPairs(old)
+    s.update([k for k, _ in new], [p for _, p in new])
     s._check()
-    assert len(s) == 3 * LOAD + 2
+    assert list(s) == sorted(old + new)

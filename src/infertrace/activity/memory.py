@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any, TypeVar
 
 from infertrace.activity.records import DAY_NS, Commit, Developer, Record
@@ -304,4 +305,4 @@ def _days(layout: Layout, records: Sequence[Record]) -> frozenset[int] | None:
     region and team every stat of every day depends on."""
     if layout.kind is Developer:
         return None
-    return frozenset(getattr(r, layout.time) // DAY_NS for r in records)
+    return frozenset(t // DAY_NS for t in map(attrgetter(layout.time), records))

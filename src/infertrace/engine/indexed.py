@@ -29,7 +29,7 @@ from itertools import islice
 from operator import itemgetter
 from typing import Any, Generic, TypeVar
 
-from infertrace.engine.indexes import HashIndex, Index, Kind, RangeIndex, UniqueIndex, build
+from infertrace.engine.indexes import Index, Kind, RangeIndex, UniqueIndex, build
 from infertrace.engine.planner import Between, Plan, Predicate, plan
 
 R = TypeVar("R")
@@ -98,6 +98,9 @@ class IndexedTable(Generic[R]):
         getters = [self.columns[c] for c in cols]
         if len(getters) == 1:
             return getters[0]
+        if len(getters) == 2:  # the common composite, without a generator per row
+            first, second = getters
+            return lambda row: (first(row), second(row))
         return lambda row: tuple(g(row) for g in getters)
 
     def __len__(self) -> int:
@@ -128,6 +131,11 @@ class IndexedTable(Generic[R]):
     def check(self, rows: Sequence[R]) -> list[Problem]:
         """Why each of ``rows`` could not be inserted together: a primary or unique key
         already stored or repeated in the batch. [] if all can. O(m)."""
+        pks = list(map(self.pk_of, rows))
+        if len(set(pks)) == len(pks) and self.rows.keys().isdisjoint(pks):
+            values = [list(map(index.key_of, rows)) for index in self._unique]
+            if all(_fresh(index.entries, v) for index, v in zip(self._unique, values, strict=True)):
+                return []  # the common case, at C speed
         problems: list[Problem] = []
         pk_of, stored = self.pk_of, self.rows
         seen_pk: dict[Any, int] = {}
@@ -169,12 +177,10 @@ class IndexedTable(Generic[R]):
         problems = self.check(rows)
         if problems:
             return problems
-        pk_of = self.pk_of
-        pks = [pk_of(r) for r in rows]
+        pks = list(map(self.pk_of, rows))
         self.rows.update(zip(pks, rows, strict=True))
         for index in self._all:
-            key_of = index.key_of
-            index.add_many([(key_of(r), pk) for r, pk in zip(rows, pks, strict=True)])
+            index.add_many(list(map(index.key_of, rows)), pks)
         return []
 
     def update(self, row: R) -> R:
@@ -307,7 +313,7 @@ class IndexedTable(Generic[R]):
             expected: dict[Any, list[Any]] = {}
             for pk, row in self.rows.items():
                 value = index.key_of(row)
-                if value is None and not isinstance(index, HashIndex):
+                if value is None:
                     continue
                 expected.setdefault(value, []).append(pk)
             actual: dict[Any, list[Any]] = {}
@@ -328,8 +334,7 @@ class IndexedTable(Generic[R]):
         the last row holding it). O(n log n)."""
         for index in self._all:
             index.clear()
-            key_of = index.key_of
-            index.add_many([(key_of(row), pk) for pk, row in self.rows.items()])
+            index.add_many(list(map(index.key_of, self.rows.values())), list(self.rows))
 
     def nbytes(self) -> TableBytes:
         """Sizes measured from the structures (see :class:`TableBytes`). O(n).
@@ -354,6 +359,12 @@ class IndexedTable(Generic[R]):
             index._check()
         problems = self.drift()
         assert not problems, problems
+
+
+def _fresh(entries: dict[Any, Any], values: list[Any]) -> bool:
+    """Whether ``values`` (None aside) are distinct and none is in ``entries``."""
+    present = [v for v in values if v is not None]
+    return len(set(present)) == len(present) and entries.keys().isdisjoint(present)
 
 
 _SLOTS: dict[type, tuple[str, ...]] = {}

@@ -11,10 +11,11 @@ several for a composite index) to primary keys:
 - :class:`RangeIndex`: a :class:`SortedPairs` of (key, primary key), for
   ``low <= key < high`` ranges; O(log n + k).
 
-A row whose key is None is left out of unique and range indexes (as SQL
-leaves NULL out of a UNIQUE constraint), and kept in hash indexes, where
-"is missing" is a useful lookup. Indexes are not thread-safe: the table's
-owner guards them.
+A row whose key is None is left out of the index (as SQL leaves NULL out of a
+UNIQUE constraint): an optional column (a change's commit) would otherwise put
+most rows in one bucket, and every insert would move that bucket's tail; a
+query for None scans. A composite key is a tuple, never None, so it always
+counts. Indexes are not thread-safe: the table's owner guards them.
 """
 
 from __future__ import annotations
@@ -55,9 +56,9 @@ class UniqueIndex:
         if key is not None:
             del self.entries[key]
 
-    def add_many(self, pairs: list[tuple[Any, Any]]) -> None:
+    def add_many(self, keys: list[Any], pks: list[Any]) -> None:
         entries = self.entries
-        for key, pk in pairs:
+        for key, pk in zip(keys, pks, strict=True):
             if key is not None:
                 entries[key] = pk
 
@@ -101,6 +102,8 @@ class HashIndex:
         self.entries: dict[Any, Any] = {}
 
     def add(self, key: Any, pk: Any) -> None:
+        if key is None:
+            return
         entries = self.entries
         bucket = entries.get(key, _NONE)
         if bucket is _NONE:
@@ -113,6 +116,8 @@ class HashIndex:
             insort(bucket, pk)
 
     def remove(self, key: Any, pk: Any) -> None:
+        if key is None:
+            return
         entries = self.entries
         bucket = entries[key]
         if type(bucket) is not list:
@@ -127,31 +132,22 @@ class HashIndex:
         if len(bucket) == 1:
             entries[key] = bucket[0]
 
-    def add_many(self, pairs: list[tuple[Any, Any]]) -> None:
-        """Add many: grouped per key, a big group merged by one sort. O(m log m)."""
-        grouped: dict[Any, list[Any]] = {}
-        for key, pk in pairs:
-            group = grouped.get(key)
-            if group is None:
-                grouped[key] = [pk]
-            else:
-                group.append(pk)
+    def add_many(self, keys: list[Any], pks: list[Any]) -> None:
+        """Add the pairs ``zip(keys, pks)`` (the loop of :meth:`add`, inlined)."""
         entries = self.entries
-        add = self.add
-        for key, pks in grouped.items():
-            bucket = entries.get(key, _NONE)
-            if bucket is _NONE and len(pks) == 1:
-                entries[key] = pks[0]
-            elif bucket is _NONE:
-                pks.sort()
-                entries[key] = pks
-            elif len(pks) > 8:
-                pks.extend(bucket if type(bucket) is list else (bucket,))
-                pks.sort()
-                entries[key] = pks
+        get = entries.get
+        for key, pk in zip(keys, pks, strict=True):
+            bucket = get(key, _NONE)
+            if bucket is _NONE:
+                if key is not None:
+                    entries[key] = pk
+            elif type(bucket) is list:
+                if pk > bucket[-1]:
+                    bucket.append(pk)
+                else:
+                    insort(bucket, pk)
             else:
-                for pk in pks:
-                    add(key, pk)
+                entries[key] = [bucket, pk] if bucket < pk else [pk, bucket]
 
     def size(self, key: Any) -> int:
         bucket = self.entries.get(key, _NONE)
@@ -206,8 +202,11 @@ class RangeIndex:
         if key is not None:
             self.pairs_.remove(key, pk)
 
-    def add_many(self, pairs: list[tuple[Any, Any]]) -> None:
-        self.pairs_.update([p for p in pairs if p[0] is not None])
+    def add_many(self, keys: list[Any], pks: list[Any]) -> None:
+        if None in keys:
+            kept = [(k, p) for k, p in zip(keys, pks, strict=True) if k is not None]
+            keys, pks = [k for k, _ in kept], [p for _, p in kept]
+        self.pairs_.update(keys, pks)
 
     def count(self, low: Any, high: Any) -> int:
         return self.pairs_.count(low, high)

@@ -9,7 +9,7 @@ rows; the other predicates are applied to the rows it yields:
 2. a composite hash index whose columns all have an Eq;
 3. a single-column hash index with an Eq;
 4. a range index with a Between on its column;
-5. otherwise a scan of every row.
+5. otherwise a scan of every row (as for ``Eq(column, None)``: None is in no index).
 
 Candidates are compared by the exact number of entries they would read (a
 bucket's length, a range's count), ties going to the earlier kind above, so a
@@ -114,8 +114,8 @@ def _candidate(
         return None
     used = [eqs[c] for c in index.columns]
     key = used[0].value if len(used) == 1 else tuple(e.value for e in used)
-    if key is None and isinstance(index, UniqueIndex):
-        return None  # None is not in a unique index
+    if key is None:
+        return None  # None is in no index: a scan finds it
     rest = tuple(p for p in predicates if not any(p is u for u in used))
     if isinstance(index, UniqueIndex):
         access = "unique"

@@ -77,20 +77,41 @@ class SortedPairs:
         if j == len(keys) - 1:
             self._maxes[i] = (key, pk)
         if len(keys) > 2 * LOAD:
-            self._keys[i + 1 : i + 1] = [keys[LOAD:]]
-            self._pks[i + 1 : i + 1] = [pks[LOAD:]]
-            del keys[LOAD:], pks[LOAD:]
-            self._maxes[i : i + 1] = [(keys[-1], pks[-1]), self._maxes[i]]
+            self._split(i)
 
-    def update(self, pairs: list[tuple[Any, Any]]) -> None:
-        """Insert many pairs: one by one, or by a merge-sort when they outnumber the
-        stored ones. O(m (log n + load)) or O((n + m) log(n + m))."""
-        if len(pairs) > self._len:
-            self._load(sorted([*self, *pairs]))
+    def _split(self, i: int) -> None:
+        keys, pks = self._keys[i], self._pks[i]
+        self._keys[i + 1 : i + 1] = [keys[LOAD:]]
+        self._pks[i + 1 : i + 1] = [pks[LOAD:]]
+        del keys[LOAD:], pks[LOAD:]
+        self._maxes[i : i + 1] = [(keys[-1], pks[-1]), self._maxes[i]]
+
+    def update(self, keys: list[Any], pks: list[Any]) -> None:
+        """Insert the pairs ``zip(keys, pks)``: one by one (the loop of :meth:`add`,
+        inlined), or by one sort when they outnumber the stored ones.
+        O(m (log n + load)) or O((n + m) log(n + m))."""
+        if len(keys) > self._len:
+            self._load(sorted([*self, *zip(keys, pks, strict=True)]))
             return
-        add = self.add
-        for key, pk in pairs:
-            add(key, pk)
+        maxes, all_keys, all_pks = self._maxes, self._keys, self._pks
+        for key, pk in zip(keys, pks, strict=True):
+            if not maxes:
+                self.add(key, pk)
+                continue
+            i = bisect_left(maxes, (key, pk))
+            if i == len(maxes):
+                i -= 1
+            block_keys, block_pks = all_keys[i], all_pks[i]
+            j = bisect_right(block_keys, key)
+            if j and block_keys[j - 1] == key:  # equal keys: order by primary key
+                j = bisect_left(block_pks, pk, bisect_left(block_keys, key, 0, j), j)
+            block_keys.insert(j, key)
+            block_pks.insert(j, pk)
+            self._len += 1
+            if j == len(block_keys) - 1:
+                maxes[i] = (key, pk)
+            if len(block_keys) > 2 * LOAD:
+                self._split(i)
 
     def remove(self, key: Any, pk: Any) -> None:
         """Remove a pair; KeyError naming it if absent. O(log n + load)."""
