@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel, Field
 
-from infertrace.registry import ServiceInfo, ServiceStatus
+from infertrace.registry import Origin, ServiceInfo, ServiceStatus
 from infertrace.registry.events import EventType, RegistryEvent
 
 
@@ -30,7 +30,7 @@ class Pod(BaseModel):
     providers: list[str] = Field(description="The models the pod serves, sorted")
     status: ServiceStatus
     metadata: dict[str, str]
-    origin: str = Field(description="How the registry learned of it: telemetry, registration, both")
+    origin: Origin = Field(description="How the registry learned of it")
     registered_at_unix_nano: int | None
     last_seen_unix_nano: int | None = Field(description="Last telemetry, heartbeat or registration")
     last_health_check_unix_nano: int | None
@@ -130,7 +130,7 @@ def pod_out(info: ServiceInfo, error_rate: float | None) -> Pod:
         providers=sorted(info.providers),
         status=info.status,
         metadata=dict(info.metadata),
-        origin=str(info.origin),
+        origin=info.origin,
         registered_at_unix_nano=info.registered_at,
         last_seen_unix_nano=info.last_seen,
         last_health_check_unix_nano=info.last_health_check,
