@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from infertrace.registry import ServiceStatus
-from infertrace.registry.health import ErrorWindow, Periodic, telemetry_status
+from infertrace.registry.health import ErrorWindow, Periodic, PodTelemetry, telemetry_status
 
 H, U, D, DR, UN = (ServiceStatus.HEALTHY, ServiceStatus.UNHEALTHY, ServiceStatus.DEGRADED,
                    ServiceStatus.DRAINING, ServiceStatus.UNKNOWN)  # fmt: skip
@@ -104,3 +104,23 @@ def test_periodic_calls_its_action_until_stopped_and_survives_a_failure() -> Non
 def test_periodic_refuses_a_bad_interval(interval: float) -> None:
     with pytest.raises(ValueError, match="interval"):
         Periodic(interval, lambda: None, "x")
+
+
+def test_pod_telemetry_remembers_and_forgets_each_pod() -> None:
+    s = 1_000_000_000
+    heard = PodTelemetry(window=10)
+    heard.heard("a:1", 100 * s)  # alive, no spans: no window
+    heard.heard("b:1", 100 * s, spans=10, errors=4)
+    heard.heard("b:1", 105 * s, spans=10, errors=0)
+    heard._check()
+    assert heard.keys() == {"a:1", "b:1"}
+    assert (heard.last_heard("a:1"), heard.last_heard("b:1"), heard.last_heard("c:1")) == (
+        100 * s, 105 * s, 0,
+    )  # fmt: skip
+    assert heard.totals("a:1", 105 * s) is None
+    assert heard.totals("b:1", 105 * s) == (20, 4)
+    assert heard.totals("b:1", 111 * s) == (10, 0)  # second 100 left the 10 s window
+    heard.forget("b:1")
+    heard._check()
+    assert heard.keys() == {"a:1"}
+    assert heard.totals("b:1", 105 * s) is None

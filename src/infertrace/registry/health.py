@@ -80,6 +80,56 @@ class ErrorWindow:
             assert 0 <= e <= n, (i, n, e)
 
 
+class PodTelemetry:
+    """What telemetry said about each pod: when it was last heard from (exact, unlike
+    the store's throttled ``last_seen``) and its error window.
+
+    Not thread-safe: the registry service calls it under its lock. O(1) per call
+    but ``totals`` (O(window seconds)) and ``keys``.
+    """
+
+    __slots__ = ("_seen", "_width", "_windows")
+
+    def __init__(self, window: float) -> None:
+        self._width = ErrorWindow.for_window(window).width
+        self._seen: dict[str, int] = {}
+        self._windows: dict[str, ErrorWindow] = {}
+
+    def heard(self, key: str, now: int, spans: int = 0, errors: int = 0) -> None:
+        """``key`` was heard from at ``now`` (unix ns), with ``spans`` (``errors`` failed)."""
+        self._seen[key] = now
+        if spans:
+            window = self._windows.get(key)
+            if window is None:
+                window = self._windows[key] = ErrorWindow(self._width)
+            window.add(now // SECOND, spans, errors)
+
+    def last_heard(self, key: str) -> int:
+        """When ``key`` was last heard from; 0 if never (since this process started)."""
+        return self._seen.get(key, 0)
+
+    def totals(self, key: str, now: int) -> tuple[int, int] | None:
+        """(spans, errors) of ``key`` in the window ending at ``now``; None without a window."""
+        window = self._windows.get(key)
+        return None if window is None else window.totals(now // SECOND)
+
+    def keys(self) -> set[str]:
+        """Every pod heard from."""
+        return set(self._seen)
+
+    def forget(self, key: str) -> None:
+        """Drop what is known of ``key``."""
+        self._seen.pop(key, None)
+        self._windows.pop(key, None)
+
+    def _check(self) -> None:
+        """Assert the invariants: a window only for a pod heard from; each window sound."""
+        assert self._windows.keys() <= self._seen.keys()
+        for window in self._windows.values():
+            assert window.width == self._width
+            window._check()
+
+
 def telemetry_status(
     current: ServiceStatus,
     *,

@@ -38,9 +38,9 @@ from collections.abc import Callable, Iterable, Mapping
 from infertrace.errors import InvalidParameter, ServiceNotFound
 from infertrace.registry.checker import CheckSettings, HealthChecker
 from infertrace.registry.events import EventLog, EventType, RegistryEvent
-from infertrace.registry.health import SECOND, ErrorWindow, Periodic, telemetry_status
+from infertrace.registry.health import SECOND, Periodic, PodTelemetry, telemetry_status
 from infertrace.registry.notifier import Notifier, NotifySettings
-from infertrace.registry.outbound import check_url
+from infertrace.registry.outbound import check_positive, check_url
 from infertrace.registry.records import (
     Origin,
     ServiceInfo,
@@ -66,9 +66,8 @@ _REVIVE = frozenset({_UNHEALTHY, _UNKNOWN})
 
 
 def _positive(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise InvalidParameter(name, f"{name} {value!r} must be a number > 0")
-    return float(value)
+    check_positive(name, value)
+    return float(value)  # type: ignore[arg-type]
 
 
 class RegistryService:
@@ -112,8 +111,7 @@ class RegistryService:
         self._touch_ns = int(self.touch_interval * SECOND)
         self._lock = threading.RLock()
         self._records: dict[str, ServiceInfo] = {r.key: r for r in store.get_all_services()}
-        self._seen: dict[str, int] = {}
-        self._windows: dict[str, ErrorWindow] = {}
+        self._heard = PodTelemetry(self.error_window)
         self._followed: dict[str, set[str]] = {}
         self._counts: dict[str, int] = {"providers_ignored": 0, "telemetry_unnamed": 0}
         self.sweeper = Periodic(min(self.stale_after / 4, 5.0), self.sweep, "registry-sweeper")
@@ -157,11 +155,10 @@ class RegistryService:
         sent none. O(window seconds)."""
         parse_key(key)
         with self._lock:
-            window = self._windows.get(key)
-            if window is None:
-                return None
-            spans, errors = window.totals(self._clock() // SECOND)
-        return errors / spans if spans else None
+            totals = self._heard.totals(key, self._clock())
+        if totals is None or not totals[0]:
+            return None
+        return totals[1] / totals[0]
 
     def models_of(self, service_name: str, pod_name: str) -> frozenset[str]:
         """The models the pod serves; empty when unknown. O(1), no lock, no store call:
@@ -261,7 +258,7 @@ class RegistryService:
         with self._lock:
             now = self._clock()
             old = self._require(key)
-            self._seen[key] = now
+            self._heard.heard(key, now)
             status = self._revived(old, now)
             info = dataclasses.replace(old, last_seen=now)
             if status is not old.status:
@@ -331,12 +328,7 @@ class RegistryService:
                 old = self._lookup(key)  # a malformed key raises here, before any change
             if old is None:
                 self._first_seen(service_name, pod_name, address, providers, now)
-            self._seen[key] = now
-            if spans:
-                window = self._windows.get(key)
-                if window is None:
-                    window = self._windows[key] = ErrorWindow.for_window(self.error_window)
-                window.add(now // SECOND, spans, errors)
+            self._heard.heard(key, now, spans, errors)
             if old is None:
                 return
             models = old.providers
@@ -396,11 +388,11 @@ class RegistryService:
                 now = self._clock()
             records = self.store.get_all_services()
             self._records = {r.key: r for r in records}
-            for gone in self._seen.keys() - self._records.keys():
+            for gone in self._heard.keys() - self._records.keys():
                 self._forget(gone)
             for old in records:
                 key = old.key
-                seen = max(self._seen.get(key, 0), old.last_seen or 0)
+                seen = max(self._heard.last_heard(key), old.last_seen or 0)
                 if not seen:
                     continue  # never heard from: nothing to judge it by
                 status = old.status
@@ -464,10 +456,8 @@ class RegistryService:
             stored = {r.key: r for r in self.store.get_all_services()}
             for key, info in self._records.items():
                 assert stored.get(key) == info, (key, info, stored.get(key))
-            assert self._seen.keys() <= stored.keys(), self._seen.keys() - stored.keys()
-            assert self._windows.keys() <= self._seen.keys()
-            for window in self._windows.values():
-                window._check()
+            assert self._heard.keys() <= stored.keys(), self._heard.keys() - stored.keys()
+            self._heard._check()
             for key, groups in self._followed.items():
                 assert groups, key
                 for group in groups:
@@ -496,13 +486,11 @@ class RegistryService:
 
     def _forget(self, key: str) -> None:
         self._records.pop(key, None)
-        self._seen.pop(key, None)
-        self._windows.pop(key, None)
+        self._heard.forget(key)
         self._followed.pop(key, None)
 
     def _judged(self, info: ServiceInfo, now: int, seen: int) -> ServiceStatus:
-        window = self._windows.get(info.key)
-        spans, errors = (0, 0) if window is None else window.totals(now // SECOND)
+        spans, errors = self._heard.totals(info.key, now) or (0, 0)
         return telemetry_status(
             info.status, silent_for=now - seen, stale_after=self._stale_ns, spans=spans,
             errors=errors, min_requests=self.min_requests,
