@@ -253,3 +253,26 @@ def test_cli_models_shows_source_and_gauges(served: tuple[str, Fleet]) -> None:
     assert rows[GPT]["running"] == ""
     doc = json.loads(runner.invoke(main, [*args, "--json"]).stdout)
     assert {g["key"]: g["source"] for g in doc["groups"]}[QWEN] == "metrics"
+
+
+@pytest.mark.parametrize(
+    ("model", "source", "used"),
+    [(QWEN, "auto", "metrics"), (LLAMA, "auto", "spans"), (LLAMA, "metrics", "metrics"),
+     (QWEN, "spans", "spans")],
+)  # fmt: skip
+def test_timeseries_from_metrics_add_up_to_the_window(
+    served: tuple[str, Fleet], model: str, source: str, used: str
+) -> None:
+    url, fleet = served
+    doc = get(url, "/api/analytics/timeseries", metric="requests", step="1m", model=model,
+              source=source, **window(fleet))  # fmt: skip
+    assert doc["source"] == used
+    requests = {
+        (LLAMA, "spans"): 1,
+        (LLAMA, "metrics"): len(fleet.a.e2e) + len(fleet.b.e2e),
+        (QWEN, "metrics"): len(fleet.c.e2e),
+        (QWEN, "spans"): 0,
+    }[model, used]
+    assert sum(p["value"] for p in doc["points"]) == requests
+    assert len(doc["points"]) == len(range(fleet.since - fleet.since % 60_000_000_000,
+                                           fleet.until, 60_000_000_000))  # fmt: skip

@@ -349,16 +349,26 @@ class Fleet:
             return [Scrape(rng.randint(0, 9), rng.randint(0, 4), rng.random()) for _ in times]
 
         self.scrapes = {"vllm-a": scrapes(), "vllm-b": scrapes()}
+        ivs = {pod: intervals() for pod in ("vllm-a", "vllm-b", "sglang-0", "chat-app-1")}
         a, self.a = vllm_pod(LLAMA, "vllm-a", times, self.since, self.since - 3600 * S,
-                             intervals(), self.scrapes["vllm-a"])  # fmt: skip
+                             ivs["vllm-a"], self.scrapes["vllm-a"])  # fmt: skip
         b, self.b = vllm_pod(LLAMA, "vllm-b", times, self.since, self.since + 5 * S,
-                             intervals(), self.scrapes["vllm-b"],
+                             ivs["vllm-b"], self.scrapes["vllm-b"],
                              restarts={20: times[19] + 7 * S}, total_suffix=False)  # fmt: skip
         c, self.c = sglang_pod(QWEN, "sglang-0", times, self.since, self.since - 60 * S,
-                               intervals())  # fmt: skip
-        g, self.g, self.g_failed = genai_delta_app(GPT, times, intervals())
+                               ivs["sglang-0"])  # fmt: skip
+        g, self.g, self.g_failed = genai_delta_app(GPT, times, ivs["chat-app-1"])
         self.points: list[MetricPoint] = [*a, *b, *c, *g]
         self.seconds = (self.until - self.since) / 1e9
+        # what each pod served inside the window, with the time of the scrape that saw it:
+        # pods a and c started before the window (their first scrape's counts are older),
+        # pod b inside it, and the GenAI app sends deltas
+        self.served = {
+            pod: [(t, iv) for k, (t, iv) in enumerate(zip(times, ivs[pod], strict=True))
+                  if k > 0 or pod in ("vllm-b", "chat-app-1")]
+            for pod in ivs
+        }  # fmt: skip
+        self.model = {"vllm-a": LLAMA, "vllm-b": LLAMA, "sglang-0": QWEN, "chat-app-1": GPT}
 
 
 def ns(seconds: float | None) -> Any:

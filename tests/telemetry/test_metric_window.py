@@ -19,6 +19,7 @@ from infertrace.telemetry.metric_window import (
     counter_increase,
     histogram_increase,
     histogram_quantile,
+    histogram_steps,
     latest,
     merge,
 )
@@ -145,55 +146,55 @@ def as_tuple(inc: Increase) -> tuple[tuple[float, ...], int, float, tuple[int, .
     return inc.bounds, inc.count, pytest.approx(inc.sum), tuple(inc.buckets.tolist())  # type: ignore[return-value]
 
 
-@pytest.mark.parametrize(
-    ("hists", "starts", "temporality", "want"),
-    [
-        # cumulative, started before: last - first, bucket by bucket
-        (
-            [hist(3, (1, 1, 1), 1.0), hist(7, (2, 3, 2), 3.0)],
-            500,
-            CUM,
-            [((0.1, 0.5), 4, 2.0, (1, 2, 1))],
-        ),
-        # started inside: the last point whole
-        (
-            [hist(3, (1, 1, 1), 1.0), hist(7, (2, 3, 2), 3.0)],
-            1_500,
-            CUM,
-            [((0.1, 0.5), 7, 3.0, (2, 3, 2))],
-        ),
-        # a reset (count drops): (7 - 3) before it, then the new run's last point whole
-        (
-            [
-                hist(3, (1, 1, 1), 1.0),
-                hist(7, (2, 3, 2), 3.0),
-                hist(1, (1, 0, 0), 0.05),
-                hist(4, (2, 1, 1), 1.5),
-            ],
-            500,
-            CUM,
-            [((0.1, 0.5), 4 + 4, 2.0 + 1.5, (1 + 2, 2 + 1, 1 + 1))],
-        ),
-        # delta: every point summed
-        (
-            [hist(3, (1, 1, 1), 1.0), hist(2, (0, 2, 0), 0.5)],
-            0,
-            DELTA,
-            [((0.1, 0.5), 5, 1.5, (1, 3, 1))],
-        ),
-        # new bounds start a new run (counted whole), kept apart from the old bounds
-        (
-            [
-                hist(3, (1, 1, 1), 1.0),
-                hist(5, (2, 2, 1), 2.0),
-                hist(2, (1, 1), 0.4, bounds=(0.25,)),
-            ],
-            500,
-            CUM,
-            [((0.1, 0.5), 2, 1.0, (1, 1, 0)), ((0.25,), 2, 0.4, (1, 1))],
-        ),
-    ],
-)
+HIST_CASES = [
+    # cumulative, started before: last - first, bucket by bucket
+    (
+        [hist(3, (1, 1, 1), 1.0), hist(7, (2, 3, 2), 3.0)],
+        500,
+        CUM,
+        [((0.1, 0.5), 4, 2.0, (1, 2, 1))],
+    ),
+    # started inside: the last point whole
+    (
+        [hist(3, (1, 1, 1), 1.0), hist(7, (2, 3, 2), 3.0)],
+        1_500,
+        CUM,
+        [((0.1, 0.5), 7, 3.0, (2, 3, 2))],
+    ),
+    # a reset (count drops): (7 - 3) before it, then the new run's last point whole
+    (
+        [
+            hist(3, (1, 1, 1), 1.0),
+            hist(7, (2, 3, 2), 3.0),
+            hist(1, (1, 0, 0), 0.05),
+            hist(4, (2, 1, 1), 1.5),
+        ],
+        500,
+        CUM,
+        [((0.1, 0.5), 4 + 4, 2.0 + 1.5, (1 + 2, 2 + 1, 1 + 1))],
+    ),
+    # delta: every point summed
+    (
+        [hist(3, (1, 1, 1), 1.0), hist(2, (0, 2, 0), 0.5)],
+        0,
+        DELTA,
+        [((0.1, 0.5), 5, 1.5, (1, 3, 1))],
+    ),
+    # new bounds start a new run (counted whole), kept apart from the old bounds
+    (
+        [
+            hist(3, (1, 1, 1), 1.0),
+            hist(5, (2, 2, 1), 2.0),
+            hist(2, (1, 1), 0.4, bounds=(0.25,)),
+        ],
+        500,
+        CUM,
+        [((0.1, 0.5), 2, 1.0, (1, 1, 0)), ((0.25,), 2, 0.4, (1, 1))],
+    ),
+]
+
+
+@pytest.mark.parametrize(("hists", "starts", "temporality", "want"), HIST_CASES)
 def test_histogram_increase(
     hists: list[HistogramData], starts: int, temporality: Temporality, want: list[object]
 ) -> None:
@@ -257,3 +258,20 @@ def test_points_without_a_histogram_are_left_out() -> None:
 def test_histograms_without_buckets_carry_nothing(temporality: Temporality) -> None:
     empty = HistogramData(count=4, sum=2.0)
     assert histogram_increase(series([], 1_500, temporality, [empty, empty]), SINCE) == []
+
+
+@pytest.mark.parametrize(("hists", "starts", "temporality", "want"), HIST_CASES)
+def test_histogram_steps_add_up_to_the_increase(
+    hists: list[HistogramData], starts: int, temporality: Temporality, want: list[object]
+) -> None:
+    """Time series split the window's increase by point: the steps of every point,
+    added up per set of bounds, are the hand-worked increase."""
+    steps = histogram_steps(series([], starts, temporality, hists), SINCE)
+    got = [
+        (x.bounds, int(x.counts.sum()), pytest.approx(float(x.sums.sum())),
+         tuple(x.buckets.sum(axis=0).tolist()))
+        for x in steps
+    ]  # fmt: skip
+    assert got == want
+    for x in steps:
+        assert (x.buckets >= 0).all() and len(x.times) == len(x.counts)

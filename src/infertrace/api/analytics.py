@@ -36,6 +36,7 @@ from infertrace.telemetry.analytics import (
     SeriesPoint,
     SpanScope,
 )
+from infertrace.telemetry.metric_timeseries import metric_timeseries
 
 MAX_BUCKETS = 10_000
 """A time series never has more buckets than this; a finer step is a 422."""
@@ -57,6 +58,14 @@ SPANS_DOC = (
 
 SPANS = Query(description=SPANS_DOC)
 SOURCE = Query(description=SOURCE_DOC)
+SERIES_SOURCE_DOC = (
+    "What buckets are computed from: `spans` (requests), `metrics` (each scrape's increase "
+    "since the one before goes to its bucket, so buckets add up to the window's increase; "
+    "percentiles from the bucket's merged histogram buckets), or `auto` (default): spans "
+    "when the series has requests from spans in the window, else metrics. The answer's "
+    "`source` is the one used."
+)
+"""The time series' ``source`` parameter description."""
 
 TIMINGS_DOC = (
     "Inference timings, per request: its time is its end-to-end time "
@@ -144,10 +153,14 @@ def timeseries(
     since: Annotated[str | None, SINCE] = None,
     until: Annotated[str | None, UNTIL] = None,
     spans: Annotated[SpanScope, SPANS] = SpanScope.REQUESTS,
+    source: Annotated[AnalyticsSource, Query(description=SERIES_SOURCE_DOC)] = (
+        AnalyticsSource.AUTO
+    ),
 ) -> ApiJSON:
     """Buckets ``[start, start + step)`` from ``since`` (default: an hour ago) to ``until``
     (default: now) over the requests (``spans=all``: every span with a model), each in
-    the bucket it starts in; empty buckets are 0 for counts and null otherwise."""
+    the bucket it starts in, or over metrics (``source``); empty buckets are 0 for counts
+    and null otherwise. ``source`` in the answer is the one used."""
     now = now_ns()
     lo, hi = parse_window(since, until, now)
     hi = now if hi is None else hi
@@ -161,7 +174,13 @@ def timeseries(
         raise BadParameter(
             "step", f"{step!r} makes more than {MAX_BUCKETS} buckets; use a wider step"
         )
-    found = analytics_of(request).timeseries(metric, step_ns, lo, hi, model or None, spans)
+    found: list[SeriesPoint] = []
+    used = AnalyticsSource.SPANS
+    if source is not AnalyticsSource.METRICS:
+        found = analytics_of(request).timeseries(metric, step_ns, lo, hi, model or None, spans)
+    if source is AnalyticsSource.METRICS or (source is AnalyticsSource.AUTO and not found):
+        found = metric_timeseries(store_of(request), metric, step_ns, lo, hi, model or None)
+        used = AnalyticsSource.METRICS
     points = filled(found, metric, step_ns, lo, hi)
     return ApiJSON(
         {
@@ -169,6 +188,7 @@ def timeseries(
             "step_nanos": step_ns,
             "model_name": model or None,
             "spans": spans.value,
+            "source": used.value,
             "since_unix_nano": lo,
             "until_unix_nano": hi,
             "points": [series_point_json(p) for p in points],

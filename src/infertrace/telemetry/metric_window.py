@@ -95,18 +95,27 @@ def _breaks(values: F64, starts: I64) -> npt.NDArray[np.bool_]:
     return out
 
 
-def counter_increase(s: Series, since: int) -> float:
-    """The series' increase over the window (the module's counter rules). O(points)."""
+def counter_steps(s: Series, since: int) -> F64:
+    """Per point, what the counter gained since the point before it: a delta point's
+    value; at a reset, the value; at the first point, its value when its run began
+    inside the window, else 0. They add up to :func:`counter_increase`, so a time
+    series gives each bucket the steps of the points in it. O(points)."""
     v = s.values
     if not len(v):
-        return 0.0
+        return np.zeros(0, np.float64)
     if s.temporality is Temporality.DELTA:
-        return float(np.nansum(v))
+        return np.nan_to_num(v)
     brk = _breaks(v, s.starts)
     steps = np.diff(v, prepend=v[0])
     steps[brk] = v[brk]
-    total = float(steps.sum())
-    return total + float(v[0]) if _began_inside(int(s.starts[0]), since) else total
+    if _began_inside(int(s.starts[0]), since):
+        steps[0] = v[0]
+    return steps
+
+
+def counter_increase(s: Series, since: int) -> float:
+    """The series' increase over the window (the module's counter rules). O(points)."""
+    return float(counter_steps(s, since).sum())
 
 
 def latest(s: Series) -> float | None:
@@ -160,6 +169,52 @@ def histogram_increase(s: Series, since: int) -> list[Increase]:
     return list(out.values())
 
 
+@dataclass(frozen=True, slots=True)
+class Steps:
+    """Per point of a histogram (those with ``bounds``), what it gained since the point
+    before it, by the rules of :func:`counter_steps`."""
+
+    bounds: Bounds
+    times: I64
+    counts: F64
+    sums: F64
+    buckets: npt.NDArray[np.int64]
+    """One row per point, ``len(bounds) + 1`` columns."""
+
+
+def histogram_steps(s: Series, since: int) -> list[Steps]:
+    """The histogram's gain per point, one :class:`Steps` per set of bucket bounds;
+    they add up to :func:`histogram_increase`. O(points x buckets)."""
+    keep = [i for i, h in enumerate(s.histograms) if h is not None and h.bucket_counts]
+    if not keep:
+        return []
+    hists = cast("list[HistogramData]", [s.histograms[i] for i in keep])
+    times, starts = s.times[keep], s.starts[keep]
+    delta = s.temporality is Temporality.DELTA
+    counts = np.array([h.count for h in hists], np.float64)
+    sums = np.array([h.sum or 0.0 for h in hists], np.float64)
+    bounds = [h.bounds for h in hists]
+    brk = np.ones(len(hists), np.bool_) if delta else _breaks(counts, starts)
+    brk[1:] |= np.array([a != b for a, b in itertools.pairwise(bounds)], np.bool_)
+    brk[0] = delta or _began_inside(int(starts[0]), since)
+    out = []
+    for b in dict.fromkeys(bounds):
+        idx = [i for i, x in enumerate(bounds) if x == b]
+        rows = np.array([hists[i].bucket_counts for i in idx], np.int64)
+        first = idx[0]
+        # consecutive points of one set of bounds: the step from the one before, unless
+        # a break says the point counts whole (or, the window's first, not at all)
+        prev = np.r_[rows[:1] * 0, rows[:-1]]
+        whole = brk[idx]
+        step_rows = np.where(whole[:, None], rows, rows - prev)
+        step_counts = np.where(whole, counts[idx], counts[idx] - np.r_[0, counts[idx][:-1]])
+        step_sums = np.where(whole, sums[idx], sums[idx] - np.r_[0, sums[idx][:-1]])
+        if first == 0 and not brk[0]:
+            step_rows[0], step_counts[0], step_sums[0] = 0, 0.0, 0.0
+        out.append(Steps(tuple(b), times[idx], step_counts, step_sums, step_rows))
+    return out
+
+
 _COUNT = operator.attrgetter("count")
 _BOUNDS = operator.attrgetter("bounds")
 
@@ -208,9 +263,12 @@ def histogram_quantile(q: float, bounds: Bounds, buckets: Sequence[int] | I64) -
 __all__ = [
     "Increase",
     "Series",
+    "Steps",
     "counter_increase",
+    "counter_steps",
     "histogram_increase",
     "histogram_quantile",
+    "histogram_steps",
     "latest",
     "merge",
 ]
