@@ -135,6 +135,9 @@ def test_nbytes_counts_rows_and_every_index() -> None:
     assert all(v > 0 for v in stats.indexes.values())
     assert stats.rows >= 1000 * (40 + 5 * 8)  # at least the tuples themselves
     assert stats.total == stats.rows + stats.primary + sum(stats.indexes.values())
+    sampled = t.nbytes(sample=300)  # 300 random rows, scaled by 1000 / 300
+    assert sampled.indexes == stats.indexes
+    assert abs(sampled.rows - stats.rows) <= stats.rows * 0.05
 
 
 @pytest.mark.parametrize("n", [0, 1, 2 * LOAD + 1, 5 * LOAD])

@@ -263,12 +263,14 @@ class MemoryActivityStore:
 
     # -- stats and invariants --------------------------------------------------
 
-    def memory_stats(self) -> dict[str, KindStats]:
-        """Per record type: count, limit, bytes measured from the structures. O(n)."""
+    def memory_stats(self, sample: int | None = 20_000) -> dict[str, KindStats]:
+        """Per record type: count, limit, bytes measured from the structures; rows
+        measured on up to ``sample`` records per type and scaled (None: all of them),
+        indexes whole (see :meth:`IndexedTable.nbytes`). O(index entries + sample)."""
         out: dict[str, KindStats] = {}
         with self.reading():
             for kind, layout in LAYOUTS.items():
-                b = self._tables[kind].nbytes()
+                b = self._tables[kind].nbytes(sample)
                 index_bytes = b.primary + sum(b.indexes.values())
                 out[layout.name] = KindStats(
                     layout.name, b.count, self._limits.get(kind), b.rows, index_bytes

@@ -22,6 +22,7 @@ before it changes anything, so a failed write leaves the table as it was.
 from __future__ import annotations
 
 import heapq
+import random
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -336,20 +337,30 @@ class IndexedTable(Generic[R]):
             index.clear()
             index.add_many(list(map(index.key_of, self.rows.values())), list(self.rows))
 
-    def nbytes(self) -> TableBytes:
-        """Sizes measured from the structures (see :class:`TableBytes`). O(n).
+    def nbytes(self, sample: int | None = None) -> TableBytes:
+        """Sizes measured from the structures (see :class:`TableBytes`).
 
         A row is charged its own size plus, for each value it holds, the value's
         size divided by the references to it: a string interned across 25,000
-        rows costs each almost nothing, a unique one is charged to its row.
+        rows costs each almost nothing, a unique one is charged to its row. With
+        ``sample``, rows are measured on a seeded random sample of that many
+        and scaled up: O(sample) instead of O(n) Python steps for rows;
+        indexes are always measured whole, O(entries).
         """
         getsizeof, getrefcount = sys.getsizeof, sys.getrefcount
+        stored = list(self.rows.values())
+        measured = stored
+        if sample and len(stored) > sample:  # seeded, not strided: data can be periodic
+            measured = random.Random(len(stored)).sample(stored, sample)
         rows = 0
-        for row in self.rows.values():
+        for row in measured:
             rows += getsizeof(row)
             for value in _values(row):
                 # getrefcount counts its own argument and the loop variable
                 rows += getsizeof(value) // max(1, getrefcount(value) - 2)
+        del stored
+        if measured:
+            rows = rows * len(self.rows) // len(measured)
         indexes = {name: index.nbytes() for name, index in self.indexes.items()}
         return TableBytes(len(self.rows), rows, getsizeof(self.rows), indexes)
 
