@@ -148,3 +148,58 @@ def test_pages_read_every_point_of_a_metric(monkeypatch: pytest.MonkeyPatch) -> 
     store.write_metrics(points)
     got = points_in(store, "g", now - 100 * S, now + 1)
     assert sorted(p.value for p in got if p.value is not None) == [float(k) for k in range(40)]
+
+
+def test_every_series_read_holds_its_invariants(fleet: Fleet) -> None:
+    from infertrace.telemetry.metric_names import stored_names
+    from infertrace.telemetry.metric_read import reader_for
+
+    store = MemoryStore(metric_capacity=100_000)
+    _write(store, fleet.points)
+    names = stored_names(store.metric_names())
+    fast = reader_for(store)(names, fleet.since, fleet.until)
+    slow = store_reader(store)(names, fleet.since, fleet.until)
+    for s in (*fast, *slow):
+        s._check()
+    assert len(fast) == len(slow) == len({(p.name, tuple(sorted(p.attributes.items())),
+                                           tuple(sorted(p.resource_attributes.items())))
+                                          for p in fleet.points})  # fmt: skip
+
+
+def test_readers_during_writes_see_whole_batches(fleet: Fleet) -> None:
+    """Four threads read analytics while one writes the fleet's scrapes batch by batch:
+    no reader fails, each sees the vLLM model's requests never go down (the restart is
+    a reset, not a loss), and once the writer is done every reader sees the total."""
+    import threading
+
+    store = MemoryStore(metric_capacity=100_000)
+    by_time: dict[int, list[MetricPoint]] = {}
+    for p in fleet.points:
+        by_time.setdefault(p.time_unix_nano, []).append(p)
+    done = threading.Event()
+    seen: list[list[int]] = [[] for _ in range(4)]
+    errors: list[BaseException] = []
+
+    def read(i: int) -> None:
+        try:
+            while True:
+                finished = done.is_set()
+                rows = {r.key: r for r in metric_analytics(store, fleet.since, fleet.until)}
+                seen[i].append(rows[LLAMA].requests or 0 if LLAMA in rows else 0)
+                if finished:
+                    return
+        except BaseException as exc:  # a failure in a thread must fail the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=read, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for when in sorted(by_time):
+        store.write_metrics(by_time[when])
+    done.set()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors
+    total = len(fleet.a.e2e) + len(fleet.b.e2e)
+    for counts in seen:
+        assert counts == sorted(counts) and counts[-1] == total
