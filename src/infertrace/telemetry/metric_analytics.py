@@ -58,9 +58,9 @@ from infertrace.telemetry.metric_window import (
     histogram_quantile,
     latest,
     merge,
+    model_of,
 )
 from infertrace.telemetry.protocols import MetricStore
-from infertrace.telemetry.semconv import METRIC_MODEL_LABELS
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,11 +113,7 @@ def _no_operation(group_by: GroupBy) -> None:
 
 def _key(s: Series, group_by: GroupBy) -> str | None:
     if group_by is GroupBy.MODEL:
-        for label in METRIC_MODEL_LABELS:
-            v = s.attributes.get(label)
-            if isinstance(v, str) and v:
-                return v
-        return None
+        return model_of(s)
     if group_by is GroupBy.SERVICE:
         return s.service_name
     if group_by is GroupBy.POD:
@@ -252,7 +248,7 @@ def analytics_of_series(
     by key. O(points)."""
     _no_operation(group_by)
     groups: dict[str, _Group] = {}
-    lo, hi = since, until
+    first, last = NO_UPPER, NO_LOWER  # the oldest and newest point read
     for s in series:
         if not len(s.times):
             continue
@@ -262,14 +258,13 @@ def analytics_of_series(
         key = _key(s, group_by)
         if key is None:
             continue
-        if since == NO_LOWER:
-            lo = min(lo, int(s.times[0])) if lo != NO_LOWER else int(s.times[0])
-        if until == NO_UPPER:
-            hi = max(hi, int(s.times[-1])) if hi != NO_UPPER else int(s.times[-1])
+        first, last = min(first, int(s.times[0])), max(last, int(s.times[-1]))
         g = groups.setdefault(key, _Group())
         for src, part in _parts(s, since, sources):
             g.parts.setdefault(src, []).append(part)
-    seconds = (hi - lo) / 1e9 if NO_LOWER < lo < hi < NO_UPPER else None
+    lo = first if since == NO_LOWER else since  # an open end: the points read
+    hi = last if until == NO_UPPER else until
+    seconds = (hi - lo) / 1e9 if lo < hi else None
     return [_row(k, groups[k], seconds) for k in sorted(groups)]
 
 

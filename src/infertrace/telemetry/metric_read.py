@@ -17,6 +17,8 @@ import numpy as np
 from infertrace.errors import InvalidFilter
 from infertrace.model import MetricPoint
 from infertrace.telemetry.filters import MAX_LIMIT, MetricFilter
+from infertrace.telemetry.memory.metric_series import memory_reader
+from infertrace.telemetry.memory.store import MemoryStore
 from infertrace.telemetry.metric_window import Series
 from infertrace.telemetry.protocols import MetricStore
 
@@ -116,9 +118,7 @@ def store_reader(store: MetricStore) -> SeriesReader:
 def reader_for(store: MetricStore) -> SeriesReader:
     """The fastest reader ``store`` allows: the memory store's columns when it is one,
     else :func:`store_reader`."""
-    from infertrace.telemetry.memory.metric_series import MemoryMetricSeries, memory_reader
-
-    if isinstance(store, MemoryMetricSeries):
+    if isinstance(store, MemoryStore):
         return memory_reader(store)
     return store_reader(store)
 

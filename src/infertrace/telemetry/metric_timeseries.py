@@ -44,9 +44,9 @@ from infertrace.telemetry.metric_window import (
     histogram_quantile,
     histogram_steps,
     merge,
+    model_of,
 )
 from infertrace.telemetry.protocols import MetricStore
-from infertrace.telemetry.semconv import METRIC_MODEL_LABELS
 
 _COUNTS = {
     SeriesMetric.REQUESTS: Measure.REQUESTS,
@@ -58,15 +58,6 @@ _QUANTILE_MEASURE = {"latency": Measure.LATENCY, "queue": Measure.QUEUE, "ttft":
 _PER_SECOND = (Measure.OUTPUT_TOKENS, Measure.DECODE_SECONDS, Measure.LATENCY, Measure.TTFT)
 
 Buckets = dict[int, float]
-
-
-def model_of(s: Series) -> str | None:
-    """The model a series' labels name (:data:`semconv.METRIC_MODEL_LABELS`), or None."""
-    for label in METRIC_MODEL_LABELS:
-        v = s.attributes.get(label)
-        if isinstance(v, str) and v:
-            return v
-    return None
 
 
 def _chosen(series: list[Series], measure: Measure) -> tuple[Source, list[Series]] | None:
@@ -224,4 +215,4 @@ def metric_timeseries(
     return [SeriesPoint(k, values[k]) for k in sorted(values) if values[k] is not None]
 
 
-__all__ = ["metric_timeseries", "model_of"]
+__all__ = ["metric_timeseries"]

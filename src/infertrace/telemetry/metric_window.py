@@ -40,6 +40,7 @@ import numpy as np
 import numpy.typing as npt
 
 from infertrace.model import AttributeValue, HistogramData, MetricType, Temporality
+from infertrace.telemetry.semconv import METRIC_MODEL_LABELS
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
@@ -71,6 +72,16 @@ class Series:
         assert len(self.starts) == n and len(self.values) == n
         assert not self.histograms or len(self.histograms) == n
         assert bool(np.all(self.times[1:] >= self.times[:-1])), "oldest first"
+
+
+def model_of(s: Series) -> str | None:
+    """The model a series' labels name (:data:`semconv.METRIC_MODEL_LABELS`, in that
+    order), or None. O(labels)."""
+    for label in METRIC_MODEL_LABELS:
+        v = s.attributes.get(label)
+        if isinstance(v, str) and v:
+            return v
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,4 +282,5 @@ __all__ = [
     "histogram_steps",
     "latest",
     "merge",
+    "model_of",
 ]

@@ -22,9 +22,6 @@ from infertrace.telemetry.filters import MetricFilter
 from infertrace.telemetry.memory.store import MemoryStore
 from infertrace.telemetry.metric_window import Series
 
-MemoryMetricSeries = MemoryStore
-"""The store this reader reads."""
-
 _TYPES = {int(t): t for t in MetricType}
 _TEMPORALITIES = tuple(Temporality)
 
@@ -99,4 +96,4 @@ def memory_reader(store: MemoryStore) -> Callable[[Collection[str], int, int], l
     return read
 
 
-__all__ = ["MemoryMetricSeries", "memory_reader"]
+__all__ = ["memory_reader"]
