@@ -173,3 +173,11 @@ def test_a_batch_merges_and_stays_sorted(stored: int) -> None:
     s.update([k for k, _ in new], [p for _, p in new])
     s._check()
     assert list(s) == sorted(old + new)
+
+
+@pytest.mark.parametrize(("stop", "exact"), [(None, True), (10_000, True), (5, False)])
+def test_a_stopped_count_is_exact_or_past_stop(stop: int | None, exact: bool) -> None:
+    s = SortedPairs((k, k) for k in range(5 * LOAD))
+    true = 4 * LOAD - 10
+    got = s.count(5, 4 * LOAD - 5, stop)
+    assert got == true if exact else stop is not None and stop < got <= true

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, fields
+from functools import cached_property
 from operator import attrgetter
 from typing import Any
 
@@ -41,6 +42,11 @@ class Layout:
     def fields(self) -> tuple[str, ...]:
         """The record's fields, in declaration order (the snapshot's columns)."""
         return tuple(f.name for f in fields(self.kind))
+
+    @cached_property
+    def getters(self) -> dict[str, Callable[[Any], Any]]:
+        """:meth:`columns`, made once (a query's filters are checked against it)."""
+        return self.columns()
 
     def columns(self) -> dict[str, Callable[[Any], Any]]:
         """A getter per field, plus ``day`` (the UTC day of ``time``)."""

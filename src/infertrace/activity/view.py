@@ -85,7 +85,7 @@ def predicates(layout: Layout, filters: Mapping[str, object] | None) -> list[Pre
         return []
     if not isinstance(filters, Mapping):
         raise InvalidParameter("filters", f"filters {filters!r} must be a mapping")
-    columns = layout.columns()
+    columns = layout.getters
     where: list[Predicate] = []
     for name, value in filters.items():
         if name not in columns:

@@ -208,8 +208,8 @@ class RangeIndex:
             keys, pks = [k for k, _ in kept], [p for _, p in kept]
         self.pairs_.update(keys, pks)
 
-    def count(self, low: Any, high: Any) -> int:
-        return self.pairs_.count(low, high)
+    def count(self, low: Any, high: Any, stop: int | None = None) -> int:
+        return self.pairs_.count(low, high, stop)
 
     def scan(self, low: Any, high: Any, reverse: bool = False) -> Iterator[Any]:
         return self.pairs_.pks(low, high, reverse)

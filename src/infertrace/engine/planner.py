@@ -87,8 +87,9 @@ def plan(predicates: Sequence[Predicate], indexes: Sequence[Index], rows: int) -
         else:
             ranges.setdefault(p.column, p)
     best = Plan("scan", None, rows, tuple(predicates))
-    for index in indexes:
-        candidate = _candidate(index, eqs, ranges, predicates)
+    # equality candidates first: they cost O(1) to size, and bound the range counts
+    for index in sorted(indexes, key=lambda i: isinstance(i, RangeIndex)):
+        candidate = _candidate(index, eqs, ranges, predicates, best.estimate)
         if candidate is not None and (candidate.estimate, RANK[candidate.access]) < (
             best.estimate,
             RANK[best.access],
@@ -102,6 +103,7 @@ def _candidate(
     eqs: dict[str, Eq],
     ranges: dict[str, Between],
     predicates: Sequence[Predicate],
+    bound: int,
 ) -> Plan | None:
     if isinstance(index, RangeIndex):
         between = ranges.get(index.columns[0])
@@ -109,7 +111,7 @@ def _candidate(
             return None
         rest = tuple(p for p in predicates if p is not between)
         bounds = (between.low, between.high)
-        return Plan("range", index, index.count(*bounds), rest, bounds)
+        return Plan("range", index, index.count(*bounds, stop=bound), rest, bounds)
     if not all(c in eqs for c in index.columns):
         return None
     used = [eqs[c] for c in index.columns]

@@ -163,8 +163,10 @@ class SortedPairs:
             lo = start_j if b == start_i else 0
             yield from reversed(pks[lo:hi])
 
-    def count(self, low: Any = None, high: Any = None) -> int:
-        """How many pairs have ``low <= key < high``. O(log n + blocks spanned)."""
+    def count(self, low: Any = None, high: Any = None, stop: int | None = None) -> int:
+        """How many pairs have ``low <= key < high``. O(log n + blocks spanned); with
+        ``stop``, counting ends once past it (the answer is then some number > stop),
+        for a planner that only needs to know whether a range beats a bucket."""
         i, j = self._start(low)
         if high is None:
             end_i, end_j = len(self._keys), 0
@@ -175,7 +177,12 @@ class SortedPairs:
         if i == end_i:
             return end_j - j
         keys = self._keys
-        return sum(len(keys[b]) for b in range(i, end_i)) - j + end_j
+        total = end_j - j
+        for b in range(i, end_i):
+            total += len(keys[b])
+            if stop is not None and total > stop:
+                break  # a partial sum never exceeds the whole
+        return total
 
     def __iter__(self) -> Iterator[tuple[Any, Any]]:
         """Every pair, in order. O(n)."""
