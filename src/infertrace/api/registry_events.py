@@ -85,34 +85,32 @@ def start_id(header: str | None, query: int | None) -> int | None:
 
 
 async def stream(
-    request: Request, log: EventLog, group: str | None, after: int | None
+    request: Request, log: EventLog, group: str | None, after: int, resume: bool
 ) -> AsyncIterator[str]:
-    """The frames of the event stream; see the module docstring.
+    """The frames of the event stream after event ``after``; see the module docstring.
 
-    ``app.state.registry_streams`` counts the open streams (changed on the event
-    loop only, so it needs no lock).
+    ``resume``: ``after`` came from the client, so a gap before the held history is
+    announced with a reset frame. ``app.state.registry_streams`` counts the open
+    streams (changed on the event loop only, so it needs no lock).
     """
     state = request.app.state
     state.registry_streams = getattr(state, "registry_streams", 0) + 1
     try:
-        async for text in _frames(request, log, group, after):
+        async for text in _frames(request, log, group, after, resume):
             yield text
     finally:
         state.registry_streams -= 1
 
 
 async def _frames(
-    request: Request, log: EventLog, group: str | None, after: int | None
+    request: Request, log: EventLog, group: str | None, after: int, resume: bool
 ) -> AsyncIterator[str]:
     yield f"retry: {RETRY_MS}\n\n"
-    if after is None:
-        seen = log.last_id
-    else:
-        seen = after
-        if needs_reset(log, after):
-            info = {"requested_id": after, "oldest_id": log.oldest_id, "last_id": log.last_id}
-            yield frame("reset", info)
-            seen = min(after, log.oldest_id - 1)
+    seen = after
+    if resume and needs_reset(log, after):
+        info = {"requested_id": after, "oldest_id": log.oldest_id, "last_id": log.last_id}
+        yield frame("reset", info)
+        seen = min(after, log.oldest_id - 1)
     stopping: threading.Event | None = getattr(request.app.state, "stopping", None)
     loop = asyncio.get_running_loop()
     ping_at = loop.time() + KEEPALIVE_SECONDS
@@ -157,8 +155,11 @@ async def events(
     """Every registry change from now (or after the given id) until the client leaves."""
     log = registry_of(request).events
     after = start_id(last_event_id_header, last_event_id)
+    # "From now" is now, before the headers go out: a client that has them sees every
+    # later change, even one made before the stream's first frame is written.
+    start = log.last_id if after is None else after
     return StreamingResponse(
-        stream(request, log, group or None, after),
+        stream(request, log, group or None, start, after is not None),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
