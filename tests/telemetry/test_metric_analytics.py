@@ -7,6 +7,7 @@ by plain loops, never by the code under test.
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -203,3 +204,21 @@ def test_readers_during_writes_see_whole_batches(fleet: Fleet) -> None:
     total = len(fleet.a.e2e) + len(fleet.b.e2e)
     for counts in seen:
         assert counts == sorted(counts) and counts[-1] == total
+
+
+def test_points_written_out_of_time_order_give_the_same_rows(fleet: Fleet) -> None:
+    """Late points (a series' points stored out of time order) are read oldest first."""
+    from infertrace.telemetry.metric_names import stored_names
+    from infertrace.telemetry.metric_read import reader_for
+
+    ordered, shuffled = MemoryStore(metric_capacity=100_000), MemoryStore(metric_capacity=100_000)
+    _write(ordered, fleet.points)
+    points = list(fleet.points)
+    random.Random(9).shuffle(points)
+    _write(shuffled, points)
+    for s in reader_for(shuffled)(stored_names(shuffled.metric_names()), fleet.since, fleet.until):
+        s._check()
+    for group_by in (GroupBy.MODEL, GroupBy.POD):
+        assert metric_analytics(shuffled, fleet.since, fleet.until, group_by) == metric_analytics(
+            ordered, fleet.since, fleet.until, group_by
+        )

@@ -61,7 +61,12 @@ def memory_reader(store: MemoryStore) -> Callable[[Collection[str], int, int], l
             seqs, t = seqs[keep], t[keep]
             slots = seqs % cap
             ser = table.series_col[slots]
-            order = np.lexsort((seqs, t, ser))
+            # by series, then time: seqs ascend, so a stable sort by series keeps each
+            # series in arrival order, which is its time order unless points came late
+            order = np.argsort(ser, kind="stable")
+            t_o, ser_o = t[order], ser[order]
+            if bool(np.any((t_o[1:] < t_o[:-1]) & (ser_o[1:] == ser_o[:-1]))):
+                order = np.lexsort((seqs, t, ser))
             slots, t, ser = slots[order], t[order], ser[order]
             starts = table.start[slots]
             values = table.value[slots]
