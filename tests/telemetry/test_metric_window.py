@@ -275,3 +275,51 @@ def test_histogram_steps_add_up_to_the_increase(
     assert got == want
     for x in steps:
         assert (x.buckets >= 0).all() and len(x.times) == len(x.counts)
+
+
+BOUNDS = (0.5, 1.0, 2.0)
+
+
+def _buckets(values: list[float]) -> list[int]:
+    """Prometheus buckets of ``values`` over :data:`BOUNDS`, by plain comparison."""
+    out = [0] * (len(BOUNDS) + 1)
+    for v in values:
+        out[next((i for i, b in enumerate(BOUNDS) if v <= b), len(BOUNDS))] += 1
+    return out
+
+
+observations = st.lists(st.floats(0.0, 3.0, allow_nan=False), max_size=5)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    first=observations,
+    started_inside=st.booleans(),
+    steps=st.lists(st.tuples(observations, st.booleans()), max_size=15),
+)
+def test_histogram_increase_equals_what_was_observed_in_the_window(
+    first: list[float], started_inside: bool, steps: list[tuple[list[float], bool]]
+) -> None:
+    """A server observing values and restarting (new start time, buckets from 0): the
+    window's bucket increase is the bucketed observations made in it, by construction;
+    the per-point steps add up to it."""
+    start = SINCE + 1 if started_inside else SINCE - 100
+    seen, hists, starts = list(first), [], []
+    window = list(first) if started_inside else []
+    for i, (obs, restart) in enumerate([(first, False), *steps]):
+        if i and restart:
+            start, seen = SINCE + 10 * i + 5, []
+        if i:
+            seen += obs
+            window += obs
+        counts = _buckets(seen)
+        hists.append(HistogramData(count=sum(counts), sum=sum(seen), bounds=BOUNDS,
+                                   bucket_counts=tuple(counts)))  # fmt: skip
+        starts.append(start)
+    s = series([], starts, CUM, hists)
+    want = _buckets(window)
+    got = histogram_increase(s, SINCE)
+    assert [tuple(i.buckets.tolist()) for i in got] == [tuple(want)]
+    assert got[0].count == len(window) and got[0].sum == pytest.approx(sum(window))
+    steps_sum = histogram_steps(s, SINCE)[0].buckets.sum(axis=0)
+    assert steps_sum.tolist() == want
