@@ -369,6 +369,7 @@ def test_models_dashboard_shows_queue_ttft_and_tpot(server: Endpoints) -> None:
     header, *rows = parser.rows
     columns = [c.rstrip(" \u25be\u25b4") for c in header]  # the sort mark on "Requests"
     assert set(TIMING_COLUMNS) <= set(columns), columns
+    assert [c for c in header if c != c.rstrip("\u25be\u25b4")] == ["Requests \u25be"]
     api = {g["key"]: g for g in get(server, "/api/analytics/models?since=1h").json()["groups"]}
     assert {r[0] for r in rows} == set(api)
     for row in rows:

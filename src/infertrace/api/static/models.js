@@ -80,7 +80,7 @@ function analyticsTable(groups, groupBy, groupLabel, range) {
   const filterKey = {model: 'model', service: 'service', operation: 'operation'}[groupBy];
   return dataTable({
     rows: groups,
-    sortBy: 1,
+    sortBy: 2,  // Requests
     rowHref: filterKey ? (g) => hashFor('search', {[filterKey]: g.key, since: range}) : undefined,
     columns: [
       {label: groupLabel, render: (g) => g.key || '(none)', sort: (g) => g.key, className: 'nowrap'},
