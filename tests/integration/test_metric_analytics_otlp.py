@@ -276,3 +276,21 @@ def test_timeseries_from_metrics_add_up_to_the_window(
     assert sum(p["value"] for p in doc["points"]) == requests
     assert len(doc["points"]) == len(range(fleet.since - fleet.since % 60_000_000_000,
                                            fleet.until, 60_000_000_000))  # fmt: skip
+
+
+def test_cli_models_source_option(served: tuple[str, Fleet]) -> None:
+    url, fleet = served
+    runner = CliRunner(env={"COLUMNS": "400"})
+    base = ["models", "--since", str(fleet.since), "--until", str(fleet.until), "--url", url]
+    result = runner.invoke(main, [*base, "--source", "metrics", "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["source"] == "metrics"
+    assert {g["key"]: (g["source"], g["requests"]) for g in doc["groups"]} == {
+        LLAMA: ("metrics", len(fleet.a.e2e) + len(fleet.b.e2e)),
+        QWEN: ("metrics", len(fleet.c.e2e)),
+        GPT: ("metrics", len(fleet.g.e2e)),
+    }
+    bad = runner.invoke(main, [*base, "--source", "metrics", "--group-by", "operation"])
+    assert bad.exit_code == 1 and "group_by" in bad.output
+    assert runner.invoke(main, [*base, "--source", "traces"]).exit_code == 2

@@ -36,6 +36,7 @@ Time: TypeAlias = str | int | datetime
 ExportFormat: TypeAlias = Literal["parquet", "csv", "jsonl"]
 GroupBy: TypeAlias = Literal["model", "service", "operation", "pod"]
 Counted: TypeAlias = Literal["requests", "all"]
+Source: TypeAlias = Literal["auto", "spans", "metrics"]
 Params: TypeAlias = list[tuple[str, str | int | float | bool | None]]
 
 
@@ -178,10 +179,11 @@ class ApiClient:
         until: Time | None = None,
         group_by: GroupBy = "model",
         spans: Counted = "requests",
+        source: Source = "auto",
     ) -> JSON:
-        """Per-group analytics over requests (``spans="all"``: every span with a model):
-        ``groups``, one row per key."""
-        params: Params = [("group_by", group_by), ("spans", spans)]
+        """Per-group analytics over requests (``spans="all"``: every span with a model) or
+        metrics (``source``): ``groups``, one row per key, each with its ``source``."""
+        params: Params = [("group_by", group_by), ("spans", spans), ("source", source)]
         params += [(k, _time(v)) for k, v in (("since", since), ("until", until)) if v is not None]
         return self._get("/api/analytics/models", params)
 

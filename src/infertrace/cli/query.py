@@ -32,6 +32,7 @@ from infertrace.api.client import (
     Counted,
     ExportFormat,
     GroupBy,
+    Source,
     SpanFilters,
 )
 
@@ -40,6 +41,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 FORMATS = ("parquet", "csv", "jsonl")
 GROUPS = ("model", "service", "operation", "pod")
 COUNTED = ("requests", "all")
+SOURCES = ("auto", "spans", "metrics")
 STATUSES = ("ok", "error", "unset")
 BAR_WIDTH = 40
 """Characters of the ``trace`` waterfall bar."""
@@ -273,6 +275,14 @@ _GAUGES = {
     help="Count requests (spans with a model whose parent is not a span of the same "
     "service and model), or all spans with a model.",
 )
+@click.option(
+    "--source",
+    type=click.Choice(SOURCES),
+    default="auto",
+    show_default=True,
+    help="Rows from spans, from metrics (vLLM, SGLang, GenAI), or auto: spans for a group "
+    "with requests from spans, else its metrics.",
+)
 @api_options
 @json_option
 def models(
@@ -280,6 +290,7 @@ def models(
     until: str | None,
     group_by: str,
     spans: str,
+    source: str,
     url: str,
     token: str | None,
     as_json: bool,
@@ -292,7 +303,9 @@ def models(
     from its metrics (vLLM, SGLang, GenAI): the ``source`` column says which, and
     running/waiting requests and KV-cache use show where its gauges say."""
     with _api(url, token) as api:
-        doc = api.models(since, until, cast(GroupBy, group_by), cast(Counted, spans))
+        doc = api.models(
+            since, until, cast(GroupBy, group_by), cast(Counted, spans), cast(Source, source)
+        )
     if as_json:
         _echo_json(doc)
         return
