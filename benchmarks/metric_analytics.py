@@ -8,7 +8,8 @@ every 15 s for an hour: 48,000 points, 24,000 of them histograms with 20-22 buck
 
 ``metric_analytics`` over the hour, by model and by pod, is timed (p50 of 20 runs)
 with the memory store's column reader; the baseline is the same analytics read
-through the public ``list_metric_points`` (every store's path), in the same run. ``--quick``: 50
+through the public ``list_metric_points`` (every store's path), in the same run. One
+model's latency p95 per minute over the hour (``metric_timeseries``) is timed too. ``--quick``: 50
 series, results not saved.
 """
 
@@ -24,10 +25,11 @@ from typing import Any
 
 from benchmarks.report import report
 from infertrace.model import HistogramData, MetricPoint, MetricType, Temporality
-from infertrace.telemetry.analytics import GroupBy
+from infertrace.telemetry.analytics import GroupBy, SeriesMetric
 from infertrace.telemetry.memory import MemoryStore
 from infertrace.telemetry.metric_analytics import metric_analytics
 from infertrace.telemetry.metric_read import SeriesReader, store_reader
+from infertrace.telemetry.metric_timeseries import metric_timeseries
 
 S = 1_000_000_000
 LATENCY = (0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0,
@@ -155,6 +157,18 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
                 "baseline": _p50_ms(store, since, group_by, store_reader(store), 3),
             }
         )
+    times = []
+    for _ in range(20):
+        t = time.perf_counter()
+        metric_timeseries(store, SeriesMetric.LATENCY_P95, 60 * S, since, model_name="model-0")
+        times.append((time.perf_counter() - t) * 1000)
+    rows.append(
+        {
+            "metric": "metric_timeseries 1h p50, one model's latency p95 per minute (60 buckets)",
+            "value": statistics.median(times),
+            "unit": "ms",
+        }
+    )
     store.close()
     if args.quick:
         for r in rows:
