@@ -125,6 +125,10 @@ class SpanLink:
     trace_id: bytes
     span_id: bytes
     attributes: Attributes = EMPTY_ATTRIBUTES
+    trace_state: str = ""
+    """The linked span's W3C ``tracestate``, as sent."""
+    flags: int = 0
+    """OTLP ``SpanLink.flags`` (W3C trace flags in bits 0-7, is-remote in 8-9), as sent."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +168,16 @@ class Span:
     resource_attributes: Attributes = EMPTY_ATTRIBUTES
     events: tuple[SpanEvent, ...] = ()
     links: tuple[SpanLink, ...] = ()
+    trace_state: str = ""
+    """The W3C ``tracestate`` header value of the span's context, as sent."""
+    flags: int = 0
+    """OTLP ``Span.flags``: W3C trace flags in bits 0-7 (bit 0: sampled), whether the
+    parent is remote in bits 8-9; the rest reserved and, as the spec asks of readers,
+    kept as sent (an unsigned 32-bit value)."""
+    dropped_attributes_count: int = 0
+    dropped_events_count: int = 0
+    dropped_links_count: int = 0
+    """How many attributes, events and links the producer dropped (its limits)."""
 
     @property
     def end_time_unix_nano(self) -> int:

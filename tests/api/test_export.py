@@ -44,12 +44,14 @@ COLUMNS = [
     "model_version", "batch_size", "input_tokens", "output_tokens", "gpu_utilization",
     "time_to_first_token_nanos", "queue_time_nanos", "prefill_time_nanos",
     "decode_time_nanos", "e2e_time_nanos", "request_id", "finish_reason", "model_source",
-    "attributes", "resource_attributes", "events", "links",
+    "trace_state", "flags", "attributes", "resource_attributes", "events", "links",
+    "dropped_attributes_count", "dropped_events_count", "dropped_links_count",
 ]  # fmt: skip
 INT_COLUMNS = {"start_time_unix_nano", "end_time_unix_nano", "duration_nanos", "batch_size",
                "input_tokens", "output_tokens", "time_to_first_token_nanos",
                "queue_time_nanos", "prefill_time_nanos", "decode_time_nanos",
-               "e2e_time_nanos"}  # fmt: skip
+               "e2e_time_nanos", "flags", "dropped_attributes_count", "dropped_events_count",
+               "dropped_links_count"}  # fmt: skip
 FLOAT_COLUMNS = {"duration_ms", "gpu_utilization"}
 NULLABLE_TEXT = {"parent_span_id", "model_name", "model_version", "request_id", "finish_reason",
                  "model_source"}  # fmt: skip
@@ -123,6 +125,8 @@ def expected_row(s: Span) -> dict[str, Any]:
         "request_id": s.request_id,
         "finish_reason": s.finish_reason,
         "model_source": s.model_source,
+        "trace_state": s.trace_state,
+        "flags": s.flags,
         "attributes": {k: list(v) if isinstance(v, tuple) else v for k, v in s.attributes.items()},
         "resource_attributes": dict(s.resource_attributes),
         "events": [
@@ -135,6 +139,9 @@ def expected_row(s: Span) -> dict[str, Any]:
             for e in s.events
         ],
         "links": [],
+        "dropped_attributes_count": s.dropped_attributes_count,
+        "dropped_events_count": s.dropped_events_count,
+        "dropped_links_count": s.dropped_links_count,
     }
 
 

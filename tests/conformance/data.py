@@ -66,7 +66,16 @@ def edge_spans() -> list[Span]:
             status_code=StatusCode.ERROR,
             status_message="boom",
             events=(SpanEvent("retry", START_NS + 5, {"attempt": 2}),),
-            links=(SpanLink(bytes([9]) * 16, bytes([8]) * 8, {"rel": "follows"}),),
+            links=(
+                SpanLink(bytes([9]) * 16, bytes([8]) * 8, {"rel": "follows"}),
+                SpanLink(bytes([7]) * 16, bytes([6]) * 8, {}, "ot=th:8;rv:9b", 0x301),
+            ),
+            # W3C tracestate, OTLP flags (sampled + parent is remote) and dropped counts
+            trace_state="rojo=00f067aa0ba902b7,congo=t61rcWkgMzE",
+            flags=0x301,
+            dropped_attributes_count=3,
+            dropped_events_count=1,
+            dropped_links_count=2,
         ),
         span(1, trace_id=TRACE_A, parent_span_id=(1000).to_bytes(8, "big"), attributes={"n": 3}),
         # Three spans with the same start time, written in separate batches below.
@@ -75,6 +84,10 @@ def edge_spans() -> list[Span]:
         span(4, start_time_unix_nano=START_NS + 500, resource_attributes={"n": 3}),
         span(5, model_name="m-small", input_tokens=10, output_tokens=None, batch_size=2),
         span(6, model_name="m-small", input_tokens=0, output_tokens=7, gpu_utilization=1),
+        # flags alone (most SDKs set the has-is-remote bit on every span); every bit set
+        span(7, flags=0x100, status_message="", events=()),
+        span(8, flags=0xFFFFFFFF, trace_state="k=v"),
+        span(9, dropped_events_count=2**31 - 1),
     ]
 
 

@@ -37,6 +37,14 @@ BAD_SPANS = [
     {"attributes": {"k": [1, 2]}},
     {"attributes": {"k": {"nested": 1}}},
     {"resource_attributes": {"k": (1, [2])}},
+    {"trace_state": None},
+    {"trace_state": b"k=v"},
+    {"flags": -1},
+    {"flags": 2**32},
+    {"flags": 1.0},
+    {"dropped_attributes_count": -1},
+    {"dropped_events_count": 2**31},
+    {"dropped_links_count": None},
 ]
 
 

@@ -70,7 +70,12 @@ FULL_SPAN = Span(
     attributes={"a": 1},
     resource_attributes={"r": "x"},
     events=(SpanEvent("e", 1_001),),
-    links=(SpanLink(bytes(range(41, 57)), bytes(range(61, 69))),),
+    links=(SpanLink(bytes(range(41, 57)), bytes(range(61, 69)), {}, "a=1", 0x201),),
+    trace_state="vendor=x",
+    flags=0x101,
+    dropped_attributes_count=18,
+    dropped_events_count=19,
+    dropped_links_count=20,
 )
 FULL_LOG = LogRecord(
     time_unix_nano=2_000,

@@ -76,6 +76,7 @@ ARROW_TYPES: dict[FieldType, pa.DataType] = {
     FieldType.TEXT: _STR,
     FieldType.TIME: _INT,
     FieldType.COUNT: _INT,
+    FieldType.FLAGS: _INT,
     FieldType.FLOAT: _FLOAT,
     FieldType.ENUM: _STR,  # the lowercase name, as in the JSON
     FieldType.BOOL: pa.bool_(),

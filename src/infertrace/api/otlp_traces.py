@@ -24,7 +24,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from infertrace.model import AttributeValue, Span
+from infertrace.model import AttributeValue, Span, SpanLink
 from infertrace.telemetry import semconv
 
 JSONObject = dict[str, Any]
@@ -65,9 +65,13 @@ def span_json(span: Span) -> JSONObject:
         "traceId": span.trace_id.hex(),
         "spanId": span.span_id.hex(),
     }
+    if span.trace_state:
+        out["traceState"] = span.trace_state
     if span.parent_span_id:
         out["parentSpanId"] = span.parent_span_id.hex()
     out["name"] = span.operation_name
+    if span.flags:
+        out["flags"] = span.flags
     if int(span.kind):
         out["kind"] = int(span.kind)
     out["startTimeUnixNano"] = str(span.start_time_unix_nano)
@@ -75,17 +79,16 @@ def span_json(span: Span) -> JSONObject:
     attributes = key_values(semconv.shown_attributes(span))
     if attributes:
         out["attributes"] = attributes
+    if span.dropped_attributes_count:
+        out["droppedAttributesCount"] = span.dropped_attributes_count
     if span.events:
         out["events"] = [_event(e.name, e.time_unix_nano, e.attributes) for e in span.events]
+    if span.dropped_events_count:
+        out["droppedEventsCount"] = span.dropped_events_count
     if span.links:
-        out["links"] = [
-            {
-                "traceId": link.trace_id.hex(),
-                "spanId": link.span_id.hex(),
-                **({"attributes": key_values(link.attributes.items())} if link.attributes else {}),
-            }
-            for link in span.links
-        ]
+        out["links"] = [_link(link) for link in span.links]
+    if span.dropped_links_count:
+        out["droppedLinksCount"] = span.dropped_links_count
     status: JSONObject = {}
     if span.status_message:
         status["message"] = span.status_message
@@ -93,6 +96,17 @@ def span_json(span: Span) -> JSONObject:
         status["code"] = int(span.status_code)
     if status:
         out["status"] = status
+    return out
+
+
+def _link(link: SpanLink) -> JSONObject:
+    out: JSONObject = {"traceId": link.trace_id.hex(), "spanId": link.span_id.hex()}
+    if link.trace_state:
+        out["traceState"] = link.trace_state
+    if link.attributes:
+        out["attributes"] = key_values(link.attributes.items())
+    if link.flags:
+        out["flags"] = link.flags
     return out
 
 

@@ -70,6 +70,8 @@ def _link(link: SpanLink) -> dict[str, Any]:
     return {
         "trace_id": link.trace_id.hex(),
         "span_id": link.span_id.hex(),
+        "trace_state": link.trace_state,
+        "flags": link.flags,
         "attributes": attributes_json(link.attributes),
     }
 
@@ -107,10 +109,15 @@ def span_json(span: Span) -> dict[str, Any]:
         "request_id": span.request_id,
         "finish_reason": span.finish_reason,
         "model_source": span.model_source,
+        "trace_state": span.trace_state,
+        "flags": span.flags,
         "attributes": attributes_json(span.attributes),
         "resource_attributes": attributes_json(span.resource_attributes),
         "events": [_event(e) for e in span.events],
         "links": [_link(link) for link in span.links],
+        "dropped_attributes_count": span.dropped_attributes_count,
+        "dropped_events_count": span.dropped_events_count,
+        "dropped_links_count": span.dropped_links_count,
     }
 
 

@@ -48,6 +48,8 @@ class FieldType(enum.Enum):
     """Unix nanoseconds, or a duration in nanoseconds."""
     COUNT = "int32 count"
     """A non-negative count below 2**31."""
+    FLAGS = "uint32 flags"
+    """A 32-bit unsigned bit field (OTLP ``flags``)."""
     FLOAT = "float64"
     ENUM = "enum"
     """A small integer code (an IntEnum in the record)."""
@@ -161,6 +163,11 @@ SPAN = RecordSchema(
         Field("resource_attributes", T.ATTRIBUTES, "res", dictionary=True),
         Field("events", T.EVENTS, "extras"),
         Field("links", T.LINKS, "extras"),
+        Field("trace_state", T.TEXT, "extras"),
+        Field("flags", T.FLAGS, "flags"),
+        Field("dropped_attributes_count", T.COUNT, "extras"),
+        Field("dropped_events_count", T.COUNT, "extras"),
+        Field("dropped_links_count", T.COUNT, "extras"),
     ),
     (
         "trace_id", "span_id", "parent_span_id", "service_name", "operation_name", "kind",
@@ -168,13 +175,15 @@ SPAN = RecordSchema(
         "model_name", "model_version", "batch_size", "input_tokens", "output_tokens",
         "gpu_utilization", "time_to_first_token_nanos", "queue_time_nanos",
         "prefill_time_nanos", "decode_time_nanos", "e2e_time_nanos", "request_id",
-        "finish_reason", "model_source", "attributes", "resource_attributes", "events",
-        "links",
+        "finish_reason", "model_source", "trace_state", "flags", "attributes",
+        "resource_attributes", "events", "links", "dropped_attributes_count",
+        "dropped_events_count", "dropped_links_count",
     ),
 )  # fmt: skip
 """Spans. Memory: ids fixed-width (a root's parent is zeros), strings and resources
 dictionary codes, optional numbers -1 / NaN, attributes in the codec (shape and
-offset columns), the rare status message, events and links in one object column."""
+offset columns), flags a uint32 column; the rare status message, events, links,
+trace state and dropped counts in one object column."""
 
 LOG = RecordSchema(
     LogRecord,

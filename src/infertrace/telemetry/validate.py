@@ -19,6 +19,7 @@ from infertrace.model import HistogramData, LogRecord, MetricPoint, MetricType, 
 from infertrace.telemetry.batches import ColumnBatch
 
 INT32_LIMIT = 2**31
+UINT32_LIMIT = 2**32
 INT64_LIMIT = 2**63
 _PRIMITIVES = (str, bool, int, float, bytes)
 
@@ -94,6 +95,13 @@ def _optional_int_problem(value: object, what: str, limit: int = INT32_LIMIT) ->
     return None
 
 
+def count_problem(value: object, what: str, limit: int = INT32_LIMIT) -> str | None:
+    """Why a count or bit field is not an int in [0, ``limit``), or None."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < limit:
+        return f"{what} must be an integer from 0 to {limit - 1}, got {value!r}"
+    return None
+
+
 def attributes_problem(attrs: object, what: str = "attributes") -> str | None:
     """Why an attribute map is malformed, or None."""
     if not isinstance(attrs, Mapping):
@@ -144,6 +152,11 @@ def span_problem(span: object) -> str | None:
         or attributes_problem(span.resource_attributes, "resource_attributes")
         or (None if isinstance(span.events, tuple) else "events must be a tuple")
         or (None if isinstance(span.links, tuple) else "links must be a tuple")
+        or text_problem(span.trace_state, "trace_state", False)
+        or count_problem(span.flags, "flags", UINT32_LIMIT)
+        or count_problem(span.dropped_attributes_count, "dropped_attributes_count")
+        or count_problem(span.dropped_events_count, "dropped_events_count")
+        or count_problem(span.dropped_links_count, "dropped_links_count")
     )
 
 

@@ -151,6 +151,11 @@ BAD_SPANS: list[tuple[str, Callable[[PbSpan], None], str]] = [
         lambda s: s.events.add(name="e").attributes.append(kv("", AnyValue())),
         "event 0 has an attribute with an empty key",
     ),
+    (
+        "dropped count",
+        lambda s: setattr(s, "dropped_links_count", 2**31),
+        "dropped_links_count must be an integer from 0 to 2147483647, got 2147483648",
+    ),
 ]
 
 

@@ -53,7 +53,14 @@ from infertrace.model import (
 )
 from infertrace.telemetry.batches import SpanBatch
 from infertrace.telemetry.semconv import FROM_RESOURCE, model_of
-from infertrace.telemetry.validate import id_problem, range_problem, text_problem, time_problem
+from infertrace.telemetry.validate import (
+    INT32_LIMIT,
+    count_problem,
+    id_problem,
+    range_problem,
+    text_problem,
+    time_problem,
+)
 
 _KINDS = tuple(SpanKind)
 _STATUSES = tuple(StatusCode)
@@ -101,8 +108,16 @@ def _links(span: Any) -> tuple[tuple[SpanLink, ...], str | None]:
         attrs, attr_problem = small_map(ln.attributes)
         if problem or attr_problem:
             return (), problem or f"link {i} {attr_problem}"
-        links.append(SpanLink(ln.trace_id, ln.span_id, attrs))
+        links.append(SpanLink(ln.trace_id, ln.span_id, attrs, ln.trace_state, ln.flags))
     return tuple(links), None
+
+
+def _dropped_problem(span: Any) -> str | None:
+    return (
+        count_problem(span.dropped_attributes_count, "dropped_attributes_count")
+        or count_problem(span.dropped_events_count, "dropped_events_count")
+        or count_problem(span.dropped_links_count, "dropped_links_count")
+    )
 
 
 class TraceDecoder:
@@ -211,6 +226,15 @@ class TraceDecoder:
                         events, problem = _events(span)
                     if problem is None and span.links:
                         links, problem = _links(span)
+                    dropped_attrs = span.dropped_attributes_count
+                    dropped_events = span.dropped_events_count
+                    dropped_links = span.dropped_links_count
+                    if problem is None and (
+                        dropped_attrs >= INT32_LIMIT
+                        or dropped_events >= INT32_LIMIT
+                        or dropped_links >= INT32_LIMIT
+                    ):
+                        problem = _dropped_problem(span)
                     if problem is not None:
                         result.reject(f"resource {r} scope {s} span {i}", problem)
                         continue
@@ -236,6 +260,11 @@ class TraceDecoder:
                             resource,
                             events,
                             links,
+                            span.trace_state,
+                            span.flags,
+                            dropped_attrs,
+                            dropped_events,
+                            dropped_links,
                         )
                     )
             if len(rows) > before:

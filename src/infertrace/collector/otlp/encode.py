@@ -71,6 +71,11 @@ def encode_spans(spans: Sequence[Span], scope: str = SCOPE) -> ExportTraceServic
             if span.status_code or span.status_message:
                 pb.status.code = int(span.status_code)
                 pb.status.message = span.status_message
+            pb.trace_state = span.trace_state
+            pb.flags = span.flags
+            pb.dropped_attributes_count = span.dropped_attributes_count
+            pb.dropped_events_count = span.dropped_events_count
+            pb.dropped_links_count = span.dropped_links_count
             fill_key_values(pb.attributes, semconv.shown_attributes(span))
             for event in span.events:
                 ev = pb.events.add()
@@ -81,6 +86,8 @@ def encode_spans(spans: Sequence[Span], scope: str = SCOPE) -> ExportTraceServic
                 ln = pb.links.add()
                 ln.trace_id = link.trace_id
                 ln.span_id = link.span_id
+                ln.trace_state = link.trace_state
+                ln.flags = link.flags
                 fill_key_values(ln.attributes, link.attributes.items())
     return request
 

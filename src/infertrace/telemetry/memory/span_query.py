@@ -19,7 +19,9 @@ from infertrace.telemetry.memory.spans import SpanTable
 
 _KINDS = tuple(SpanKind)
 _STATUSES = tuple(StatusCode)
-_EMPTY_EXTRAS = ("", (), ())
+_NO_MORE = ("", 0, 0, 0)
+"""Trace state and dropped counts of a span whose extras slot holds only the first three."""
+_EMPTY_EXTRAS = ("", (), (), *_NO_MORE)
 I64 = npt.NDArray[np.int64]
 Mask = npt.NDArray[np.bool_]
 
@@ -37,14 +39,15 @@ class SpanRows:
             for c in (
                 t.start, t.dur, t.svc, t.op, t.model, t.mver, t.kind, t.status, t.batch,
                 t.itok, t.otok, t.gpu, t.ttft, t.queue, t.prefill, t.decode, t.e2e, t.rid,
-                t.finish, t.msrc, t.res, t.ashape, t.aoff,
+                t.finish, t.msrc, t.res, t.ashape, t.aoff, t.flags,
             )
         )  # fmt: skip
 
     def build(self, slots: list[int], trace_id: bytes | None = None) -> list[Span]:
         t = self.t
         (start, dur, svc, op, model, mver, kind, status, batch, itok, otok, gpu, ttft, queue,
-         prefill, decode_t, e2e, rid, finish, msrc, res, ashape, aoff) = self.cols  # fmt: skip
+         prefill, decode_t, e2e, rid, finish, msrc, res, ashape, aoff,
+         flags) = self.cols  # fmt: skip
         vals = t.strings.values
         extras = t.extras
         decode = t.codec.decode
@@ -59,7 +62,14 @@ class SpanRows:
             qt, pt, dt, et, r, fr = queue[s], prefill[s], decode_t[s], e2e[s], rid[s], finish[s]
             ms = msrc[s]
             p = bytes(pid_mv[s * 8 : s * 8 + 8])
-            msg, events, links = extras[s] or _EMPTY_EXTRAS
+            x = extras[s]
+            if x is None:
+                msg, events, links, state, d_attrs, d_events, d_links = _EMPTY_EXTRAS
+            elif len(x) == 3:
+                msg, events, links = x
+                state, d_attrs, d_events, d_links = _NO_MORE
+            else:
+                msg, events, links, state, d_attrs, d_events, d_links = x
             out.append(
                 make_span(
                     trace_id if trace_id is not None else bytes(tid_mv[s * 16 : s * 16 + 16]),
@@ -90,6 +100,11 @@ class SpanRows:
                     res_map(res[s]),
                     events,
                     links,
+                    state,
+                    flags[s],
+                    d_attrs,
+                    d_events,
+                    d_links,
                 )
             )
         return out

@@ -44,6 +44,7 @@ _STATUSES = tuple(StatusCode)
 _Z8 = bytes(8)
 _NONE = type(None)
 _INT32 = 2**31
+_NO_DROPS = (0, 0, 0)
 I64 = npt.NDArray[np.int64]
 I32 = npt.NDArray[np.int32]
 I8 = npt.NDArray[np.int8]
@@ -100,10 +101,18 @@ def _frozen_attrs(a: Mapping[str, Any]) -> Mapping[str, Any]:
     return a if not a or isinstance(a, MappingProxyType) else MappingProxyType(dict(a))
 
 
-def _freeze_extras(msg: str, events: tuple[SpanEvent, ...], links: tuple[SpanLink, ...]) -> Any:
-    if not (msg or events or links):
+def _freeze_extras(
+    msg: str,
+    events: tuple[SpanEvent, ...],
+    links: tuple[SpanLink, ...],
+    state: str,
+    dropped: tuple[int, int, int],
+) -> Any:
+    """The extras slot of a span: None, or (message, events, links) with the trace
+    state and dropped counts appended when any is set (rare: most spans carry none)."""
+    if not (msg or events or links or state or dropped != _NO_DROPS):
         return None
-    if type(events) is not tuple or type(links) is not tuple:
+    if type(events) is not tuple or type(links) is not tuple or type(state) is not str:
         raise _Rejected
     ev = tuple(
         e if not e.attributes or isinstance(e.attributes, MappingProxyType)
@@ -112,9 +121,14 @@ def _freeze_extras(msg: str, events: tuple[SpanEvent, ...], links: tuple[SpanLin
     )  # fmt: skip
     lk = tuple(
         x if not x.attributes or isinstance(x.attributes, MappingProxyType)
-        else SpanLink(x.trace_id, x.span_id, _frozen_attrs(x.attributes))
+        else SpanLink(x.trace_id, x.span_id, _frozen_attrs(x.attributes), x.trace_state, x.flags)
         for x in links
     )  # fmt: skip
+    if state or dropped != _NO_DROPS:
+        for d in dropped:
+            if type(d) is not int or not 0 <= d < _INT32:
+                raise _Rejected
+        return (msg, ev, lk, state, *dropped)
     return (msg, ev, lk)
 
 
@@ -122,8 +136,8 @@ class _Batch:
     """A validated batch, converted to arrays, ready to append."""
 
     __slots__ = (
-        "attrs", "batch", "durs", "extras", "finish", "gpu", "itok", "kinds", "models",
-        "msrc", "mvers", "n", "ops", "otok", "pids", "res", "rids", "sid_keys", "sids",
+        "attrs", "batch", "durs", "extras", "finish", "flags", "gpu", "itok", "kinds",
+        "models", "msrc", "mvers", "n", "ops", "otok", "pids", "res", "rids", "sid_keys", "sids",
         "starts", "statuses", "svcs", "tid_keys", "tids", "timings", "ttft",
     )  # fmt: skip
 
@@ -137,7 +151,7 @@ class _Batch:
                 raise _Rejected from None
         (tids, sids, svcs, ops, starts, durs, pids, kinds, statuses, msgs, models, mvers,
          batch, itok, otok, gpu, ttft, queue, prefill, decode, e2e, rids, finish, msrc, attrs,
-         res, events, links) = cols  # fmt: skip
+         res, events, links, states, flags, dattrs, devents, dlinks) = cols  # fmt: skip
         self.n = len(spans)
         self.tid_keys = tids
         self.sid_keys = sids
@@ -178,10 +192,25 @@ class _Batch:
         self.gpu = np.array(gpu, dtype=np.float64)
         if int(np.isnan(self.gpu).sum()) != gpu.count(None):
             raise _Rejected  # a NaN utilisation is not a number
-        self.extras = [
-            None if not (m or e or k) else _freeze_extras(m, e, k)  # most spans: no call
-            for m, e, k in zip(msgs, events, links, strict=True)
-        ]
+        self.flags = _ints(flags, {int}, 0, 2**32, 0).astype(np.uint32)
+        if not (isinstance(spans, SpanBatch) and spans.checked):
+            if not set(map(type, states)) <= {str}:
+                raise _Rejected
+            for counts in (dattrs, devents, dlinks):
+                if not set(map(type, counts)) <= {int}:
+                    raise _Rejected
+        if any(states) or any(dattrs) or any(devents) or any(dlinks):
+            self.extras = [
+                _freeze_extras(m, e, k, ts, (da, de, dl))
+                for m, e, k, ts, da, de, dl in zip(
+                    msgs, events, links, states, dattrs, devents, dlinks, strict=True
+                )
+            ]
+        else:
+            self.extras = [
+                None if not (m or e or k) else _freeze_extras(m, e, k, "", _NO_DROPS)
+                for m, e, k in zip(msgs, events, links, strict=True)  # most spans: no call
+            ]
         self.attrs = attrs
         self.res = res
 
@@ -199,6 +228,7 @@ SPEC = TableSpec(
         Column("mver", "int32", dictionary="strings"),
         Column("kind", "int8"),
         Column("status", "int8"),
+        Column("flags", "uint32"),
         Column("batch", "int32", fill=-1),
         Column("itok", "int32", fill=-1),
         Column("otok", "int32", fill=-1),
@@ -239,6 +269,7 @@ class SpanTable:
         self.mver: I32 = cols["mver"]
         self.kind: I8 = cols["kind"]
         self.status: I8 = cols["status"]
+        self.flags: npt.NDArray[np.uint32] = cols["flags"]
         self.batch: I32 = cols["batch"]
         self.itok: I32 = cols["itok"]
         self.otok: I32 = cols["otok"]
@@ -342,7 +373,8 @@ class SpanTable:
                 {
                     "tid": b.tids, "sid": b.sids, "pid": b.pids, "start": b.starts,
                     "dur": b.durs, "svc": b.svcs, "op": b.ops, "model": b.models,
-                    "mver": b.mvers, "kind": b.kinds, "status": b.statuses, "batch": b.batch,
+                    "mver": b.mvers, "kind": b.kinds, "status": b.statuses, "flags": b.flags,
+                    "batch": b.batch,
                     "itok": b.itok, "otok": b.otok, "gpu": b.gpu, "ttft": b.ttft,
                     "queue": b.timings[0], "prefill": b.timings[1], "decode": b.timings[2],
                     "e2e": b.timings[3], "rid": b.rids, "finish": b.finish, "msrc": b.msrc,

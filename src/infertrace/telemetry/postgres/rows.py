@@ -56,6 +56,7 @@ COPY_TYPES: dict[FieldType, str] = {
     FieldType.TEXT: "bytea",  # UTF-8 made here, see the module doc
     FieldType.TIME: "int8",
     FieldType.COUNT: "int4",
+    FieldType.FLAGS: "int8",
     FieldType.FLOAT: "float8",
     FieldType.ENUM: "int2",
     FieldType.BOOL: "bool",
@@ -72,6 +73,7 @@ SQL_TYPES: dict[FieldType, str] = {
     FieldType.TEXT: "text",
     FieldType.TIME: "bigint",
     FieldType.COUNT: "integer",
+    FieldType.FLAGS: "bigint",
     FieldType.FLOAT: "double precision",
     FieldType.ENUM: "smallint",
     FieldType.BOOL: "boolean",
@@ -131,7 +133,8 @@ def _links_json(links: tuple[SpanLink, ...]) -> bytes:
     if not links:
         return b"\x01[]"
     parts = [
-        f'["{bytes(k.trace_id).hex()}","{bytes(k.span_id).hex()}",{attributes_json(k.attributes)}]'
+        f'["{bytes(k.trace_id).hex()}","{bytes(k.span_id).hex()}",{attributes_json(k.attributes)}'
+        + (f",{dumps(k.trace_state)},{int(k.flags)}]" if k.trace_state or k.flags else "]")
         for k in links
     ]
     return jsonb_bytes("[" + ",".join(parts) + "]")
@@ -142,7 +145,7 @@ def span_row(fields: tuple[Any, ...]) -> Row:
     order: a row of a :class:`~infertrace.telemetry.batches.SpanBatch`."""
     (tid, sid, svc, op, start, dur, pid, kind, status, msg, model, mver, batch, itok, otok,
      gpu, ttft, queue, prefill, decode, e2e, rid, finish, msrc, attrs, res, events,
-     links) = fields  # fmt: skip
+     links, state, flags, dropped_attrs, dropped_events, dropped_links) = fields  # fmt: skip
     return (
         tid,
         sid,
@@ -168,10 +171,15 @@ def span_row(fields: tuple[Any, ...]) -> Row:
         _opt_text(rid),
         _opt_text(finish),
         _opt_text(msrc),
+        text_bytes(state),
+        flags,
         _attrs_jsonb(attrs),
         _attrs_jsonb(res),
         _events_json(events),
         _links_json(links),
+        dropped_attrs,
+        dropped_events,
+        dropped_links,
     )
 
 
@@ -259,9 +267,10 @@ def _events(text: str) -> tuple[SpanEvent, ...]:
 def _links(text: str) -> tuple[SpanLink, ...]:
     if text == "[]":
         return ()
+    # [trace id, span id, attributes] with the trace state and flags appended when set
     return tuple(
-        SpanLink(bytes.fromhex(t), bytes.fromhex(s), decode_attributes(dumps(a)))
-        for t, s, a in loads(text)
+        SpanLink(bytes.fromhex(t), bytes.fromhex(s), decode_attributes(dumps(a)), *more)
+        for t, s, a, *more in loads(text)
     )
 
 

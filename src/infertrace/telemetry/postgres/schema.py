@@ -156,6 +156,59 @@ def _v4(conn: psycopg.Connection[object], layout: str) -> None:
     conn.execute("ALTER TABLE metric_points ADD COLUMN temporality smallint NOT NULL DEFAULT 0")
 
 
+def _v5(conn: psycopg.Connection[object], layout: str) -> None:
+    # Constant defaults (what spans stored before carried, as far as anyone knew):
+    # PostgreSQL 11+ adds such columns without rewriting the table.
+    conn.execute(
+        "ALTER TABLE spans"
+        " ADD COLUMN trace_state text NOT NULL DEFAULT '',"
+        " ADD COLUMN flags bigint NOT NULL DEFAULT 0,"
+        " ADD COLUMN dropped_attributes_count integer NOT NULL DEFAULT 0,"
+        " ADD COLUMN dropped_events_count integer NOT NULL DEFAULT 0,"
+        " ADD COLUMN dropped_links_count integer NOT NULL DEFAULT 0"
+    )
+
+
+_REGISTRY = (
+    # The pod registry (infertrace.registry.postgres): one row per ServiceInfo. Keys
+    # sort in "C" collation, code point order, as the in-memory stores sort them;
+    # the checks repeat the record's rules, so no other writer can break them.
+    """CREATE TABLE registry_services (
+        key text COLLATE "C" PRIMARY KEY,
+        service_name text COLLATE "C" NOT NULL CHECK (service_name ~ '^[^:]+$'),
+        pod_name text COLLATE "C" NOT NULL CHECK (pod_name ~ '^[^:]+$'),
+        address text NOT NULL,
+        port integer NOT NULL CHECK (port BETWEEN 0 AND 65535),
+        health_check_url text,
+        notification_url text,
+        providers text[] NOT NULL,
+        status text NOT NULL
+            CHECK (status IN ('healthy', 'unhealthy', 'degraded', 'unknown', 'draining')),
+        metadata jsonb NOT NULL,
+        registered_at bigint,
+        last_seen bigint,
+        last_health_check bigint,
+        last_status_change bigint,
+        origin text NOT NULL CHECK (origin IN ('telemetry', 'registration', 'both')),
+        CHECK (key = service_name || ':' || pod_name)
+    )""",
+    "CREATE INDEX registry_services_name_idx ON registry_services (service_name)",
+    # No foreign key to registry_services: a subscription outlives its subscriber's
+    # record, so a pod that re-registers keeps it (as in registry.core).
+    """CREATE TABLE registry_subscriptions (
+        subscriber_key text COLLATE "C" NOT NULL CHECK (subscriber_key ~ '^[^:]+:[^:]+$'),
+        service_group text COLLATE "C" NOT NULL CHECK (service_group <> ''),
+        PRIMARY KEY (subscriber_key, service_group)
+    )""",
+    "CREATE INDEX registry_subscriptions_group_idx ON registry_subscriptions (service_group)",
+)
+
+
+def _v6(conn: psycopg.Connection[object], layout: str) -> None:
+    for ddl in _REGISTRY:
+        conn.execute(ddl)
+
+
 Migration = Callable[[psycopg.Connection[object], str], None]
 
 MIGRATIONS: tuple[tuple[int, str, Migration], ...] = (
@@ -163,6 +216,8 @@ MIGRATIONS: tuple[tuple[int, str, Migration], ...] = (
     (2, "span timing columns: queue, prefill, decode, end to end; request id, finish reason", _v2),
     (3, "span model source: which rule named the model", _v3),
     (4, "metric points keep their aggregation temporality", _v4),
+    (5, "spans keep their trace state, flags and dropped counts", _v5),
+    (6, "registry: services (pods) and subscriptions", _v6),
 )
 """(version, description, function) in order; append, never edit, once released."""
 
