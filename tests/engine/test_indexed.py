@@ -153,6 +153,9 @@ def test_sorted_pairs_match_a_sorted_list(n: int) -> None:
         want = [pk for k, pk in model if (low is None or k >= low) and (high is None or k < high)]
         assert list(s.pks(low, high)) == want
         assert list(s.pks(low, high, reverse=True)) == want[::-1]
+        for skip in (1, LOAD - 1, LOAD, 3 * LOAD + 2):
+            assert list(s.pks(low, high, skip=skip)) == want[skip:]
+            assert list(s.pks(low, high, reverse=True, skip=skip)) == want[::-1][skip:]
         assert s.count(low, high) == len(want)
     for k, pk in pairs[::2]:
         s.remove(k, pk)

@@ -245,6 +245,8 @@ class IndexedTable(Generic[R]):
         in_order = (order_by is None and p.access in ("unique", "hash", "composite")) or (
             order_by is not None and p.index is self.indexes[order_by]
         )
+        if in_order and not residual and p.index is not None:
+            return self._page(p, reverse, limit, offset)
         if in_order:  # the plan yields rows in the query's order: stop at the page's end
             found = self._matching(p, residual, reverse)
             stop = None if limit is None else offset + limit
@@ -257,6 +259,25 @@ class IndexedTable(Generic[R]):
         else:
             matches.sort(key=sort_key, reverse=reverse)
         return matches[offset:] if limit is None else matches[offset : offset + limit]
+
+    def _page(self, p: Plan, reverse: bool, limit: int | None, offset: int) -> list[R]:
+        """A page straight from one index: a slice of a bucket, or a range read from
+        its ``offset``-th pair. O(log n + offset / load + limit)."""
+        rows = self.rows
+        if isinstance(p.index, RangeIndex):
+            low, high = p.key
+            pks = p.index.scan(low, high, reverse, offset)
+            return [rows[pk] for pk in islice(pks, limit)]
+        assert p.index is not None
+        try:
+            bucket = p.index.lookup(p.key)
+        except TypeError:  # an unhashable value matches no key
+            return []
+        n = len(bucket)
+        stop = n if limit is None else min(n, offset + limit)
+        if reverse:
+            return [rows[pk] for pk in reversed(bucket[max(0, n - stop) : max(0, n - offset)])]
+        return [rows[pk] for pk in bucket[offset:stop]]
 
     def count(self, where: Sequence[Predicate] = ()) -> int:
         """How many rows match: O(1) / O(log n + blocks) when one index answers it

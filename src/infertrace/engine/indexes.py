@@ -211,8 +211,8 @@ class RangeIndex:
     def count(self, low: Any, high: Any, stop: int | None = None) -> int:
         return self.pairs_.count(low, high, stop)
 
-    def scan(self, low: Any, high: Any, reverse: bool = False) -> Iterator[Any]:
-        return self.pairs_.pks(low, high, reverse)
+    def scan(self, low: Any, high: Any, reverse: bool = False, skip: int = 0) -> Iterator[Any]:
+        return self.pairs_.pks(low, high, reverse, skip)
 
     def pairs(self) -> Iterator[tuple[Any, Any]]:
         return iter(self.pairs_)

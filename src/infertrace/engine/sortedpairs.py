@@ -14,6 +14,7 @@ from __future__ import annotations
 import sys
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator
+from itertools import islice
 from typing import Any
 
 LOAD = 512
@@ -137,14 +138,24 @@ class SortedPairs:
             return i, 0
         return i, bisect_left(self._keys[i], low)
 
-    def pks(self, low: Any = None, high: Any = None, reverse: bool = False) -> Iterator[Any]:
+    def pks(
+        self, low: Any = None, high: Any = None, reverse: bool = False, skip: int = 0
+    ) -> Iterator[Any]:
         """Primary keys of pairs with ``low <= key < high`` (None: unbounded), by key then
-        pk, or the reverse. O(log n) to start, O(1) per pair."""
+        pk, or the reverse, after the first ``skip``. O(log n + skip / load) to start
+        (whole blocks are skipped by length), O(1) per pair."""
         if reverse:
-            yield from self._pks_reversed(low, high)
+            yield from islice(self._pks_reversed(low, high), skip, None)
             return
         i, j = self._start(low)
         all_keys, all_pks = self._keys, self._pks
+        while skip and i < len(all_keys):
+            left = len(all_keys[i]) - j
+            if skip < left:
+                j += skip
+                break
+            skip -= left
+            i, j = i + 1, 0
         while i < len(all_keys):
             keys, pks = all_keys[i], all_pks[i]
             if high is None or keys[-1] < high:
