@@ -133,8 +133,12 @@ class HashIndex:
             entries[key] = bucket[0]
 
     def add_many(self, keys: list[Any], pks: list[Any]) -> None:
-        """Add the pairs ``zip(keys, pks)`` (the loop of :meth:`add`, inlined)."""
+        """Add the pairs ``zip(keys, pks)`` (the loop of :meth:`add`, inlined); into an
+        empty index (a restore, a rebuild), group first and sort each bucket once."""
         entries = self.entries
+        if not entries:
+            self._load(keys, pks)
+            return
         get = entries.get
         for key, pk in zip(keys, pks, strict=True):
             bucket = get(key, _NONE)
@@ -148,6 +152,23 @@ class HashIndex:
                     insort(bucket, pk)
             else:
                 entries[key] = [bucket, pk] if bucket < pk else [pk, bucket]
+
+    def _load(self, keys: list[Any], pks: list[Any]) -> None:
+        grouped: dict[Any, list[Any]] = {}
+        get = grouped.get
+        for key, pk in zip(keys, pks, strict=True):
+            group = get(key)
+            if group is None:
+                grouped[key] = [pk]
+            else:
+                group.append(pk)
+        grouped.pop(None, None)
+        for key, group in grouped.items():
+            if len(group) == 1:
+                grouped[key] = group[0]
+            else:
+                group.sort()
+        self.entries = grouped
 
     def size(self, key: Any) -> int:
         bucket = self.entries.get(key, _NONE)
