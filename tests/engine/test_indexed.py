@@ -184,3 +184,20 @@ def test_a_stopped_count_is_exact_or_past_stop(stop: int | None, exact: bool) ->
     true = 4 * LOAD - 10
     got = s.count(5, 4 * LOAD - 5, stop)
     assert got == true if exact else stop is not None and stop < got <= true
+
+
+def test_keys_that_are_not_int64_move_the_blocks_to_lists() -> None:
+    s = SortedPairs((k, k) for k in range(3 * LOAD))
+    assert s._typed
+    s.add(2**70, "big")  # past int64: every block becomes a list, order kept
+    s.update([1.5, 2.5], ["f1", "f2"])
+    s._check()
+    assert not s._typed
+    assert list(s)[:4] == [(0, 0), (1, 1), (1.5, "f1"), (2, 2)]
+    assert list(s)[-1] == (2**70, "big")
+    s.remove(1.5, "f1")
+    assert s.count(1, 3) == 3
+    texts = SortedPairs([("b", 1), ("a", 2), ("a", 1)])
+    assert list(texts.pks()) == [1, 2, 1] and not texts._typed
+    with pytest.raises(KeyError):
+        SortedPairs([(1, 1)]).remove("x", 1)
