@@ -259,7 +259,9 @@ class MetricPoint:
     type: MetricType
     service_name: str
     time_unix_nano: int
-    value: float | None = None
+    value: float | int | None = None
+    """A gauge's or sum's value: an int when the producer sent an integer (OTLP
+    ``asInt``, 64-bit, kept exact), else a float."""
     unit: str = ""
     start_time_unix_nano: int = 0
     attributes: Attributes = EMPTY_ATTRIBUTES

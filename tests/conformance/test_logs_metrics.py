@@ -201,3 +201,22 @@ def test_every_metric_kind_round_trips(both: Both) -> None:
 def test_bad_log_and_metric_filters_are_refused(each_store: Any, call: Any) -> None:
     with pytest.raises(InvalidFilter):
         call(each_store)
+
+
+EXACT_INTS = [2**53 + 1, -(2**53) - 1, 2**63 - 1, -(2**63), 2**62 + 3]
+"""Integers a float64 cannot hold (OTLP ``asInt`` is 64-bit): each must come back exact."""
+
+
+@pytest.mark.parametrize("kind", [MetricType.SUM, MetricType.GAUGE])
+def test_integer_values_beyond_2_53_come_back_exact(each_store: Any, kind: MetricType) -> None:
+    points = [
+        MetricPoint("tokens_total", kind, "vllm", START_NS + i, value, is_monotonic=False)
+        for i, value in enumerate([*EXACT_INTS, 7, 2.5])
+    ]
+    each_store.write_metrics(points)
+    got = sorted(
+        each_store.list_metric_points(MetricFilter(limit=100)), key=lambda p: p.time_unix_nano
+    )
+    assert [p.value for p in got] == [*EXACT_INTS, 7, 2.5]
+    for p in got[: len(EXACT_INTS)]:
+        assert type(p.value) is int and p.histogram is None, p

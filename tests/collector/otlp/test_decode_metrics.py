@@ -77,7 +77,7 @@ def test_every_metric_kind_becomes_points() -> None:
     assert result.rejected == 0
     g1, g2, s, h, e, q = result.records
     assert (g1.type, g1.value, g1.unit, g1.description) == (MetricType.GAUGE, 3.0, "1", "a gauge")
-    assert type(g1.value) is float and math.isnan(g2.value)
+    assert type(g1.value) is int and math.isnan(g2.value)  # asInt stays an int (exact)
     assert (s.type, s.value, s.is_monotonic, s.start_time_unix_nano) == (
         MetricType.SUM,
         1.5,
@@ -191,3 +191,25 @@ def test_aggregation_temporality_is_kept(kind: str, sent: int, kept: Temporality
     # re-encoded as sent; an unspecified sum or histogram goes out cumulative (OTLP forbids 0)
     want = kept or (Temporality.CUMULATIVE if kind != "gauge" else Temporality.UNSPECIFIED)
     assert again.temporality is want
+
+
+@pytest.mark.parametrize("value", [2**63 - 1, -(2**63), 2**53 + 1, 0, -7])
+def test_an_as_int_value_stays_an_exact_int(value: int) -> None:
+    metric = pb.Metric(name="vllm:prompt_tokens_total")
+    metric.sum.data_points.add(time_unix_nano=5, as_int=value)
+    (point,) = decode(metric).records
+    assert type(point.value) is int and point.value == value
+    (again,) = decode(*encode_metrics([point]).resource_metrics[0].scope_metrics[0].metrics).records
+    assert type(again.value) is int and again.value == value
+
+
+def test_a_json_as_int_string_stays_exact() -> None:
+    from infertrace.collector.otlp.lean import LeanMetricsRequest
+    from infertrace.collector.otlp.otlp_json import parse
+
+    body = (
+        b'{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"n","sum":{"dataPoints":'
+        b'[{"timeUnixNano":"5","asInt":"9223372036854775807"}]}}]}]}]}'
+    )
+    (point,) = MetricDecoder().decode_message(parse(body, LeanMetricsRequest())).records
+    assert point.value == 2**63 - 1 and type(point.value) is int

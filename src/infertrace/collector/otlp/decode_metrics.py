@@ -1,8 +1,9 @@
 """OTLP metric export requests -> a column batch of metric points, one per data point.
 
-All five OTLP data kinds become points: gauges and sums carry ``value``
-(integers as floats; a point flagged "no recorded value" or without a value
-as NaN, the Prometheus staleness convention), the distribution kinds carry a
+All five OTLP data kinds become points: gauges and sums carry ``value`` (an
+``asInt`` as an exact int, an ``asDouble`` as a float; a point flagged "no
+recorded value" or without a value as NaN, the Prometheus staleness
+convention), the distribution kinds carry a
 :class:`~infertrace.model.HistogramData`. A metric with an empty name rejects
 all its points; a histogram whose bucket counts do not fit its bounds rejects
 that point. Aggregation temporality is kept (delta or cumulative, for sums and
@@ -137,11 +138,12 @@ class MetricDecoder:
             time_ns, start_ns = dp.time_unix_nano, dp.start_time_unix_nano
             attrs = scope.copy()
             attrs.update(attributes(dp.attributes))
-            value: float | None = None
+            value: float | int | None = None
             histogram: HistogramData | str | None = None
             if scalar:
                 which = dp.WhichOneof("value")
-                value = NAN if which is None else float(getattr(dp, which))
+                # an asInt stays an int: a float holds integers exactly only to 2**53
+                value = NAN if which is None else getattr(dp, which)
             else:
                 histogram = _histogram(kind, dp)
             problem = (

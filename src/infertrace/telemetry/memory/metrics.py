@@ -30,6 +30,8 @@ from infertrace.telemetry.validate import check_batch, metric_problem
 
 I64 = npt.NDArray[np.int64]
 ESCAPE = np.iinfo(np.int32).min
+_EXACT = 2**53
+"""Integers up to this size are exact in the float64 value column."""
 _TYPES = {int(t): t for t in MetricType}
 _TEMPORALITIES = tuple(Temporality)
 # (name, type, unit, description, is_monotonic, service, attributes, resource)
@@ -114,6 +116,11 @@ class MetricTable:
         keep = min(n, self.ring.capacity)
         cut = n - keep
         values = np.array([np.nan if v is None else v for v in vals], np.float64)
+        big = [i for i, v in enumerate(vals) if v.__class__ is int and not -_EXACT <= v <= _EXACT]
+        if big:  # the float column rounds these: the hist slot (None for scalars) keeps each
+            hists = list(hists)
+            for i in big:
+                hists[i] = vals[i]
         starts = np.array(starts_, np.int64)
         small = (dods >= -(2**31) + 1) & (dods < 2**31)
         stored = np.where(small, dods, ESCAPE).astype(np.int32)
@@ -129,7 +136,7 @@ class MetricTable:
             self._advance_bases(code_arr[:cut].tolist(), dods[:cut].tolist())
         first = self.table.append(
             {"series": code_arr, "dod": stored, "start": starts, "value": values,
-             "hist": list(hists)},
+             "hist": list(hists)},  # (a copy: the table owns its column slices)
             now,
         )  # fmt: skip
         if cut:
@@ -239,7 +246,10 @@ class MetricTable:
             self._maps[code] = hit
         name, mtype, unit, desc, mono, svc = key[:6]  # type: ignore[index]
         temporality = _TEMPORALITIES[key[8]]  # type: ignore[index]
-        v = float(self.value[s])
+        v: float | int = float(self.value[s])
+        hist = self.hist[s]
+        if mtype < MetricType.HISTOGRAM and hist is not None:
+            v, hist = hist, None  # an integer beyond 2**53, kept exact
         return MetricPoint(
             name=name,
             type=_TYPES[mtype],
@@ -250,7 +260,7 @@ class MetricTable:
             start_time_unix_nano=int(self.start[s]),
             attributes=hit[1],
             resource_attributes=hit[2],
-            histogram=self.hist[s],
+            histogram=hist,
             is_monotonic=mono,
             description=desc,
             temporality=temporality,

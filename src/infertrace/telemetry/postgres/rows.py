@@ -233,7 +233,11 @@ def metric_row(fields: tuple[Any, ...]) -> Row:
         int(temp),
         _attrs_jsonb(attrs),
         _attrs_jsonb(res),
-        _histogram_json(hist),
+        # an integer beyond 2**53, which the float column rounds, is kept exact as
+        # the JSONB number (arbitrary precision) of the otherwise empty histogram
+        jsonb_bytes(str(value))
+        if value.__class__ is int and not -EXACT_INT <= value <= EXACT_INT
+        else _histogram_json(hist),
     )
 
 
@@ -321,7 +325,20 @@ span_from_row: Callable[[Row], Span] = record_reader(
 """The Span of a row selected with SPAN_SELECT."""
 log_from_row: Callable[[Row], LogRecord] = record_reader(LOG, {})
 """The LogRecord of a row selected with LOG_SELECT."""
-metric_from_row: Callable[[Row], MetricPoint] = record_reader(
+_metric_record: Callable[[Row], MetricPoint] = record_reader(
     METRIC, {"type": _MTYPES.__getitem__, "temporality": _TEMPORALITIES.__getitem__}
 )
-"""The MetricPoint of a row selected with METRIC_SELECT."""
+_TYPE = METRIC.columns.index("type")
+_VALUE = METRIC.columns.index("value")
+_HISTOGRAM = METRIC.columns.index("histogram")
+EXACT_INT = 2**53
+"""Integers up to this size are exact in a double precision column."""
+
+
+def metric_from_row(row: Row) -> MetricPoint:
+    """The MetricPoint of a row selected with METRIC_SELECT."""
+    if row[_TYPE] < MetricType.HISTOGRAM and row[_HISTOGRAM] is not None:
+        exact = list(row)  # a scalar's exact integer, see metric_row
+        exact[_VALUE], exact[_HISTOGRAM] = int(row[_HISTOGRAM]), None
+        row = tuple(exact)
+    return _metric_record(row)
