@@ -156,6 +156,21 @@ def _measure(
     p50, _ = _percentiles(_time(lambda: client.raw("/api/spans", big), 50))
     rows.append({"metric": "GET /api/spans ... limit=1000 p50", "value": p50, "unit": "ms"})
 
+    # A search page of 20 traces, as the web UI's trace search asks for it (one
+    # summary per trace: each trace read whole) and as Jaeger UI's search does.
+    page = {"service": "vllm-llama-70b", "since": "1h", "limit": 20}
+    assert client.get("/api/trace-summaries", page)["count"] == 20
+    p50, p99 = _percentiles(_time(lambda: client.raw("/api/trace-summaries", page), 200))
+    rows.append({"metric": "GET /api/trace-summaries 20 traces p50", "value": p50,
+                 "unit": "ms", "target": "<= 20"})  # fmt: skip
+    rows.append({"metric": "GET /api/trace-summaries 20 traces p99", "value": p99, "unit": "ms"})
+    jaeger = {"service": "vllm-llama-70b", "lookback": "1h", "limit": 20}
+    assert len(client.get("/jaeger/api/traces", jaeger)["data"]) == 20
+    p50, p99 = _percentiles(_time(lambda: client.raw("/jaeger/api/traces", jaeger), 200))
+    rows.append({"metric": "GET /jaeger/api/traces 20 traces p50", "value": p50,
+                 "unit": "ms", "target": "<= 20"})  # fmt: skip
+    rows.append({"metric": "GET /jaeger/api/traces 20 traces p99", "value": p99, "unit": "ms"})
+
     doc = client.get("/api/analytics/models", {"since": "1h"})
     requests = sum(g["requests"] for g in doc["groups"])
     assert requests == -(-spans // 6), requests  # one request span per 6 spans
