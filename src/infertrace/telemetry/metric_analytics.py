@@ -130,8 +130,9 @@ def _parts(s: Series, since: int, sources: Iterable[Source]) -> list[tuple[Sourc
     """This series' contribution to each source that accepts it."""
     out: list[tuple[Source, _Part]] = []
     increases: list[Increase] | None = None
+    sources = list(sources)
     timing = any(
-        s.stat is Stat.DISTRIBUTION or s.measure is Measure.DECODE_SECONDS for s in sources
+        src.stat is Stat.DISTRIBUTION or src.measure is Measure.DECODE_SECONDS for src in sources
     )
     for src in sources:
         if not src.accepts(s.attributes):
