@@ -1,4 +1,5 @@
-"""Every registry store behaves the same: one suite over both in-memory variants.
+"""Every registry store behaves the same: one suite over the two in-memory variants
+and PostgreSQL.
 
 The ``store`` fixture (conftest) gives each variant in turn and checks its
 invariants after the test.
@@ -15,19 +16,44 @@ import pytest
 from infertrace.errors import InvalidParameter, ServiceNotFound, StoreClosed
 from infertrace.registry import ServiceInfo, ServiceStatus
 
-from .conftest import pod
+from .conftest import pod, same
 
-Store = Any  # LocalRegistry | ThreadSafeRegistry: the protocol's methods
+Store = Any  # LocalRegistry | ThreadSafeRegistry | PostgresRegistry: the protocol's methods
 
 
 def keys(infos: list[ServiceInfo]) -> list[str]:
     return [i.key for i in infos]
 
 
-def test_save_then_get_returns_the_record_itself(store: Store) -> None:
+def test_save_then_get_returns_the_record_saved(store: Store) -> None:
     info = pod("svc", "p1")
     store.save_service(info)
-    assert store.get_service("svc:p1") is info
+    assert same(store, store.get_service("svc:p1"), info)
+
+
+FULL = {
+    "address": "2001:db8::1", "port": 65535, "health_check_url": "http://p/health",
+    "notification_url": "http://p/notify", "providers": {"llama-70b", "mistral-7b", "é"},
+    "status": ServiceStatus.DRAINING, "metadata": {"zone": "a", "gpu": "H100", "ü": ""},
+    "registered_at": 0, "last_seen": 2**63 - 1, "last_health_check": 1_700_000_000_000_000_001,
+    "last_status_change": 5, "origin": "both",
+}  # fmt: skip
+BARE: dict[str, object] = {"providers": (), "metadata": {}}
+
+
+@pytest.mark.parametrize("fields", [FULL, BARE], ids=["every field set", "defaults"])
+def test_every_field_reads_back_as_saved(store: Store, fields: dict[str, object]) -> None:
+    info = ServiceInfo("svc", "p1", **fields)  # type: ignore[arg-type]
+    store.save_service(info)
+    for got in (store.get_service("svc:p1"), *store.get_all_services(),
+                *store.get_services_by_name("svc")):  # fmt: skip
+        assert got == info
+        for name, value in fields.items():
+            want = frozenset(value) if name == "providers" else value  # type: ignore[arg-type]
+            assert getattr(got, name) == want, name
+        assert type(got.status) is ServiceStatus and type(got.providers) is frozenset
+        with pytest.raises(TypeError):
+            got.metadata["zone"] = "b"  # type: ignore[index]
 
 
 def test_save_replaces_the_record_under_its_key(store: Store) -> None:
@@ -44,6 +70,17 @@ def test_by_name_and_all_are_sorted_by_key(store: Store) -> None:
     assert keys(store.get_services_by_name("b")) == ["b:p1", "b:p2"]
     assert keys(store.get_all_services()) == ["a:p9", "b:p1", "b:p2", "c:p0"]
     assert store.get_services_by_name("nobody") == []
+
+
+def test_keys_sort_by_code_point_whatever_the_case_or_script(store: Store) -> None:
+    keys_saved = ["b:x", "B:x", "a:é", "a:z", "a:Z", "_:x", "a-b:x", "ä:x", "a:10", "a:9"]
+    for key in keys_saved:
+        store.save_service(pod(*key.split(":")))
+        store.add_subscription(key, "g")
+    assert keys(store.get_all_services()) == sorted(keys_saved)
+    assert keys(store.get_services_by_name("a")) == sorted(k for k in keys_saved if k[:2] == "a:")
+    assert store.get_subscribers("g") == sorted(keys_saved)
+    assert keys(store.get_subscriber_services("g")) == sorted(keys_saved)
 
 
 def test_delete_removes_the_record_and_its_name_entry(store: Store) -> None:
@@ -63,11 +100,11 @@ def test_update_health_status_stamps_the_check_and_the_change(store: Store) -> N
     first = store.update_health_status("svc:p1", ServiceStatus.HEALTHY, 100)
     assert (first.status, first.last_health_check, first.last_status_change) == (
         ServiceStatus.HEALTHY, 100, 100)  # fmt: skip
-    same = store.update_health_status("svc:p1", "healthy", 200)
-    assert (same.last_health_check, same.last_status_change) == (200, 100)
+    kept = store.update_health_status("svc:p1", "healthy", 200)
+    assert (kept.last_health_check, kept.last_status_change) == (200, 100)
     changed = store.update_health_status("svc:p1", "draining", 300)
     assert (changed.status, changed.last_status_change) == (ServiceStatus.DRAINING, 300)
-    assert store.get_service("svc:p1") is changed
+    assert same(store, store.get_service("svc:p1"), changed)
     assert first.status is ServiceStatus.HEALTHY  # handed-out records never change
 
 

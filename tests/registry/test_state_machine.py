@@ -1,7 +1,9 @@
-"""Both in-memory registries against a plain model, step by step (hypothesis).
+"""Every registry store against a plain model, step by step (hypothesis).
 
 The model is two dicts: key -> record, and group -> subscriber keys. After each
-step the store's ``_check()`` holds and every read agrees with the model.
+step the store's ``_check()`` holds and every read agrees with the model. The
+PostgreSQL run reuses one store, emptied at the start of each example, with
+fewer examples: every step is a dozen queries.
 """
 
 from __future__ import annotations
@@ -10,11 +12,15 @@ import dataclasses
 from typing import Any
 
 import hypothesis.strategies as st
+import pytest
 from hypothesis import settings
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
 from infertrace.errors import ServiceNotFound
 from infertrace.registry import LocalRegistry, ServiceInfo, ServiceStatus, ThreadSafeRegistry
+from infertrace.registry.postgres import PostgresRegistry
+
+from .conftest import open_store
 
 NAMES = st.sampled_from(["svc", "llm"])
 PODS = st.sampled_from(["p0", "p1", "p2"])
@@ -93,7 +99,7 @@ class RegistryMachine(RuleBasedStateMachine):
             assert self.store.get_subscriber_services(group) == [
                 self.services[k] for k in subscribers if k in self.services
             ]
-        if isinstance(self.store, ThreadSafeRegistry):
+        if isinstance(self.store, ThreadSafeRegistry | PostgresRegistry):
             pairs = sum(len(s) for s in self.groups.values())
             assert self.store.stats() == (len(self.services), pairs)
 
@@ -110,7 +116,26 @@ class ThreadSafeMachine(RegistryMachine):
 
 
 BOUNDED = settings(max_examples=60, stateful_step_count=40, deadline=None)
+POSTGRES_BOUNDED = settings(max_examples=15, stateful_step_count=25, deadline=None)
 TestLocalRegistryMachine = LocalMachine.TestCase
 TestLocalRegistryMachine.settings = BOUNDED
 TestThreadSafeRegistryMachine = ThreadSafeMachine.TestCase
 TestThreadSafeRegistryMachine.settings = BOUNDED
+
+
+def test_postgres_registry_agrees_with_the_model(request: pytest.FixtureRequest) -> None:
+    shared = open_store("postgres", request)
+
+    class PostgresMachine(RegistryMachine):
+        @staticmethod
+        def factory() -> PostgresRegistry:
+            shared.clear()
+            return shared
+
+        def teardown(self) -> None:  # the next example reuses the store
+            pass
+
+    try:
+        run_state_machine_as_test(PostgresMachine, settings=POSTGRES_BOUNDED)
+    finally:
+        shared.close()

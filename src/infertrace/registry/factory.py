@@ -7,9 +7,15 @@ so both are chosen by one name here and the caller holds only the
 
 from __future__ import annotations
 
-from infertrace.errors import InvalidParameter
+import psycopg
+
+from infertrace.errors import InvalidParameter, StoreOverloaded
+from infertrace.registry.postgres import RETRY_AFTER, PostgresRegistry
 from infertrace.registry.store import RegistryStore
 from infertrace.registry.threadsafe import ThreadSafeRegistry
+from infertrace.telemetry.postgres.connect import connect
+from infertrace.telemetry.postgres.migrate import migrate, schema_state
+from infertrace.telemetry.postgres.schema import LATEST
 
 KINDS = ("memory", "postgres")
 
@@ -27,5 +33,25 @@ def open_registry(kind: str, dsn: str | None = None) -> RegistryStore:
     if kind == "postgres":
         if not dsn:
             raise InvalidParameter("dsn", f"dsn {dsn!r}: the postgres registry needs a DSN")
-        raise InvalidParameter("kind", f"kind {kind!r}: the PostgreSQL registry is not built yet")
+        _migrate_if_behind(dsn)
+        return PostgresRegistry(dsn)
     raise InvalidParameter("kind", f"kind {kind!r} is not one of {', '.join(KINDS)}")
+
+
+def _migrate_if_behind(dsn: str, timeout: float = 10.0) -> None:
+    """Bring the schema to LATEST unless it is there already (no advisory lock then).
+
+    The registry's tables live in the telemetry schema's migrations, so this is
+    the telemetry store's migration: open the telemetry store first when its
+    layout options (``--timescale``) matter, and this finds nothing to do. One
+    direct connection, so a bad DSN fails at once with psycopg's own message.
+    """
+    try:
+        with connect(dsn, timeout) as conn:
+            state = schema_state(conn)
+            if state is None or state[1] < LATEST:
+                migrate(conn)
+    except psycopg.Error as exc:
+        raise StoreOverloaded(
+            f"cannot use PostgreSQL for the registry: {exc}", RETRY_AFTER
+        ) from exc
