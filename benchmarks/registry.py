@@ -1,8 +1,10 @@
-"""Registry stores: nanoseconds per operation for both in-memory variants.
+"""Registry stores: time per operation for the in-memory variants and PostgreSQL.
 
 save, get, get_by_name (10 pods of a name) and get_all on a registry of 100
-pods (10 services x 10 pods), for LocalRegistry and ThreadSafeRegistry, beside
-a plain dict doing the same work in the same run (the baseline). Each figure is
+pods (10 services x 10 pods), for LocalRegistry and ThreadSafeRegistry (ns per
+op), beside a plain dict doing the same work in the same run (the baseline),
+and for PostgresRegistry (µs per op: one round trip each, on a throwaway local
+cluster; skipped with a note when no PostgreSQL can be started). Each figure is
 the best of 5 timed rounds, so a descheduled round does not count.
 
 Run: ``python -m benchmarks.registry [--quick]``; writes
@@ -19,6 +21,8 @@ from typing import Any
 
 from benchmarks.report import report
 from infertrace.registry import LocalRegistry, ServiceInfo, ThreadSafeRegistry
+from infertrace.registry.factory import open_registry
+from infertrace.telemetry.postgres.cluster import ClusterError, ThrowawayCluster
 
 TARGETS = {
     ("LocalRegistry", "save"): "<= 1,000",
@@ -136,7 +140,31 @@ def run(calls: int) -> list[dict[str, Any]]:
             rows.append({"metric": f"{variant} {label}", "value": value, "unit": "ns/op",
                          "target": target, "baseline": base[op]})  # fmt: skip
         store.close()
-    return rows
+    return rows + _postgres_rows(pods, max(1, calls // 400))
+
+
+def _postgres_rows(pods: list[ServiceInfo], calls: int) -> list[dict[str, Any]]:
+    """PostgresRegistry rows in µs per op, or [] (with a note) without PostgreSQL."""
+    try:
+        cluster = ThrowawayCluster()
+        cluster.start()
+    except (ClusterError, OSError) as exc:
+        print(f"PostgresRegistry rows skipped: no PostgreSQL server could be started ({exc})")
+        return []
+    try:
+        store = open_registry("postgres", cluster.dsn)
+        try:
+            figures = _variant(store, pods, calls)
+            assert len(store.get_all_services()) == 100
+        finally:
+            store.close()
+    finally:
+        cluster.destroy()
+    return [
+        {"metric": f"PostgresRegistry {f'{op} (100 pods)' if op == 'get_all' else op}",
+         "value": value / 1000, "unit": "µs/op", "target": "", "baseline": None}
+        for op, value in figures.items()
+    ]  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -144,7 +172,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
     calls = 200 if args.quick else 2_000
-    report("registry", "Registry stores: ns per op (100 pods; baseline: a plain dict)", run(calls))
+    title = "Registry stores: ns (memory) or µs (PostgreSQL) per op; 100 pods; baseline: a dict"
+    report("registry", title, run(calls))
 
 
 if __name__ == "__main__":
