@@ -137,6 +137,10 @@ class Settings:
     carry inference data when neither they, their resource nor what their pod is
     known to serve names one (:mod:`infertrace.collector.models`). A service may
     appear once.
+
+    The pod registry: a pod without telemetry for ``stale_after`` seconds turns
+    unhealthy; one whose share of error spans passes ``degraded_error_rate``
+    degraded; pods with a health-check URL are polled every ``health_check_interval``.
     """
 
     host: str = "127.0.0.1"
@@ -161,6 +165,9 @@ class Settings:
     accept_future: float = 300.0
     shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT
     model_for: tuple[tuple[str, str], ...] = ()
+    stale_after: float = 60.0
+    degraded_error_rate: float = 0.5
+    health_check_interval: float = 10.0
 
     def __post_init__(self) -> None:
         for name in ("port", "grpc_port"):
@@ -183,6 +190,12 @@ class Settings:
             parse_bound(self.accept_past, "accept_past")
         parse_bound(self.accept_future, "accept_future")
         parse_duration(self.shutdown_timeout, "shutdown_timeout")
+        parse_duration(self.stale_after, "stale_after")
+        parse_duration(self.health_check_interval, "health_check_interval")
+        if not 0.0 < self.degraded_error_rate <= 1.0:
+            raise ConfigError(
+                f"degraded_error_rate must be in (0, 1], got {self.degraded_error_rate}"
+            )
         services: dict[str, str] = {}
         for pair in self.model_for:
             if not (
@@ -213,12 +226,25 @@ class Settings:
 def _convert(name: str, raw: str) -> Any:
     if name in ("host", "store", "dsn", "api_token", "ingest_token"):
         return raw
-    if name in ("max_age", "receive_timeout", "idle_timeout"):
+    if name in (
+        "max_age",
+        "receive_timeout",
+        "idle_timeout",
+        "stale_after",
+        "health_check_interval",
+    ):
         return parse_duration(raw, ENV_PREFIX + name.upper())
     if name in ("accept_past", "accept_future"):
         return parse_bound(raw, ENV_PREFIX + name.upper())
     if name == "model_for":
         return parse_model_for_list(raw, ENV_PREFIX + "MODEL_FOR")
+    if name == "degraded_error_rate":
+        try:
+            return float(raw)
+        except ValueError:
+            raise ConfigError(
+                f"{ENV_PREFIX}DEGRADED_ERROR_RATE must be a number, got {raw!r}"
+            ) from None
     if name == "shutdown_timeout":
         return parse_duration(raw, ENV_PREFIX + "SHUTDOWN_TIMEOUT")
     if name == "max_body_bytes":

@@ -2,8 +2,11 @@
 
 The one place the parts meet: a store from the settings
 (:func:`infertrace.telemetry.factory.build_store`), the collector's receivers
-and pipeline over it (:func:`infertrace.collector.run`), and the query API and
-UI installed on the collector's HTTP app (:func:`infertrace.api.install_query_api`).
+and pipeline over it (:func:`infertrace.collector.run`), the query API and
+UI installed on the collector's HTTP app (:func:`infertrace.api.install_query_api`),
+and the pod registry over a registry store of the same kind
+(:func:`infertrace.registry.factory.open_registry`), fed by the pipeline and run
+with the servers.
 Every flag can also come from an ``INFERTRACE_*`` environment variable (see
 :mod:`infertrace.config`).
 """
@@ -131,11 +134,31 @@ def _env(name: str) -> str:
     help="The model of SERVICE's inference spans when neither the span, its resource nor"
     " its pod names one; repeatable (none). [env INFERTRACE_MODEL_FOR, comma-separated]",
 )
+@click.option(
+    "--stale-after",
+    type=DURATION,
+    help=f"A pod without telemetry this long turns unhealthy (60s). {_env('stale_after')}",
+)
+@click.option(
+    "--degraded-error-rate",
+    type=click.FloatRange(0.0, 1.0, min_open=True),
+    help="A pod whose share of error spans passes this is degraded (0.5)."
+    f" {_env('degraded_error_rate')}",
+)
+@click.option(
+    "--health-check-interval",
+    type=DURATION,
+    help="Pods with a health-check URL are polled this often (10s)."
+    f" {_env('health_check_interval')}",
+)
 def serve(**flags: Any) -> None:
     """Run the collector: OTLP/HTTP and OTLP/gRPC receivers in front of a store."""
     from infertrace.api import install_query_api
     from infertrace.collector.connections import raise_fd_limit
     from infertrace.collector.server import Endpoints, run
+    from infertrace.registry.checker import CheckSettings
+    from infertrace.registry.factory import open_registry
+    from infertrace.registry.service import RegistryService
     from infertrace.telemetry.factory import build_store
 
     raise_fd_limit()  # connection caps are clamped below it: a higher limit, higher caps
@@ -149,6 +172,22 @@ def serve(**flags: Any) -> None:
         store = build_store(settings)
     except InferTraceError as exc:
         raise click.ClickException(str(exc)) from None
+    try:
+        registry_store = open_registry(settings.store, settings.dsn)
+    except InferTraceError as exc:
+        store.close()
+        raise click.ClickException(f"registry: {exc}") from None
+    try:  # reads the stored pods: the database may fail here too
+        registry = RegistryService(
+            registry_store,
+            stale_after=settings.stale_after,
+            degraded_error_rate=settings.degraded_error_rate,
+            checks=CheckSettings(interval=settings.health_check_interval),
+        )
+    except InferTraceError as exc:
+        registry_store.close()
+        store.close()
+        raise click.ClickException(f"registry: {exc}") from None
 
     def ready(endpoints: Endpoints) -> None:
         # Objects alive after start-up live as long as the process: keep them out of
@@ -164,11 +203,12 @@ def serve(**flags: Any) -> None:
 
     drain = _Drain(store, settings.shutdown_timeout)
     try:
-        run(store, settings, ready, drain.start, install_query_api)
+        run(store, settings, ready, drain.start, install_query_api, registry=registry)
     except OSError as exc:
         raise click.ClickException(f"cannot listen: {exc}") from None
     finally:
         left = drain.finish()
+        registry_store.close()
     if left is not None:
         raise click.ClickException(f"stopped with writes left unacknowledged: {left}")
     console.print("InferTrace collector stopped.")
@@ -225,6 +265,7 @@ def _print_endpoints(console: Console, settings: Settings, endpoints: Any, store
     console.print(f"  Web UI     {url}/")
     console.print(f"  REST API   {url}/api/...   docs {url}/docs   OpenAPI {url}/openapi.json")
     console.print(f"  Jaeger API {url}/jaeger   (Grafana: a Jaeger data source with this URL)")
+    console.print(f"  Registry   {url}/api/registry/pods   events {url}/api/registry/events")
     console.print(f"  Health     {url}/healthz   readiness {url}/readyz   Prometheus {url}/metrics")
     if settings.api_token:
         console.print("  The query APIs need: Authorization: Bearer <api token>")
