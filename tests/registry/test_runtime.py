@@ -16,6 +16,8 @@ from infertrace.registry.service import RegistryService
 from infertrace.telemetry.batches import SpanBatch
 from infertrace.telemetry.semconv import FROM_POD
 
+from .conftest import VARIANTS, open_store
+
 S = 1_000_000_000
 T0 = 1_700_000_000 * S
 
@@ -162,3 +164,42 @@ def test_otlp_requests_through_the_collector_pipeline_keep_the_registry_current(
               for s in store.list_spans(SpanFilter(limit=100))}  # fmt: skip
     assert models == {("vllm-0", "llama", "span"), ("vllm-1", "qwen", FROM_POD)}
     pipeline.shutdown()
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_the_service_rules_hold_over_every_store(
+    variant: str, request: pytest.FixtureRequest
+) -> None:
+    """The same rules and events over LocalRegistry, ThreadSafeRegistry and PostgreSQL
+    (records rebuilt from rows compare equal, so the mirror check holds there too)."""
+    store = open_store(variant, request)
+    clock = Clock()
+    try:
+        service = RegistryService(store, clock=clock, stale_after=60, min_requests=5)
+        service.register("router", "r0", notification_url="http://127.0.0.1:9/n")
+        service.subscribe("router:r0", "vllm")
+        service.observe("vllm", "p0", address="10.0.0.1", providers={"llama"}, spans=10)
+        service.register("vllm", "p0", providers=["qwen"])
+        clock.now += 61 * S
+        [event] = service.sweep()
+        assert (event.key, event.status) == ("vllm:p0", ServiceStatus.UNHEALTHY)
+        service.heartbeat("vllm:p0")
+        service.set_status("vllm:p0", "draining")
+        info = service.get("vllm:p0")
+        assert (info.status, info.origin.value, info.providers, info.address) == (
+            ServiceStatus.DRAINING, "both", {"llama", "qwen"}, "10.0.0.1",
+        )  # fmt: skip
+        assert [p.key for p in service.subscribers("vllm")] == ["router:r0"]
+        service._check()
+        service.deregister("router:r0")
+        assert service.subscribers("vllm") == []
+        service._check()
+        assert [e.type.value for e in service.events.since(0)] == [
+            "registered",  # router:r0
+            "registered",  # vllm:p0 from telemetry
+            "registered", "providers_changed",  # its registration: origin both, qwen added
+            "status_changed", "status_changed", "status_changed",  # stale, heartbeat, drain
+            "deregistered",
+        ]  # fmt: skip
+    finally:
+        store.close()
