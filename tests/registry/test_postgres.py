@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import socket
+import time
 from collections.abc import Iterator
 
 import psycopg
@@ -16,6 +17,7 @@ from infertrace.errors import InvalidParameter, StoreClosed, StoreOverloaded
 from infertrace.registry import ServiceInfo
 from infertrace.registry.factory import open_registry
 from infertrace.registry.postgres import PostgresRegistry
+from infertrace.telemetry.postgres.cluster import ThrowawayCluster
 from infertrace.telemetry.postgres.migrate import migrate, schema_state
 from infertrace.telemetry.postgres.schema import LATEST, MIGRATIONS
 
@@ -187,3 +189,31 @@ def test_an_unreachable_server_is_store_overloaded_naming_it() -> None:
     with pytest.raises(StoreOverloaded) as caught:
         open_registry("postgres", dsn)
     assert str(port) in str(caught.value)
+
+
+def test_a_server_outage_is_store_overloaded_and_the_store_recovers(
+    own_cluster: ThrowawayCluster,
+) -> None:
+    """While the server is down every call is StoreOverloaded within the pool timeout and
+    ping() is False; once it is back the pool replaces its dead connections and the
+    data is there."""
+    open_registry("postgres", own_cluster.dsn).close()  # migrate
+    with PostgresRegistry(own_cluster.dsn, pool_size=2, timeout=1.0) as registry:
+        registry.save_service(pod("svc", "p1"))
+        own_cluster.stop("immediate")
+        assert registry.ping() is False
+        for call in (lambda: registry.get_service("svc:p1"), lambda: registry.stats()):
+            began = time.monotonic()
+            with pytest.raises(StoreOverloaded):
+                call()
+            assert time.monotonic() - began < 10
+        own_cluster.start()
+        answers: list[object] = []
+        deadline = time.monotonic() + 30
+        while not answers and time.monotonic() < deadline:
+            try:
+                answers.append(registry.get_service("svc:p1"))
+            except StoreOverloaded:
+                time.sleep(0.1)
+        assert answers == [pod("svc", "p1")]
+        assert registry.ping() is True
