@@ -1,4 +1,5 @@
-"""The pod registry end to end: ``infertrace serve`` as a user runs it, fed over OTLP/HTTP.
+"""The pod registry end to end: ``infertrace serve`` as a user runs it, fed over OTLP/HTTP,
+with the registry in memory and on PostgreSQL (``--store postgres``).
 
 Two pods (one service, different ``service.instance.id``) send spans and are
 registered by their telemetry; one goes quiet past ``--stale-after 1s`` and an
@@ -44,11 +45,14 @@ class Server:
     port: int
 
 
-@pytest.fixture
-def server() -> Iterator[Server]:
+@pytest.fixture(params=["memory", "postgres"])
+def server(request: pytest.FixtureRequest) -> Iterator[Server]:
+    """``infertrace serve`` on a free port, the registry in memory or on PostgreSQL."""
     env = dict(os.environ, COLUMNS="200", INFERTRACE_DEGRADED_ERROR_RATE="0.9")
     cmd = [sys.executable, "-m", "infertrace.cli", "serve", "--port", "0", "--grpc-port", "0"]
     cmd += ["--stale-after", f"{STALE_AFTER}s"]
+    if request.param == "postgres":
+        cmd += ["--store", "postgres", "--dsn", request.getfixturevalue("pg_dsn")]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     assert proc.stdout is not None
     banner = []
