@@ -126,6 +126,7 @@ def test_update_and_delete(store: MemoryActivityStore) -> None:
          DuplicateRecord, "email 'dev2@example.com' already exists"),
         (lambda s: s.save(dev(2)), DuplicateRecord, "id 'd002' already exists"),
         (lambda s: s.find_developer("x@y.z"), RecordNotFound, "x@y.z"),
+        (lambda s: s.find_developer(None), InvalidParameter, "email None"),
         (lambda s: s.list(Developer, {"zone": "EU"}), InvalidParameter, "filter 'zone'"),
         (lambda s: s.list(Developer, limit=-1), InvalidParameter, "limit -1"),
         (lambda s: s.list(Developer, offset="2"), InvalidParameter, "offset '2'"),

@@ -232,6 +232,8 @@ class MemoryActivityStore:
 
     def find_developer(self, email: str) -> Developer:
         """The developer with ``email`` (any case); RecordNotFound if none. O(1)."""
+        if type(email) is not str:
+            raise InvalidParameter("email", f"email {email!r} must be a string")
         self._lock.acquire_read()
         try:
             found = self._tables[Developer].find("email", email.lower())

@@ -25,6 +25,7 @@ import hashlib
 import os
 import struct
 import sys
+import threading
 from dataclasses import dataclass
 from operator import attrgetter
 from pathlib import Path
@@ -65,7 +66,7 @@ def write_snapshot(store: MemoryActivityStore, path: str | os.PathLike[str]) -> 
         name = layout.name.encode()
         payload += _SECTION.pack(len(name)) + name + _LENGTH.pack(len(section)) + section
     digest = hashlib.sha256(payload).digest()
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         with open(tmp, "wb") as f:
             f.write(HEADER.pack(MAGIC, VERSION, len(payload), digest))
