@@ -164,6 +164,10 @@ def test_the_cache_serves_repeats_and_a_write_to_its_range_invalidates_it() -> N
     assert len(analytics.cache) == 0
     assert analytics.team_stats(DAY0, DAY0)["infra"].metrics.commits == 1
     analytics.cache._check()
+    analytics.close()
+    analytics.close()
+    assert analytics.cache is None and store._listeners == []
+    assert analytics.daily_metrics(DAY0).metrics.commits == 1
 
 
 @pytest.mark.parametrize(

@@ -188,7 +188,11 @@ def _metric(name: str) -> Callable[[Metrics], float]:
 
 class ActivityAnalytics:
     """Aggregations over a :class:`MemoryActivityStore`, with an optional cache that
-    writes to the covered days invalidate (``cache_size`` entries; 0: no cache)."""
+    writes to the covered days invalidate (``cache_size`` entries; 0: no cache).
+
+    A cache listens to the store's writes until :meth:`close`; make one analytics
+    object per store, not one per request. Thread-safe: each computation takes the
+    store's read lock, the cache its own mutex."""
 
     def __init__(self, store: MemoryActivityStore, *, cache_size: int = 0) -> None:
         self.store = store
@@ -196,6 +200,12 @@ class ActivityAnalytics:
         if cache_size:
             self.cache = RangeCache(cache_size)
             store.subscribe(self.cache.invalidate)
+
+    def close(self) -> None:
+        """Stop listening to the store (the cache is dropped); safe to call twice."""
+        if self.cache is not None:
+            self.store.unsubscribe(self.cache.invalidate)
+            self.cache = None
 
     def _cached(self, key: tuple[Hashable, ...], first: int, last: int,
                 compute: Callable[[ActivityView], Any]) -> Any:  # fmt: skip

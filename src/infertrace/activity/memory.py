@@ -105,6 +105,11 @@ class MemoryActivityStore:
         """Call ``listener(kind, days)`` after every write (outside the lock)."""
         self._listeners.append(listener)
 
+    def unsubscribe(self, listener: Listener) -> None:
+        """Stop calling ``listener``; a no-op if it was not subscribed."""
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
     def _notify(self, kind: type, days: frozenset[int] | None) -> None:
         for listener in self._listeners:
             listener(kind, days)
