@@ -111,7 +111,7 @@ class MemoryActivityStore:
             self._listeners.remove(listener)
 
     def _notify(self, kind: type, days: frozenset[int] | None) -> None:
-        for listener in self._listeners:
+        for listener in tuple(self._listeners):  # a copy: (un)subscribing may race
             listener(kind, days)
 
     # -- writes ----------------------------------------------------------------
