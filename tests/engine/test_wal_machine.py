@@ -19,7 +19,6 @@ import hypothesis.strategies as st
 from hypothesis import settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from infertrace.engine.faults import LogUnavailable
 from infertrace.engine.wal import WriteAheadLog, read_log
 from infertrace.engine.walformat import header, list_segments
 
@@ -54,7 +53,7 @@ class LogMachine(RuleBasedStateMachine):
         try:
             self.wal.append(payload)
             raise AssertionError("a failed write was acknowledged")
-        except LogUnavailable as exc:
+        except OSError as exc:
             assert exc.errno == errno.ENOSPC
         finally:
             self.wal._writev = real

@@ -19,6 +19,10 @@ previous snapshot (with a warning naming the problem) when the newest is
 damaged. :func:`save` keeps the newest ``keep`` snapshots: the log must keep
 the records after the *oldest* kept one (:func:`oldest_lsn`) so that a fallback
 can still replay.
+
+A snapshot that cannot be trusted raises ValueError whose message names the
+snapshot and the problem (the engine defines no exception classes; the store
+maps it onto ``infertrace.errors.SnapshotInvalid``).
 """
 
 from __future__ import annotations
@@ -38,7 +42,6 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 
 from infertrace.engine.arrowcols import Column, from_arrow, to_arrow
-from infertrace.engine.faults import SnapshotCorrupt
 from infertrace.engine.fileio import fsync_dir
 
 log = logging.getLogger(__name__)
@@ -189,46 +192,46 @@ def _manifest(path: Path) -> dict[str, Any]:
     try:
         manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise SnapshotCorrupt(f"snapshot {path}: {MANIFEST} is missing") from None
+        raise ValueError(f"snapshot {path}: {MANIFEST} is missing") from None
     except (ValueError, UnicodeDecodeError) as exc:
-        raise SnapshotCorrupt(f"snapshot {path}: {MANIFEST} is not valid JSON ({exc})") from None
+        raise ValueError(f"snapshot {path}: {MANIFEST} is not valid JSON ({exc})") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         found = manifest.get("format") if isinstance(manifest, dict) else None
-        raise SnapshotCorrupt(f"snapshot {path}: format {found!r}, expected {FORMAT}")
+        raise ValueError(f"snapshot {path}: format {found!r}, expected {FORMAT}")
     for key in ("seq", "lsn", "created_unix_nano", "tables", "files"):
         if key not in manifest:
-            raise SnapshotCorrupt(f"snapshot {path}: {MANIFEST} has no {key!r}")
+            raise ValueError(f"snapshot {path}: {MANIFEST} has no {key!r}")
     return manifest
 
 
 def verify(path: str | os.PathLike[str]) -> SnapshotInfo:
     """Check a snapshot's manifest and every file's size and sha256; raise
-    SnapshotCorrupt naming the first problem. O(bytes)."""
+    ValueError naming the snapshot and its first problem. O(bytes)."""
     snap = Path(path)
     manifest = _manifest(snap)
     files: dict[str, Any] = manifest["files"]
     for tname, table in manifest["tables"].items():
         for fname in table["parts"].values():
             if fname not in files:
-                raise SnapshotCorrupt(f"snapshot {snap}: table {tname!r} names unlisted {fname}")
+                raise ValueError(f"snapshot {snap}: table {tname!r} names unlisted {fname}")
     for fname, expect in files.items():
         fpath = snap / fname
         if not fpath.is_file():
-            raise SnapshotCorrupt(f"snapshot {snap}: {fname} is missing")
+            raise ValueError(f"snapshot {snap}: {fname} is missing")
         size = fpath.stat().st_size
         if size != expect["bytes"]:
-            raise SnapshotCorrupt(
+            raise ValueError(
                 f"snapshot {snap}: {fname} has {size} bytes, manifest says {expect['bytes']}"
             )
         if _sha256(fpath) != expect["sha256"]:
-            raise SnapshotCorrupt(f"snapshot {snap}: {fname} fails its sha256 checksum")
+            raise ValueError(f"snapshot {snap}: {fname} fails its sha256 checksum")
     return SnapshotInfo(
         snap, int(manifest["seq"]), int(manifest["lsn"]), int(manifest["created_unix_nano"]), files
     )
 
 
 def load(path: str | os.PathLike[str]) -> Snapshot:
-    """Verify and read one snapshot; SnapshotCorrupt if it cannot be trusted."""
+    """Verify and read one snapshot; ValueError naming it if it cannot be trusted."""
     info = verify(path)
     manifest = _manifest(info.path)
     tables: dict[str, TableState] = {}
@@ -242,7 +245,7 @@ def load(path: str | os.PathLike[str]) -> Snapshot:
                     f.name: from_arrow(f, data.column(i)) for i, f in enumerate(data.schema)
                 }
             except (pa.ArrowException, ValueError) as exc:
-                raise SnapshotCorrupt(f"snapshot {info.path}: {fname} unreadable: {exc}") from exc
+                raise ValueError(f"snapshot {info.path}: {fname} unreadable: {exc}") from exc
         tables[tname] = TableState(table["meta"], parts)
     return Snapshot(info, tables)
 
@@ -251,20 +254,20 @@ def load_latest(directory: str | os.PathLike[str]) -> Snapshot | None:
     """The newest snapshot that verifies, or None when there is none at all.
 
     A damaged newer one is skipped with a warning (listed in ``skipped``); when
-    every snapshot is damaged SnapshotCorrupt is raised rather than starting
+    every snapshot is damaged ValueError is raised rather than starting
     empty, since the log no longer holds what they covered. O(bytes read).
     """
     skipped: list[str] = []
     for path in reversed(list_snapshots(Path(directory))):
         try:
             snap = load(path)
-        except SnapshotCorrupt as exc:
+        except ValueError as exc:
             log.warning("refusing snapshot: %s", exc)
             skipped.append(str(exc))
             continue
         return Snapshot(snap.info, snap.tables, tuple(skipped))
     if skipped:
-        raise SnapshotCorrupt("no valid snapshot: " + "; ".join(skipped))
+        raise ValueError("no valid snapshot: " + "; ".join(skipped))
     return None
 
 
@@ -274,7 +277,7 @@ def oldest_lsn(directory: str | os.PathLike[str]) -> int | None:
     for path in list_snapshots(Path(directory)):
         try:
             return int(_manifest(path)["lsn"])
-        except SnapshotCorrupt:
+        except ValueError:
             continue
     return None
 

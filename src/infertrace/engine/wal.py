@@ -19,15 +19,18 @@ When a record is durable depends on the :class:`Fsync` policy:
   what the kernel had not yet written back (Linux: up to ~30 s by default,
   ``vm.dirty_expire_centisecs``). ``wait_durable`` returns at once.
 
-Opening takes an exclusive ``flock`` on ``LOCK`` in the directory
-(:class:`~infertrace.engine.faults.LogLocked` for a second opener, in this
-process or another), reads the last segment and cuts a torn tail off it with a
-warning (:attr:`WriteAheadLog.torn`). A corrupt record before the end raises
-:class:`~infertrace.engine.faults.LogCorrupt` on open (last segment) or
-during :meth:`WriteAheadLog.replay` (earlier ones), where the log stops.
+Errors are builtins (the engine defines no exception classes; the store maps
+them onto ``infertrace.errors``, an OSError from a write to 503):
 
-A failed write (full disk, read-only file system, I/O error) raises
-:class:`~infertrace.engine.faults.LogUnavailable`; the partial record is cut
+- opening takes an exclusive ``flock`` on ``LOCK`` in the directory: a second
+  opener, in this process or another, gets BlockingIOError naming the directory
+  and the holder's pid. Opening reads the last segment and cuts a torn tail off
+  it with a warning (:attr:`WriteAheadLog.torn`).
+- a corrupt record before the end raises ValueError naming segment and offset
+  (:class:`~infertrace.engine.walformat.Damage`), on open (last segment) or
+  during :meth:`WriteAheadLog.replay` (earlier ones), where the log stops.
+- a failed write (full disk, read-only file system, I/O error) raises OSError
+  with the failing ``errno`` and the segment's name; the partial record is cut
 off (now or before the next append) and the LSN is not used, so the log takes
 writes again once space returns. A failed fsync fails every waiter it covered
 (their records may or may not survive) and the next append starts a new segment,
@@ -39,6 +42,7 @@ Thread-safe: one lock; fsync runs outside it.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import logging
 import os
@@ -49,11 +53,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from infertrace.engine.faults import LogCorrupt, LogLocked, LogUnavailable
 from infertrace.engine.fileio import fsync_dir
 from infertrace.engine.walformat import (
     HEADER,
     MAX_PAYLOAD,
+    Damage,
     Torn,
     header,
     list_segments,
@@ -112,9 +116,8 @@ def _lock(directory: Path) -> int:
     except BlockingIOError:
         holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
         os.close(fd)
-        raise LogLocked(
-            f"log directory {directory} is in use (lock held by pid {holder})"
-        ) from None
+        msg = f"log directory {directory} is in use (lock held by pid {holder})"
+        raise BlockingIOError(errno.EWOULDBLOCK, msg) from None
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
     return fd
@@ -155,6 +158,7 @@ class WriteAheadLog:
         """LSNs in ``(lo, hi]`` were covered by a failed fsync: never acknowledged."""
         self._dirty = False
         self._closing = False
+        self._fsync_errno = errno.EIO
         self._syncing = False
         self._need_roll = False
         self._closed = False
@@ -172,8 +176,8 @@ class WriteAheadLog:
         torn: Torn | None = None
         if segments:
             scan = scan_segment(segments[-1], final=True)
-            if scan.error is not None:
-                raise scan.error
+            if scan.damage is not None:
+                raise scan.damage.error()
             self._next = scan.next_lsn
             if scan.torn is not None:
                 torn = scan.torn
@@ -186,9 +190,8 @@ class WriteAheadLog:
             self._size = scan.end
             if start_lsn > self._next:
                 os.close(self._fd)
-                raise LogCorrupt(
-                    path, scan.end, f"log ends before lsn {self._next}, expected {start_lsn}"
-                )
+                reason = f"log ends before lsn {self._next}, expected {start_lsn}"
+                raise Damage(path, scan.end, reason).error()
         else:
             self._next = start_lsn
             path = self.directory / segment_name(start_lsn)
@@ -205,14 +208,15 @@ class WriteAheadLog:
     def append(self, payload: bytes | memoryview) -> int:
         """Append one record; return its LSN. Under ``always`` it is durable on return.
 
-        Raises LogUnavailable when the record could not be written (nothing of it
-        is kept) or, under ``always``, not fsynced. O(len(payload)).
+        Raises OSError when the record could not be written (nothing of it is
+        kept) or, under ``always``, not fsynced; ValueError once closed.
+        O(len(payload)).
         """
         if len(payload) > MAX_PAYLOAD:
             raise ValueError(f"record of {len(payload)} bytes is over {MAX_PAYLOAD}")
         with self._cond:
             if self._closed:
-                raise LogUnavailable(f"log {self.directory} is closed")
+                raise ValueError(f"log {self.directory} is closed")
             self._repair()
             need = HEADER.size + len(payload)
             if self._need_roll or (self._size and self._size + need > self.segment_bytes):
@@ -229,9 +233,8 @@ class WriteAheadLog:
                 self._dirty = True
                 self._try_repair()
                 where = self._segments[-1]
-                raise LogUnavailable(
-                    f"cannot write to log segment {where}: {exc.strerror or exc}", exc.errno
-                ) from exc
+                msg = f"cannot write to log segment {where}: {exc.strerror or exc}"
+                raise OSError(exc.errno, msg) from exc
             self._size += HEADER.size + len(payload)
             self._next = lsn + 1
             self._written = lsn
@@ -240,20 +243,19 @@ class WriteAheadLog:
         return lsn
 
     def _repair(self) -> None:
-        """Cut a partial record left by a failed write; raise LogUnavailable if still failing."""
+        """Cut a partial record left by a failed write; raise OSError if still failing."""
         if not self._dirty:
             return
         try:
             os.ftruncate(self._fd, self._size)
             os.lseek(self._fd, self._size, os.SEEK_SET)
         except OSError as exc:
-            raise LogUnavailable(
-                f"cannot repair log segment {self._segments[-1]}: {exc.strerror}", exc.errno
-            ) from exc
+            msg = f"cannot repair log segment {self._segments[-1]}: {exc.strerror}"
+            raise OSError(exc.errno, msg) from exc
         self._dirty = False
 
     def _try_repair(self) -> None:
-        with contextlib.suppress(LogUnavailable):  # retried before the next append
+        with contextlib.suppress(OSError):  # retried before the next append
             self._repair()
 
     def _roll(self) -> None:
@@ -271,9 +273,8 @@ class WriteAheadLog:
             if self.fsync.mode != "off":
                 fsync_dir(self.directory)
         except OSError as exc:
-            raise LogUnavailable(
-                f"cannot start log segment {path}: {exc.strerror}", exc.errno
-            ) from exc
+            msg = f"cannot start log segment {path}: {exc.strerror}"
+            raise OSError(exc.errno, msg) from exc
         os.close(self._fd)
         self._fd, self._size, self._need_roll = fd, 0, False
         if self._segments[-1] != path:
@@ -284,8 +285,8 @@ class WriteAheadLog:
     def wait_durable(self, lsn: int, timeout: float | None = None) -> None:
         """Return once record ``lsn`` is durable under the policy (at once for ``off``).
 
-        Raises LogUnavailable if the fsync covering it failed, the log closed first,
-        or ``timeout`` seconds passed; ValueError for an LSN never appended.
+        Raises OSError if the fsync covering it failed or the log closed first,
+        TimeoutError after ``timeout`` seconds, ValueError for an LSN never appended.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
@@ -294,25 +295,26 @@ class WriteAheadLog:
             while True:
                 lo, hi = self._unsure
                 if lo < lsn <= hi:
-                    raise LogUnavailable(f"fsync of log {self.directory} failed; lsn {lsn} unsure")
+                    msg = f"fsync of log {self.directory} failed; lsn {lsn} unsure"
+                    raise OSError(self._fsync_errno, msg)
                 if lsn <= self._durable or self.fsync.mode == "off":
                     return
                 if self._closed:
-                    raise LogUnavailable(
-                        f"log {self.directory} closed before lsn {lsn} was durable"
-                    )
+                    msg = f"log {self.directory} closed before lsn {lsn} was durable"
+                    raise OSError(errno.ECANCELED, msg)
                 if self.fsync.mode == "always" and not self._syncing:
                     self._sync_locked()
                     continue
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
-                    raise LogUnavailable(f"lsn {lsn} not durable within {timeout} s")
+                    raise TimeoutError(f"lsn {lsn} not durable within {timeout} s")
                 self._cond.wait(left)
 
     def _fsync_failed(self, target: int, error: OSError) -> None:
         """Records up to ``target`` not yet durable are unsure: fail their waiters and
         write on in a new segment (the kernel may have dropped the old one's pages)."""
         log.error("write-ahead log: fsync in %s failed: %s", self.directory, error)
+        self._fsync_errno = error.errno or errno.EIO
         lo, hi = self._unsure
         self._unsure = (min(lo, self._durable) if hi else self._durable, max(hi, target))
         self._need_roll = True
@@ -324,7 +326,7 @@ class WriteAheadLog:
             target = self._written
             while self._durable < target and not self._closed:
                 if self._unsure[0] < target <= self._unsure[1]:
-                    raise LogUnavailable(f"fsync of log {self.directory} failed")
+                    raise OSError(self._fsync_errno, f"fsync of log {self.directory} failed")
                 if self._syncing:
                     self._cond.wait()
                 else:
@@ -379,7 +381,7 @@ class WriteAheadLog:
     def replay(self, after: int = 0) -> Iterator[tuple[int, bytes]]:
         """Every record with an LSN above ``after``, in order, as of this call.
 
-        Raises LogCorrupt where a damaged record or a missing segment stops the
+        Raises ValueError where a damaged record or a missing segment stops the
         log (records before it were yielded); a torn tail was cut on open.
         O(log size), one segment in memory at a time.
         """
@@ -427,7 +429,7 @@ class WriteAheadLog:
         if self.fsync.mode != "off":
             try:
                 self.sync()
-            except LogUnavailable as exc:
+            except OSError as exc:
                 log.error("write-ahead log: final fsync failed: %s", exc)
         with self._cond:
             self._closed = True
@@ -455,7 +457,7 @@ class WriteAheadLog:
 def read_log(directory: str | os.PathLike[str], after: int = 0) -> Iterator[tuple[int, bytes]]:
     """Records above ``after`` of a log directory, without opening it for writing (no
     lock, nothing cut): for inspection tools. A torn tail ends the iteration with a
-    warning; a corrupt record raises LogCorrupt where it stands."""
+    warning; a corrupt record raises ValueError where it stands."""
 
     def warn(torn: Torn) -> None:
         log.warning("write-ahead log: %s", torn)

@@ -19,8 +19,13 @@ Reading tells two failures apart (:func:`scan_segment`):
   the file, or zero fill after the last good record). Nothing after it can have
   been acknowledged, so it is dropped with a warning (:class:`Torn`).
 - **corruption**: anything else (a bad record with data after it, any bad record
-  in a segment that is not the last, an LSN out of sequence). Replay raises
-  :class:`~infertrace.engine.faults.LogCorrupt` naming segment and offset.
+  in a segment that is not the last, an LSN out of sequence, a missing segment).
+  Replay stops there and raises ValueError whose message names the segment and
+  byte offset (:class:`Damage`).
+
+The engine defines no exception classes (every class in the package sits under
+``infertrace.errors.InferTraceError``, which the engine may not import): it
+raises builtins with messages that name the file, and the store translates them.
 """
 
 from __future__ import annotations
@@ -30,8 +35,6 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from infertrace.engine.faults import LogCorrupt
 
 MAGIC = 0xA7
 HEADER = struct.Struct("<BIQII")
@@ -80,6 +83,21 @@ class Torn:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Damage:
+    """Where and why a log stops being trustworthy (raised as ValueError(str(damage)))."""
+
+    segment: Path
+    offset: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"write-ahead log corrupt in {self.segment} at byte {self.offset}: {self.reason}"
+
+    def error(self) -> ValueError:
+        return ValueError(str(self))
+
+
 @dataclass(slots=True)
 class SegmentScan:
     """A segment read back: its valid records, where they end, and a torn tail if any."""
@@ -89,7 +107,7 @@ class SegmentScan:
     records: list[tuple[int, memoryview]] = field(default_factory=list)
     end: int = 0
     torn: Torn | None = None
-    error: LogCorrupt | None = None
+    damage: Damage | None = None
     """Where the segment stops being trustworthy; ``records`` end there."""
 
     @property
@@ -102,52 +120,48 @@ def scan_segment(path: Path, final: bool, data: bytes | None = None) -> SegmentS
 
     ``final`` says the segment is the log's last, the only one that may end in a
     torn record. Anything else that is not a valid record ends the records and
-    is kept in ``error`` (a LogCorrupt) for the caller to raise. O(size).
+    is kept in ``damage`` for the caller to raise. O(size).
     """
     raw = path.read_bytes() if data is None else data
     view = memoryview(raw)
     scan = SegmentScan(path, segment_lsn(path))
-    try:
-        _records(scan, raw, view, final)
-    except LogCorrupt as exc:
-        scan.error = exc
+    scan.damage = _records(scan, raw, view, final)
     return scan
 
 
-def _records(scan: SegmentScan, raw: bytes, view: memoryview, final: bool) -> None:
+def _records(scan: SegmentScan, raw: bytes, view: memoryview, final: bool) -> Damage | None:
+    """Append the valid records to ``scan``; return the damage that stops them, if any."""
     path, expect, off, n, hsize = scan.path, scan.first_lsn, 0, len(raw), HEADER.size
 
-    def bad(reason: str) -> None:
+    def bad(reason: str) -> Damage | None:
         if not final:
-            raise LogCorrupt(path, off, f"{reason} in a segment that is not the last")
+            return Damage(path, off, f"{reason} in a segment that is not the last")
         scan.torn = Torn(path, off, n - off, reason)
+        return None
 
     while off < n:
         if n - off < hsize:
-            bad("short header" if any(raw[off:]) else "zero fill")
-            break
+            return bad("short header" if any(raw[off:]) else "zero fill")
         magic, length, lsn, pcrc, hcrc = HEADER.unpack_from(raw, off)
         if magic != MAGIC or zlib.crc32(view[off : off + BODY.size]) != hcrc:
             if not any(raw[off:]):
-                bad("zero fill")
-                break
-            raise LogCorrupt(path, off, "bad record header (magic or header checksum)")
+                return bad("zero fill")
+            return Damage(path, off, "bad record header (magic or header checksum)")
         if lsn != expect:
-            raise LogCorrupt(path, off, f"record has lsn {lsn}, expected {expect}")
+            return Damage(path, off, f"record has lsn {lsn}, expected {expect}")
         end = off + hsize + length
         if end > n:
-            bad(f"short payload ({n - off - hsize} of {length} bytes)")
-            break
+            return bad(f"short payload ({n - off - hsize} of {length} bytes)")
         payload = view[off + hsize : end]
         if zlib.crc32(payload) != pcrc:
             if end == n:
-                bad("payload checksum mismatch in the last record")
-                break
-            raise LogCorrupt(path, off, f"payload checksum mismatch in record {lsn}")
+                return bad("payload checksum mismatch in the last record")
+            return Damage(path, off, f"payload checksum mismatch in record {lsn}")
         scan.records.append((lsn, payload))
         expect += 1
         off = end
         scan.end = off
+    return None
 
 
 def read_records(
@@ -156,8 +170,9 @@ def read_records(
     """Records with an LSN above ``after`` across ``segments`` in order, checking that
     each segment starts where the one before ended and that none is missing after
     ``after``; a torn tail of the last segment ends the records (``on_torn`` hears of
-    it). Raises LogCorrupt where the log stops being trustworthy (records
-    before that point have been yielded). Holds one segment in memory at a time."""
+    it). Raises ValueError (a :class:`Damage` message) where the log stops being
+    trustworthy (records before that point have been yielded). Holds one segment
+    in memory at a time."""
     prev_next: int | None = None
     for i, path in enumerate(segments):
         last = i == len(segments) - 1
@@ -167,21 +182,18 @@ def read_records(
             continue  # wholly at or below ``after``: not read
         first = segment_lsn(path)
         if prev_next is not None and first != prev_next:
-            raise LogCorrupt(path, 0, f"segment starts at lsn {first}, expected {prev_next}")
+            raise Damage(path, 0, f"segment starts at lsn {first}, expected {prev_next}").error()
         if prev_next is None and first > after + 1:
-            raise LogCorrupt(path, 0, f"records {after + 1}..{first - 1} are missing")
+            raise Damage(path, 0, f"records {after + 1}..{first - 1} are missing").error()
         scan = scan_segment(path, final=last)
         for lsn, payload in scan.records:
             if lsn > after:
                 yield lsn, payload
-        if scan.error is not None:
-            raise scan.error
+        if scan.damage is not None:
+            raise scan.damage.error()
         if upcoming is not None and scan.next_lsn != upcoming:
-            raise LogCorrupt(
-                path,
-                scan.end,
-                f"segment ends at lsn {scan.next_lsn - 1}, next starts at {upcoming}",
-            )
+            reason = f"segment ends at lsn {scan.next_lsn - 1}, next starts at {upcoming}"
+            raise Damage(path, scan.end, reason).error()
         if scan.torn is not None and on_torn is not None:
             on_torn(scan.torn)
         prev_next = scan.next_lsn
@@ -191,6 +203,7 @@ __all__ = [
     "HEADER",
     "MAGIC",
     "MAX_PAYLOAD",
+    "Damage",
     "SegmentScan",
     "Torn",
     "header",
