@@ -31,6 +31,7 @@ from infertrace.errors import (
     InvalidFilter,
     InvalidParameter,
     InvalidRecord,
+    LogUnavailable,
     NotOwnerThread,
     RecordNotFound,
     ServiceNotFound,
@@ -62,6 +63,7 @@ CASES: dict[type[BaseException], tuple[Callable[[], BaseException], tuple[Any, .
     # error class: (an instance, (HTTP status, Retry-After header, gRPC code)); 500 is logged
     StoreOverloaded: (lambda: StoreOverloaded("queue full", 2.5), (503, "3", "UNAVAILABLE")),
     StoreClosed: (lambda: StoreClosed("store is closed"), (503, "1", "UNAVAILABLE")),
+    LogUnavailable: (lambda: LogUnavailable("disk full"), (503, "5", "UNAVAILABLE")),
     InvalidFilter: (lambda: InvalidFilter("limit -1"), INVALID),
     InvalidParameter: (lambda: InvalidParameter("x", "bad"), INVALID),
     BadParameter: (lambda: BadParameter("x", "bad"), INVALID),

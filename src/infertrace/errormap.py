@@ -7,6 +7,7 @@ error                            HTTP    Retry-After      gRPC                lo
 ===============================  ======  ===============  ==================  ======
 StoreOverloaded                  503     its retry_after  UNAVAILABLE
 StoreClosed                      503     1 s              UNAVAILABLE
+LogUnavailable                   503     5 s              UNAVAILABLE
 InvalidParameter, InvalidFilter  422     no               INVALID_ARGUMENT
 TraceNotFound, ServiceNotFound   404     no               NOT_FOUND
 RecordNotFound                   404     no               NOT_FOUND
@@ -44,6 +45,7 @@ from infertrace.errors import (
     DuplicateRecord,
     InvalidFilter,
     InvalidParameter,
+    LogUnavailable,
     RecordNotFound,
     ServiceNotFound,
     StoreClosed,
@@ -80,6 +82,9 @@ RPC_CODES: dict[int, RpcCode] = {
 
 STORE_CLOSED_RETRY_AFTER = 1.0
 """Seconds a client is asked to wait after StoreClosed (a restart is usually quick)."""
+
+LOG_UNAVAILABLE_RETRY_AFTER = 5.0
+"""Seconds a client is asked to wait after LogUnavailable (someone must free disk space)."""
 
 INTERNAL_MESSAGE = "internal error while storing the request"
 """What a client is told of an unexpected error: never the error's own text."""
@@ -132,6 +137,7 @@ class Answer:
 MAPPED: tuple[type[Exception], ...] = (
     StoreOverloaded,
     StoreClosed,
+    LogUnavailable,
     InvalidParameter,
     InvalidFilter,
     TraceNotFound,
@@ -151,6 +157,8 @@ def answer_for(exc: BaseException) -> Answer:
         return Answer(503, exc.retry_after, text, "store overloaded")
     if isinstance(exc, StoreClosed):
         return Answer(503, STORE_CLOSED_RETRY_AFTER, text, "store unavailable")
+    if isinstance(exc, LogUnavailable):
+        return Answer(503, LOG_UNAVAILABLE_RETRY_AFTER, text, "write-ahead log unavailable")
     if isinstance(exc, InvalidParameter | InvalidFilter):
         return Answer(422, None, text)
     if isinstance(exc, TraceNotFound | ServiceNotFound | RecordNotFound):

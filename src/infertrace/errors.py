@@ -17,6 +17,7 @@
     ├── NotOwnerThread (RuntimeError)     a single-owner registry used from another thread
     ├── StoreOverloaded (RuntimeError)    the store cannot take a write now; retry later
     ├── StoreClosed (RuntimeError)        the store was closed
+    ├── LogUnavailable (RuntimeError)     the write-ahead log cannot take a write now (disk)
     ├── WriteRefused (RuntimeError)       the database refused a write for good; nothing stored
     ├── BodyError                         an OTLP/HTTP request body is refused (400)
     │   ├── collector.body.UnsupportedMediaType     Content-Type or -Encoding (415)
@@ -153,6 +154,12 @@ class StoreOverloaded(InferTraceError, RuntimeError):
 
 class StoreClosed(InferTraceError, RuntimeError):
     """The store was used after close()."""
+
+
+class LogUnavailable(InferTraceError, RuntimeError):
+    """The write-ahead log could not log a write (disk full, read-only, I/O error), so it
+    was not acknowledged; it takes writes again once the disk does. The store raises it
+    from the engine's OSError (``raise LogUnavailable(...) from exc``)."""
 
 
 class WriteRefused(InferTraceError, RuntimeError):
