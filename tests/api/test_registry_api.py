@@ -675,3 +675,48 @@ def test_metrics_count_pods_per_status(server: Server) -> None:
     counters = server.service.counters()
     for name, value in counters.items():
         assert prometheus_value(text, f"infertrace_registry_{name}_total") == value
+
+
+def test_concurrent_changes_reach_the_stream_complete_and_in_order(server: Server) -> None:
+    """Threads register, drain and deregister pods over REST while one SSE client reads:
+    its ids are consecutive and replaying its events gives exactly the pods the API lists."""
+    stream = SseClient(server.endpoints, "/api/registry/events?last_event_id=0")
+    threads, ops = 6, 15
+
+    def work(t: int) -> None:
+        with httpx.Client(base_url=server.endpoints.http_url, timeout=10) as client:
+            for i in range(ops):
+                key = f"svc{t % 2}:t{t}-p{i}"
+                body = {"service_name": f"svc{t % 2}", "pod_name": f"t{t}-p{i}"}
+                assert client.post("/api/registry/pods", json=body).status_code == 201
+                if i % 3 == 1:
+                    status = {"status": "draining"}
+                    assert client.put(f"/api/registry/pods/{key}/status", json=status).is_success
+                if i % 3 == 2:
+                    assert client.delete(f"/api/registry/pods/{key}").status_code == 204
+
+    try:
+        workers = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join(timeout=60)
+        last = server.client.get("/api/registry/events/recent").json()["last_id"]
+        # each pod is registered; every third also drained, every third deregistered
+        assert last == threads * sum(1 + (i % 3 != 0) for i in range(ops))
+        pods: dict[str, str] = {}
+        ids: list[int | None] = []
+        while len(ids) < last:
+            frame = stream.next()
+            ids.append(frame.id)
+            key = frame.data["key"]
+            if frame.event == "deregistered":
+                del pods[key]
+            else:
+                pods[key] = frame.data["status"]
+        assert ids == list(range(1, last + 1))
+        listed = server.client.get("/api/registry/pods").json()["pods"]
+        assert pods == {p["key"]: p["status"] for p in listed}
+        assert len(pods) == threads * (ops - ops // 3)
+    finally:
+        stream.close()
