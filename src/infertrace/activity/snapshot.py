@@ -86,8 +86,8 @@ def _encode(layout: Layout, records: list[Any]) -> bytes:
     arrays = []
     for name in names:
         column = list(map(attrgetter(name), records))
-        if column and isinstance(column[0], str):
-            # text repeats (ids a record points at, teams, enums): stored once per batch
+        if column and isinstance(column[0], str) and _repeats(column):
+            # text that repeats (ids a record points at, teams, enums): stored once
             arrays.append(pa.array(column, type=pa.string()).dictionary_encode())
         else:
             arrays.append(pa.array(column))
@@ -96,6 +96,13 @@ def _encode(layout: Layout, records: list[Any]) -> bytes:
     with pa.ipc.new_stream(sink, batch.schema) as writer:
         writer.write_batch(batch)
     return bytes(sink.getvalue().to_pybytes())
+
+
+def _repeats(column: list[Any]) -> bool:
+    """Whether a column's first 1,024 values hold at most half as many distinct ones:
+    worth a dictionary (unique text, a sha or an email, is not)."""
+    head = column[:1024]
+    return len(set(head)) <= len(head) // 2
 
 
 def restore_snapshot(store: MemoryActivityStore, path: str | os.PathLike[str]) -> SnapshotInfo:
