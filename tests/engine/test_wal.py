@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from infertrace.engine.wal import Fsync, WriteAheadLog, read_log
-from infertrace.engine.walformat import HEADER, list_segments
+from infertrace.engine.walformat import HEADER, LogReport, inspect_log, list_segments
 
 HSIZE = 21  # the documented header: magic u8, length u32, lsn u64, 2 x crc u32
 
@@ -435,3 +435,68 @@ def test_start_lsn_numbers_an_empty_log(tmp_path: Path) -> None:
         assert wal.append(b"y") == 101
     with pytest.raises(ValueError, match="expected 500"):
         WriteAheadLog(tmp_path, "off", start_lsn=500)
+
+
+# -- inspection (for the verify / inspect tools) --------------------------------------
+
+
+def test_inspect_a_healthy_log(tmp_path: Path) -> None:
+    records, segs = _segmented(tmp_path)
+    report = inspect_log(tmp_path)
+    assert report.ok and report.torn is None and report.damage is None
+    assert (report.segments, report.records) == (len(segs), len(records))
+    assert (report.first_lsn, report.last_lsn) == (1, len(records))
+    assert report.bytes == sum(p.stat().st_size for p in segs) == SPAN * len(records)
+    (tmp_path / "empty").mkdir()
+    assert inspect_log(tmp_path / "empty") == LogReport(0, 0, None, None, 0, None, None)
+
+
+@pytest.mark.parametrize(
+    ("damage", "records", "where", "reason"),
+    [
+        (lambda s: _cut(s[3], SPAN * 2 + 9), 11, (3, SPAN * 2), "short header"),
+        (lambda s: _flip(s[1], SPAN + 30), 4, (1, SPAN), "checksum"),
+        (lambda s: s[2].unlink(), 6, (2, 0), "starts at lsn 10, expected 7"),
+    ],
+    ids=["torn tail", "flip in an earlier segment", "missing segment"],
+)
+def test_inspect_reports_a_torn_tail_or_the_first_damage(
+    tmp_path: Path, damage: object, records: int, where: tuple[int, int], reason: str
+) -> None:
+    _, segs = _segmented(tmp_path)
+    damage(segs)  # type: ignore[operator]
+    report = inspect_log(tmp_path)
+    assert report.records == records and report.last_lsn == records
+    found = report.torn if report.ok else report.damage
+    assert found is not None and reason in found.reason
+    seg_index, offset = where
+    expected_seg = segs[seg_index] if seg_index != 2 else segs[3]
+    assert (found.segment, found.offset) == (expected_seg, offset)
+    assert report.ok == (report.torn is not None)
+
+
+def test_interval_hammer_every_waited_record_is_durable_and_replays(tmp_path: Path) -> None:
+    threads, per_thread = 8, 25
+    got: list[tuple[int, bytes]] = []
+    late: list[int] = []
+    lock = threading.Lock()
+    with WriteAheadLog(tmp_path, "interval=5ms", segment_bytes=2048) as wal:
+
+        def work(t: int) -> None:
+            for i in range(per_thread):
+                payload = f"{t}:{i}".encode()
+                lsn = wal.append(payload)
+                wal.wait_durable(lsn, timeout=30)
+                if wal.durable_lsn < lsn:
+                    late.append(lsn)
+                with lock:
+                    got.append((lsn, payload))
+
+        pool = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
+        for th in pool:
+            th.start()
+        for th in pool:
+            th.join(timeout=60)
+        wal._check()
+    assert not late and len(got) == threads * per_thread
+    assert list(read_log(tmp_path)) == sorted(got)

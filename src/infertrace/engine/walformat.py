@@ -199,14 +199,61 @@ def read_records(
         prev_next = scan.next_lsn
 
 
+@dataclass(frozen=True, slots=True)
+class LogReport:
+    """What :func:`inspect_log` found: the records that replay, and what stops them."""
+
+    segments: int
+    bytes: int
+    first_lsn: int | None
+    last_lsn: int | None
+    records: int
+    torn: Torn | None
+    damage: Damage | None
+
+    @property
+    def ok(self) -> bool:
+        """True when every record replays (a torn tail is normal after a crash)."""
+        return self.damage is None
+
+
+def inspect_log(directory: Path) -> LogReport:
+    """Read every segment of a log directory without changing anything (for the
+    ``verify`` and ``inspect`` tools): counts, LSN range, a torn tail, the first
+    damage. O(log size), one segment in memory at a time."""
+    segments = list_segments(directory)
+    size = sum(p.stat().st_size for p in segments)
+    first = last = None
+    count = 0
+    torn: Torn | None = None
+    damage: Damage | None = None
+    expect: int | None = None
+    for i, path in enumerate(segments):
+        start = segment_lsn(path)
+        if expect is not None and start != expect:
+            damage = Damage(path, 0, f"segment starts at lsn {start}, expected {expect}")
+            break
+        scan = scan_segment(path, final=i == len(segments) - 1)
+        if scan.records:
+            first = scan.records[0][0] if first is None else first
+            last = scan.records[-1][0]
+            count += len(scan.records)
+        torn, damage, expect = scan.torn, scan.damage, scan.next_lsn
+        if damage is not None:
+            break
+    return LogReport(len(segments), size, first, last, count, torn, damage)
+
+
 __all__ = [
     "HEADER",
     "MAGIC",
     "MAX_PAYLOAD",
     "Damage",
+    "LogReport",
     "SegmentScan",
     "Torn",
     "header",
+    "inspect_log",
     "list_segments",
     "read_records",
     "scan_segment",
