@@ -136,7 +136,9 @@ def save(
 ) -> SnapshotInfo:
     """Write a snapshot of ``tables`` covering the log up to ``lsn``; keep the newest
     ``keep`` snapshots. Returns the new snapshot's manifest. O(total state);
-    the caller holds whatever lock makes ``tables`` consistent with ``lsn``."""
+    the caller holds whatever lock makes ``tables`` consistent with ``lsn``, and
+    saves one snapshot at a time per directory (the sequence number is the next
+    after the newest on disk)."""
     if keep < 1:
         raise ValueError(f"keep must be at least 1: {keep}")
     root = Path(directory)

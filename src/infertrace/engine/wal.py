@@ -419,6 +419,8 @@ class WriteAheadLog:
 
         Raises ValueError where a damaged record or a missing segment stops the
         log (records before it were yielded); a torn tail was cut on open.
+        Appends may go on meanwhile (they are not seen); a concurrent
+        :meth:`truncate_before` may delete a segment being read (FileNotFoundError).
         O(log size), one segment in memory at a time.
         """
         with self._cond:
