@@ -131,6 +131,21 @@ def test_remove_all_subscriptions_of_one_subscriber(store: Store) -> None:
     assert [store.get_subscribers(g) for g in ("g1", "g2", "g3")] == [[], ["router:r2"], []]
 
 
+def test_get_subscriptions_lists_a_subscribers_groups(store: Store) -> None:
+    for group in ("g3", "g1", "g2"):
+        store.add_subscription("router:r1", group)
+    store.add_subscription("router:r2", "g2")
+    assert store.get_subscriptions("router:r1") == ["g1", "g2", "g3"]
+    store.remove_subscription("router:r1", "g2")
+    assert store.get_subscriptions("router:r1") == ["g1", "g3"]
+    assert store.get_subscriptions("router:r2") == ["g2"]
+    store.remove_all_subscriptions("router:r1")
+    assert store.get_subscriptions("router:r1") == []
+    assert store.get_subscriptions("router:never") == []
+    with pytest.raises(InvalidParameter, match="no-colon"):
+        store.get_subscriptions("no-colon")
+
+
 def test_subscriber_services_skip_subscribers_without_a_record(store: Store) -> None:
     store.save_service(pod("router", "r1"))
     store.save_service(pod("router", "r2"))

@@ -99,6 +99,11 @@ class RegistryMachine(RuleBasedStateMachine):
             assert self.store.get_subscriber_services(group) == [
                 self.services[k] for k in subscribers if k in self.services
             ]
+        every = {k for subscribers in self.groups.values() for k in subscribers}
+        for key in every | set(self.services):
+            assert self.store.get_subscriptions(key) == sorted(
+                g for g, subscribers in self.groups.items() if key in subscribers
+            )
         if isinstance(self.store, ThreadSafeRegistry | PostgresRegistry):
             pairs = sum(len(s) for s in self.groups.values())
             assert self.store.stats() == (len(self.services), pairs)

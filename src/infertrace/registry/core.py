@@ -140,6 +140,11 @@ class RegistryCore:
         _check_group(group)
         return sorted(self.groups.get(group, ()))
 
+    def subscriptions(self, subscriber_key: str) -> list[str]:
+        """The groups ``subscriber_key`` follows, sorted. O(g log g)."""
+        parse_key(subscriber_key)
+        return sorted(self.subscribed.get(subscriber_key, ()))
+
     def subscriber_services(self, group: str) -> list[ServiceInfo]:
         """The records of ``group``'s subscribers, by key, skipping keys without one."""
         services = self.services

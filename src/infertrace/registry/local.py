@@ -99,6 +99,11 @@ class LocalRegistry:
             self._claim()
         return self._core.subscribers(service_group)
 
+    def get_subscriptions(self, subscriber_key: str) -> list[str]:
+        if self._owner != get_ident():
+            self._claim()
+        return self._core.subscriptions(subscriber_key)
+
     def get_subscriber_services(self, service_group: str) -> list[ServiceInfo]:
         if self._owner != get_ident():
             self._claim()

@@ -85,6 +85,10 @@ _SUBSCRIBERS: LiteralString = (
     "SELECT subscriber_key FROM registry_subscriptions WHERE service_group = %s"
     " ORDER BY subscriber_key"
 )
+_SUBSCRIPTIONS: LiteralString = (  # the primary key (subscriber_key, service_group) serves it
+    "SELECT service_group FROM registry_subscriptions WHERE subscriber_key = %s"
+    " ORDER BY service_group"
+)
 _SUBSCRIBER_SERVICES: LiteralString = (
     f"SELECT {_COLUMNS} FROM registry_services WHERE key IN"
     " (SELECT subscriber_key FROM registry_subscriptions WHERE service_group = %s)"
@@ -257,6 +261,12 @@ class PostgresRegistry:
         """The keys following ``service_group``, sorted."""
         _check_group(service_group)
         rows = self._rows(_SUBSCRIBERS, (service_group,), "service_group", service_group)
+        return [r[0] for r in rows]
+
+    def get_subscriptions(self, subscriber_key: str) -> list[str]:
+        """The groups ``subscriber_key`` follows, sorted."""
+        parse_key(subscriber_key)
+        rows = self._rows(_SUBSCRIPTIONS, (subscriber_key,), "subscriber_key", subscriber_key)
         return [r[0] for r in rows]
 
     def get_subscriber_services(self, service_group: str) -> list[ServiceInfo]:

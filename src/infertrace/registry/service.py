@@ -112,7 +112,6 @@ class RegistryService:
         self._lock = threading.RLock()
         self._records: dict[str, ServiceInfo] = {r.key: r for r in store.get_all_services()}
         self._heard = PodTelemetry(self.error_window)
-        self._followed: dict[str, set[str]] = {}
         self._counts: dict[str, int] = {"providers_ignored": 0, "telemetry_unnamed": 0}
         self.sweeper = Periodic(min(self.stale_after / 4, 5.0), self.sweep, "registry-sweeper")
         self.checker = HealthChecker(self._check_targets, self.report_check, checks)
@@ -167,10 +166,9 @@ class RegistryService:
         return frozenset() if info is None else info.providers
 
     def subscriptions(self, subscriber_key: str) -> list[str]:
-        """The groups ``subscriber_key`` follows (as subscribed through this service), sorted."""
-        parse_key(subscriber_key)
-        with self._lock:
-            return sorted(self._followed.get(subscriber_key, ()))
+        """The groups ``subscriber_key`` follows, sorted: the store's answer, so a
+        restart on PostgreSQL keeps them."""
+        return self.store.get_subscriptions(subscriber_key)
 
     def subscribers(self, group: str) -> list[ServiceInfo]:
         """The pods following ``group``, sorted by key."""
@@ -365,17 +363,11 @@ class RegistryService:
         with self._lock:
             self._require(subscriber_key)
             self.store.add_subscription(subscriber_key, group)
-            self._followed.setdefault(subscriber_key, set()).add(group)
 
     def unsubscribe(self, subscriber_key: str, group: str) -> None:
         """The pod stops following ``group``; a no-op if it did not."""
         with self._lock:
             self.store.remove_subscription(subscriber_key, group)
-            groups = self._followed.get(subscriber_key)
-            if groups is not None:
-                groups.discard(group)
-                if not groups:
-                    del self._followed[subscriber_key]
 
     def sweep(self, now: int | None = None) -> list[RegistryEvent]:
         """One pass of the telemetry health rule over every pod (see
@@ -458,9 +450,8 @@ class RegistryService:
                 assert stored.get(key) == info, (key, info, stored.get(key))
             assert self._heard.keys() <= stored.keys(), self._heard.keys() - stored.keys()
             self._heard._check()
-            for key, groups in self._followed.items():
-                assert groups, key
-                for group in groups:
+            for key in stored:
+                for group in self.store.get_subscriptions(key):
                     assert key in self.store.get_subscribers(group), (key, group)
 
     # -- inside the lock ---------------------------------------------------------
@@ -487,7 +478,6 @@ class RegistryService:
     def _forget(self, key: str) -> None:
         self._records.pop(key, None)
         self._heard.forget(key)
-        self._followed.pop(key, None)
 
     def _judged(self, info: ServiceInfo, now: int, seen: int) -> ServiceStatus:
         spans, errors = self._heard.totals(info.key, now) or (0, 0)

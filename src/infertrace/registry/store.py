@@ -64,6 +64,10 @@ class RegistryStore(Protocol):
         """The keys of the pods following ``service_group``, sorted."""
         ...
 
+    def get_subscriptions(self, subscriber_key: str) -> list[str]:
+        """The groups ``subscriber_key`` follows, sorted (empty when none)."""
+        ...
+
     def get_subscriber_services(self, service_group: str) -> list[ServiceInfo]:
         """The records of those pods, sorted by key, skipping pods without a record."""
         ...

@@ -116,6 +116,14 @@ class ThreadSafeRegistry:
         finally:
             lock.release_read()
 
+    def get_subscriptions(self, subscriber_key: str) -> list[str]:
+        lock = self._lock
+        lock.acquire_read()
+        try:
+            return self._open().subscriptions(subscriber_key)
+        finally:
+            lock.release_read()
+
     def get_subscriber_services(self, service_group: str) -> list[ServiceInfo]:
         lock = self._lock
         lock.acquire_read()
