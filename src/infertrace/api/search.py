@@ -107,6 +107,6 @@ def operations(request: Request, service: str) -> ApiJSON:
     return ApiJSON({"service": service, "operations": store_of(request).operations(service)})
 
 
-@router.get("/models", summary="Models seen on spans")
+@router.get("/models", summary="Models seen on spans or named by metric labels")
 def models(request: Request) -> ApiJSON:
     return ApiJSON({"models": store_of(request).models()})
