@@ -62,6 +62,12 @@ def test_outage_refuses_fast_and_a_refused_write_is_never_stored(
     try:
         store.write_batch(first := w.spans(100))
         acked += first
+        # the monitor's first stats snapshot, which the outage must not lose; on a
+        # loaded machine it can come after the first write
+        deadline = time.monotonic() + 10
+        while store.cached_stats() is None:
+            assert time.monotonic() < deadline, "the monitor took no stats snapshot"
+            time.sleep(0.05)
         own_cluster.stop("immediate")
         down_after = _wait_down(store)
         assert down_after < 5
