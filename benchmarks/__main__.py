@@ -7,7 +7,8 @@ import importlib
 import pkgutil
 from pathlib import Path
 
-SKIP = {"report", "naive"}
+SKIP = {"report", "naive", "timing"}
+"""Helper modules of the benchmarks, not benchmarks."""
 
 
 def main() -> None:

@@ -17,31 +17,16 @@ import itertools
 import json
 import multiprocessing
 import random
-import statistics
 import time
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
 from benchmarks.report import report
+from benchmarks.timing import p50_p99, timed_ms
 
 MODEL = "meta-llama/Llama-3.1-70B-Instruct"
 SPAN_QUERY = {"service": "vllm-llama-70b", "model": MODEL, "since": "1h"}
 SECOND = 1_000_000_000
-
-
-def _percentiles(samples: list[float]) -> tuple[float, float]:
-    samples = sorted(samples)
-    return statistics.median(samples), samples[max(0, int(len(samples) * 0.99) - 1)]
-
-
-def _time(fn: Callable[[], object], n: int) -> list[float]:
-    out = []
-    for _ in range(n):
-        t = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - t) * 1000)
-    return out
 
 
 def _serve(spans: int, conn: Any) -> None:
@@ -71,12 +56,12 @@ def _serve(spans: int, conn: Any) -> None:
     flt = SpanFilter(service_name="vllm-llama-70b", model_name=MODEL, since=hour_ago)
     it = itertools.cycle(ids)
     baseline = {
-        "trace": _percentiles(_time(lambda: store.get_trace(next(it)), 2000))[0],
-        "spans": _percentiles(_time(lambda: store.list_spans(flt), 200))[0],
-        "analytics": _percentiles(_time(lambda: store.model_analytics(since=hour_ago), 20))[0],
-        "dependencies": _percentiles(
-            _time(lambda: store.dependencies(hour_ago, time.time_ns()), 20)
-        )[0],
+        "trace": p50_p99(timed_ms(lambda: store.get_trace(next(it)), 2000))[0],
+        "spans": p50_p99(timed_ms(lambda: store.list_spans(flt), 200))[0],
+        "analytics": p50_p99(timed_ms(lambda: store.model_analytics(since=hour_ago), 20))[0],
+        "dependencies": p50_p99(timed_ms(lambda: store.dependencies(hour_ago, time.time_ns()), 20))[
+            0
+        ],
     }
 
     async def main() -> None:
@@ -138,35 +123,35 @@ def _measure(
     assert stats["count"] == spans, stats
     it = itertools.cycle(ids)
     client.get(f"/api/traces/{ids[0]}")
-    p50, p99 = _percentiles(_time(lambda: client.raw(f"/api/traces/{next(it)}"), 2000))
+    p50, p99 = p50_p99(timed_ms(lambda: client.raw(f"/api/traces/{next(it)}"), 2000))
     rows.append({"metric": "GET /api/traces/{id} p50", "value": p50, "unit": "ms",
                  "baseline": baseline["trace"]})  # fmt: skip
     rows.append({"metric": "GET /api/traces/{id} p99", "value": p99, "unit": "ms"})
     it = itertools.cycle(ids)
-    p50, p99 = _percentiles(_time(lambda: client.raw(f"/jaeger/api/traces/{next(it)}"), 500))
+    p50, p99 = p50_p99(timed_ms(lambda: client.raw(f"/jaeger/api/traces/{next(it)}"), 500))
     rows.append({"metric": "GET /jaeger/api/traces/{id} p50", "value": p50, "unit": "ms"})
     rows.append({"metric": "GET /jaeger/api/traces/{id} p99", "value": p99, "unit": "ms"})
 
     assert client.get("/api/spans", SPAN_QUERY)["count"] == 100
-    p50, p99 = _percentiles(_time(lambda: client.raw("/api/spans", SPAN_QUERY), 200))
+    p50, p99 = p50_p99(timed_ms(lambda: client.raw("/api/spans", SPAN_QUERY), 200))
     rows.append({"metric": "GET /api/spans service+model+1h (100) p50", "value": p50,
                  "unit": "ms", "baseline": baseline["spans"]})  # fmt: skip
     rows.append({"metric": "GET /api/spans service+model+1h (100) p99", "value": p99, "unit": "ms"})
     big = SPAN_QUERY | {"limit": 1000}
-    p50, _ = _percentiles(_time(lambda: client.raw("/api/spans", big), 50))
+    p50, _ = p50_p99(timed_ms(lambda: client.raw("/api/spans", big), 50))
     rows.append({"metric": "GET /api/spans ... limit=1000 p50", "value": p50, "unit": "ms"})
 
     # A search page of 20 traces, as the web UI's trace search asks for it (one
     # summary per trace: each trace read whole) and as Jaeger UI's search does.
     page = {"service": "vllm-llama-70b", "since": "1h", "limit": 20}
     assert client.get("/api/trace-summaries", page)["count"] == 20
-    p50, p99 = _percentiles(_time(lambda: client.raw("/api/trace-summaries", page), 200))
+    p50, p99 = p50_p99(timed_ms(lambda: client.raw("/api/trace-summaries", page), 200))
     rows.append({"metric": "GET /api/trace-summaries 20 traces p50", "value": p50,
                  "unit": "ms", "target": "<= 20"})  # fmt: skip
     rows.append({"metric": "GET /api/trace-summaries 20 traces p99", "value": p99, "unit": "ms"})
     jaeger = {"service": "vllm-llama-70b", "lookback": "1h", "limit": 20}
     assert len(client.get("/jaeger/api/traces", jaeger)["data"]) == 20
-    p50, p99 = _percentiles(_time(lambda: client.raw("/jaeger/api/traces", jaeger), 200))
+    p50, p99 = p50_p99(timed_ms(lambda: client.raw("/jaeger/api/traces", jaeger), 200))
     rows.append({"metric": "GET /jaeger/api/traces 20 traces p50", "value": p50,
                  "unit": "ms", "target": "<= 20"})  # fmt: skip
     rows.append({"metric": "GET /jaeger/api/traces 20 traces p99", "value": p99, "unit": "ms"})
@@ -175,13 +160,13 @@ def _measure(
     requests = sum(g["requests"] for g in doc["groups"])
     assert requests == -(-spans // 6), requests  # one request span per 6 spans
     query = {"since": "1h"}
-    p50, p99 = _percentiles(_time(lambda: client.raw("/api/analytics/models", query), 30))
+    p50, p99 = p50_p99(timed_ms(lambda: client.raw("/api/analytics/models", query), 30))
     rows.append({"metric": f"GET /api/analytics/models 1h ({requests:,} requests) p50",
                  "value": p50, "unit": "ms", "target": "<= 50",
                  "baseline": baseline["analytics"]})  # fmt: skip
     rows.append({"metric": "GET /api/analytics/models 1h p99", "value": p99, "unit": "ms"})
     series = {"metric": "latency_p95", "step": "1m", "since": "1h"}
-    p50, _ = _percentiles(_time(lambda: client.raw("/api/analytics/timeseries", series), 30))
+    p50, _ = p50_p99(timed_ms(lambda: client.raw("/api/analytics/timeseries", series), 30))
     rows.append({"metric": "GET /api/analytics/timeseries p95 1m/1h p50", "value": p50,
                  "unit": "ms"})  # fmt: skip
 
@@ -189,7 +174,7 @@ def _measure(
     # (5 of 6 spans), and the answer is empty.
     deps = {"endTs": time.time_ns() // 1_000_000, "lookback": 3_600_000}
     assert client.get("/jaeger/api/dependencies", deps)["data"] == []
-    p50, p99 = _percentiles(_time(lambda: client.raw("/jaeger/api/dependencies", deps), 30))
+    p50, p99 = p50_p99(timed_ms(lambda: client.raw("/jaeger/api/dependencies", deps), 30))
     rows.append({"metric": "GET /jaeger/api/dependencies 1h p50", "value": p50, "unit": "ms",
                  "target": "<= 100", "baseline": baseline["dependencies"]})  # fmt: skip
     rows.append({"metric": "GET /jaeger/api/dependencies 1h p99", "value": p99, "unit": "ms"})

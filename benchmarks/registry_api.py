@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import statistics
 import threading
 import time
-from collections.abc import Callable
 
 from benchmarks.report import report
+from benchmarks.timing import p50_p99, timed_ms
 from infertrace.api import install_query_api
 from infertrace.api.registry import pod_json
 from infertrace.collector.server import BackgroundCollector
@@ -32,20 +31,6 @@ from infertrace.registry.service import RegistryService
 from infertrace.telemetry.memory import MemoryStore
 
 SERVICES, PODS = 10, 10
-
-
-def _ms(samples: list[float]) -> tuple[float, float]:
-    ordered = sorted(samples)
-    return statistics.median(ordered), ordered[max(0, int(len(ordered) * 0.99) - 1)]
-
-
-def _timed(fn: Callable[[], object], n: int) -> list[float]:
-    out = []
-    for _ in range(n):
-        t = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - t) * 1000)
-    return out
 
 
 def _request(conn: http.client.HTTPConnection, method: str, path: str) -> None:
@@ -119,16 +104,16 @@ def run(n: int) -> list[dict[str, object]]:
             [pod_json(service, info).model_dump_json() for info in service.pods()]
 
         for warm in (listing, in_process):
-            _timed(warm, 20)
-        list_http = _ms(_timed(listing, n))
-        list_base = _ms(_timed(in_process, n))
-        one = _ms(_timed(lambda: _request(conn, "GET", "/api/registry/pods/svc3:pod7"), n))
-        beat = _ms(
-            _timed(lambda: _request(conn, "POST", "/api/registry/pods/svc3:pod7/heartbeat"), n)
+            timed_ms(warm, 20)
+        list_http = p50_p99(timed_ms(listing, n))
+        list_base = p50_p99(timed_ms(in_process, n))
+        one = p50_p99(timed_ms(lambda: _request(conn, "GET", "/api/registry/pods/svc3:pod7"), n))
+        beat = p50_p99(
+            timed_ms(lambda: _request(conn, "POST", "/api/registry/pods/svc3:pod7/heartbeat"), n)
         )
         conn.close()
-        sse_one = _ms(_delivery(service, endpoints.host, endpoints.http_port, 1, n // 4))
-        sse_ten = _ms(_delivery(service, endpoints.host, endpoints.http_port, 10, n // 4))
+        sse_one = p50_p99(_delivery(service, endpoints.host, endpoints.http_port, 1, n // 4))
+        sse_ten = p50_p99(_delivery(service, endpoints.host, endpoints.http_port, 10, n // 4))
     finally:
         collector.stop()
         service.store.close()

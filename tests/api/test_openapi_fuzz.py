@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import (
     content_type_conformance,
     negative_data_rejection,
@@ -30,6 +29,7 @@ from infertrace.api import install_query_api
 from infertrace.collector.app import create_app
 from infertrace.telemetry.memory import MemoryStore
 from infertrace.workload import Workload
+from tests.api.fuzzing import fuzz_operation
 from tests.collector.helpers import running
 
 SCHEMA = schemathesis.openapi.from_dict(
@@ -66,14 +66,4 @@ def test_every_query_route_is_fuzzed() -> None:
 
 @pytest.mark.parametrize("operation", OPERATIONS, ids=[op.label for op in OPERATIONS])
 def test_generated_requests_get_no_server_error(base_url: str, operation: Any) -> None:
-    @given(case=operation.as_strategy())
-    @settings(
-        max_examples=EXAMPLES,
-        deadline=None,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-    )
-    def run(case: Any) -> None:
-        case.call_and_validate(base_url=base_url, checks=CHECKS, timeout=30)
-
-    run()
+    fuzz_operation(base_url, operation, CHECKS, EXAMPLES)

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import (
     content_type_conformance,
     negative_data_rejection,
@@ -29,6 +28,7 @@ from infertrace.config import Settings
 from infertrace.registry import ThreadSafeRegistry
 from infertrace.registry.service import RegistryService
 from infertrace.telemetry.memory import MemoryStore
+from tests.api.fuzzing import fuzz_operation
 
 STREAM = "GET /api/registry/events"
 SCHEMA = schemathesis.openapi.from_dict(
@@ -75,14 +75,4 @@ def test_every_registry_route_but_the_stream_is_fuzzed() -> None:
 
 @pytest.mark.parametrize("operation", OPERATIONS, ids=[op.label for op in OPERATIONS])
 def test_generated_requests_get_no_server_error(base_url: str, operation: Any) -> None:
-    @given(case=operation.as_strategy())
-    @settings(
-        max_examples=EXAMPLES,
-        deadline=None,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-    )
-    def run(case: Any) -> None:
-        case.call_and_validate(base_url=base_url, checks=CHECKS, timeout=30)
-
-    run()
+    fuzz_operation(base_url, operation, CHECKS, EXAMPLES)
