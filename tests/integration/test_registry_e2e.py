@@ -15,8 +15,6 @@ import json
 import os
 import re
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -28,6 +26,7 @@ import pytest
 
 from infertrace.collector.otlp.encode import encode_spans
 from infertrace.model import Span
+from infertrace.testing import ServedProcess
 
 PB = {"Content-Type": "application/x-protobuf"}
 SERVICE = "vllm-llama"
@@ -39,7 +38,7 @@ DEADLINE = 15.0
 
 @dataclass
 class Server:
-    proc: subprocess.Popen[str]
+    served: ServedProcess
     url: str
     host: str
     port: int
@@ -48,35 +47,12 @@ class Server:
 @pytest.fixture(params=["memory", "postgres"])
 def server(request: pytest.FixtureRequest) -> Iterator[Server]:
     """``infertrace serve`` on a free port, the registry in memory or on PostgreSQL."""
-    env = dict(os.environ, COLUMNS="200", INFERTRACE_DEGRADED_ERROR_RATE="0.9")
-    cmd = [sys.executable, "-m", "infertrace.cli", "serve", "--port", "0", "--grpc-port", "0"]
-    cmd += ["--stale-after", f"{STALE_AFTER}s"]
+    args = ["--stale-after", f"{STALE_AFTER}s"]
     if request.param == "postgres":
-        cmd += ["--store", "postgres", "--dsn", request.getfixturevalue("pg_dsn")]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    assert proc.stdout is not None
-    banner = []
-    for line in proc.stdout:
-        banner.append(line)
-        if line.startswith("Press Ctrl+C"):
-            break
-    text = "".join(banner)
-    try:
-        found = re.search(r"OTLP/HTTP\s+(http://(127\.0\.0\.1):(\d+))", text)
-        assert found, text + (proc.stderr.read() if proc.stderr else "")
-        assert "/api/registry/events" in text  # the banner says where the registry is
-        yield Server(proc, found.group(1), found.group(2), int(found.group(3)))
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.communicate(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.communicate(timeout=10)
-        for pipe in (proc.stdout, proc.stderr):
-            if pipe is not None:
-                pipe.close()
+        args += ["--store", "postgres", "--dsn", request.getfixturevalue("pg_dsn")]
+    with ServedProcess(*args, env={"INFERTRACE_DEGRADED_ERROR_RATE": "0.9"}, grace=20) as served:
+        assert "/api/registry/events" in served.banner  # the banner says where the registry is
+        yield Server(served, served.url, "127.0.0.1", served.http_port)
 
 
 def send(url: str, pod: str, n: int) -> None:
@@ -218,9 +194,11 @@ def test_serve_stops_promptly_with_an_open_event_stream(server: Server) -> None:
     send(server.url, "pod-a", 0)
     assert stream.next()["event"] == "registered"
     started = time.monotonic()
-    server.proc.send_signal(signal.SIGTERM)
-    out, err = server.proc.communicate(timeout=20)
-    assert server.proc.returncode == 0, err
+    proc = server.served.proc
+    proc.send_signal(signal.SIGTERM)
+    assert proc.stdout is not None
+    out = proc.stdout.read()  # to its end: the process has exited or closed it
+    assert proc.wait(timeout=20) == 0, server.served.stderr()
     assert "collector stopped" in out
     # the stream ended with the server, rather than holding its 12 s grace period
     assert time.monotonic() - started < 10
