@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -38,3 +39,32 @@ def test_dictionary_holds_exactly_the_live_values(batches: list[list[str]]) -> N
     expected = {d.values[c] for arr in live for c in arr.tolist()}
     assert {v for v in d.values if v is not None} == expected
     assert len(d) == len(expected)
+
+
+@pytest.mark.parametrize(
+    ("adds", "drops"),
+    [
+        (["a", "b", "c", "d"], ["b"]),
+        (["a", "b", "c", "d", "e"], ["d", "a", "e"]),
+        (["x"], ["x"]),
+        ([f"v{i}" for i in range(100)], [f"v{i}" for i in range(0, 100, 7)]),
+    ],
+)
+def test_rebuilt_dictionary_hands_out_codes_as_the_original(
+    adds: list[str], drops: list[str]
+) -> None:
+    original = ValueDict()
+    codes = np.array(original.codes(adds), dtype=np.int32)
+    original.retain(codes)
+    for v in drops:
+        original.release(np.array([original.get(v)], dtype=np.int32))
+    rebuilt = ValueDict.from_values(original.values, original.refcounts(), original.ranks())
+    rebuilt._check()
+    assert list(rebuilt._code.items()) == list(original._code.items())
+    fresh = ["new1", "new2", *drops]
+    assert rebuilt.codes(fresh) == original.codes(fresh)
+
+
+def test_rebuilt_dictionary_refuses_counts_of_another_length() -> None:
+    with pytest.raises(ValueError, match="3 counts for 2 codes"):
+        ValueDict.from_values(["a", "b"], np.ones(3, dtype=np.int64))

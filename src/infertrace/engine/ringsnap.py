@@ -65,8 +65,12 @@ def to_table_state(
             "time": np.array([t for _, t in received], dtype=np.int64),
         },
     }
+    ranks = state.get("dictionary_ranks") or {}
     for name, values in state["dictionaries"].items():
-        parts[DICT_PREFIX + name] = {"value": list(values)}
+        part: dict[str, Any] = {"value": list(values)}
+        if name in ranks:
+            part["rank"] = np.asarray(ranks[name], dtype=np.int64)
+        parts[DICT_PREFIX + name] = part
     meta = {k: int(state[k]) for k in ("capacity", "tail", "head", "evicted")}
     return TableState(meta, parts)
 
@@ -85,10 +89,16 @@ def from_table_state(
             col = [None if v is None else dec(v) for v in col]
         columns[name] = col
     rec = ts.parts["received"]
-    dictionaries = {
-        part[len(DICT_PREFIX) :]: list(cols["value"])
+    dict_parts = {
+        part[len(DICT_PREFIX) :]: cols
         for part, cols in ts.parts.items()
         if part.startswith(DICT_PREFIX)
+    }
+    dictionaries = {name: list(cols["value"]) for name, cols in dict_parts.items()}
+    ranks = {
+        name: np.asarray(cols["rank"], dtype=np.int64)
+        for name, cols in dict_parts.items()
+        if "rank" in cols
     }
     return {
         **{k: int(ts.meta[k]) for k in ("capacity", "tail", "head", "evicted")},  # type: ignore[arg-type]
@@ -97,6 +107,7 @@ def from_table_state(
         ),
         "columns": columns,
         "dictionaries": dictionaries,
+        "dictionary_ranks": ranks,
     }
 
 

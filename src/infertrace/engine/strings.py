@@ -33,20 +33,54 @@ class ValueDict:
         self._bytes = 0
 
     @classmethod
-    def from_values(cls, values: Iterable[Hashable | None]) -> ValueDict:
-        """A dictionary holding ``values`` at their codes (None: a free code), counts
-        zero: the caller retains the codes its rows use. O(n)."""
+    def from_values(
+        cls,
+        values: Iterable[Hashable | None],
+        refs: npt.NDArray[np.integer] | None = None,
+        ranks: npt.NDArray[np.integer] | None = None,
+    ) -> ValueDict:
+        """A dictionary holding ``values`` at their codes (None: a free code). With
+        ``refs`` (one count per code) the counts are set; without, they start at zero
+        and the caller retains the codes its rows use. ``ranks`` (see :meth:`ranks`)
+        restores the order of the lookup table and of the free list, so that later
+        codes are handed out exactly as the original would have. O(n), C-level loops."""
         d = cls()
-        for code, v in enumerate(values):
-            d.values.append(v)
-            if v is None:
-                d._free.append(code)
-            else:
-                d._code[v] = code
-                d._bytes += sys.getsizeof(v)
-        while len(d._refs) < len(d.values):
-            d._refs = np.concatenate([d._refs, np.zeros(len(d._refs), np.int64)])
+        d.values = list(values)
+        n = len(d.values)
+        live = [i for i, v in enumerate(d.values) if v is not None]
+        free = [i for i, v in enumerate(d.values) if v is None]
+        if ranks is not None:
+            if len(ranks) != n:
+                raise ValueError(f"{len(ranks)} ranks for {n} codes")
+            r = np.asarray(ranks, dtype=np.int64)
+            live.sort(key=r.__getitem__)
+            free.sort(key=r.__getitem__)
+        d._code = dict(zip([d.values[i] for i in live], live, strict=True))
+        if len(d._code) != len(live):
+            raise ValueError("a dictionary's values must be distinct")
+        d._free = free
+        d._bytes = sum(map(sys.getsizeof, d._code))
+        d._refs = np.zeros(max(64, n), dtype=np.int64)
+        if refs is not None:
+            if len(refs) != n:
+                raise ValueError(f"{len(refs)} counts for {n} codes")
+            d._refs[:n] = refs
         return d
+
+    def ranks(self) -> npt.NDArray[np.int64]:
+        """Per code, its position in the lookup table's order (live codes) or in the
+        free list (free codes): what :meth:`from_values` needs to hand out codes as
+        this dictionary would. O(n)."""
+        out = np.zeros(len(self.values), dtype=np.int64)
+        out[np.fromiter(self._code.values(), np.int64, len(self._code))] = np.arange(
+            len(self._code), dtype=np.int64
+        )
+        out[np.array(self._free, dtype=np.int64)] = np.arange(len(self._free), dtype=np.int64)
+        return out
+
+    def refcounts(self) -> npt.NDArray[np.int64]:
+        """The live-row count of every code, as a copy. O(n)."""
+        return self._refs[: len(self.values)].copy()
 
     def __len__(self) -> int:
         return len(self._code)
@@ -97,7 +131,10 @@ class ValueDict:
 
     def retain(self, codes: npt.NDArray[np.integer]) -> None:
         """Count one more live row for each code in ``codes``. O(n log n)."""
-        if len(codes):
+        if len(codes) > 64:  # bincount: one pass, far faster than add.at on many rows
+            counts = np.bincount(codes, minlength=0)
+            self._refs[: len(counts)] += counts
+        elif len(codes):
             np.add.at(self._refs, codes, 1)
 
     def release(self, codes: npt.NDArray[np.integer]) -> None:

@@ -244,53 +244,81 @@ class RingTable:
 
         Columns are the live rows oldest first (arrays, or lists for object
         columns); dictionary columns hold codes into ``dictionaries``, whose
-        entries are listed by code (None for a free code). O(capacity).
+        entries are listed by code (None for a free code), with each
+        dictionary's ``ValueDict.ranks()`` in ``dictionary_ranks`` so that a
+        rebuilt dictionary hands out new codes as this one would. O(capacity).
         """
-        slots = self.slots(self.live())
+        ring = self.ring
         columns: dict[str, Any] = {}
+        runs = ring.spans(ring.tail, ring.head)
         for c in self.spec.columns:
             col = self.cols[c.name]
-            columns[c.name] = [col[i] for i in slots.tolist()] if c.dtype == OBJECT else col[slots]
+            if c.dtype == OBJECT:
+                columns[c.name] = [v for s, e, _ in runs for v in col[s:e]]
+            elif len(runs) == 1:
+                columns[c.name] = col[runs[0][0] : runs[0][1]].copy()
+            else:  # wrapped (two runs) or empty (none)
+                columns[c.name] = np.concatenate([col[s:e] for s, e, _ in runs] or [col[:0]])
         return {
-            "capacity": self.ring.capacity,
-            "tail": self.ring.tail,
-            "head": self.ring.head,
-            "evicted": self.ring.evicted,
+            "capacity": ring.capacity,
+            "tail": ring.tail,
+            "head": ring.head,
+            "evicted": ring.evicted,
             "received": list(self.received),
             "columns": columns,
             "dictionaries": {name: list(d.values) for name, d in self.dicts.items()},
+            "dictionary_ranks": {name: d.ranks() for name, d in self.dicts.items()},
         }
 
     @classmethod
     def from_state(
-        cls, spec: TableSpec, state: Mapping[str, Any], on_evict: EvictListener | None = None
+        cls,
+        spec: TableSpec,
+        state: Mapping[str, Any],
+        on_evict: EvictListener | None = None,
+        check: bool = False,
     ) -> RingTable:
         """The table :meth:`state` described: same rows at the same sequence numbers,
-        same dictionary codes, eviction count and receive times. O(capacity)."""
+        same dictionary codes, eviction count and receive times. ``check`` runs
+        :meth:`_check` on the result (O(capacity) in Python: tests, not start-up).
+        O(capacity) in vectorised copies; ValueError for an inconsistent state."""
         table = cls(spec, int(state["capacity"]), on_evict)
         tail, head = int(state["tail"]), int(state["head"])
         if not 0 <= tail <= head or head - tail > table.capacity:
             raise ValueError(f"state holds rows [{tail}, {head}) for capacity {table.capacity}")
+        ranks = state.get("dictionary_ranks") or {}
         for name, values in state["dictionaries"].items():
-            table.dicts[name] = ValueDict.from_values(values)
+            if name not in table.dicts:
+                raise ValueError(f"state has a dictionary {name!r} the spec does not name")
+            table.dicts[name] = ValueDict.from_values(values, ranks=ranks.get(name))
         table.ring.tail, table.ring.head = tail, head
         table.ring.evicted = int(state["evicted"])
-        slots = table.slots(table.live()).tolist()
+        runs = table.ring.spans(tail, head)
+        n = head - tail
         for c in spec.columns:
             values = state["columns"][c.name]
-            if len(values) != head - tail:
-                raise ValueError(f"column {c.name!r} holds {len(values)} rows, not {head - tail}")
+            if len(values) != n:
+                raise ValueError(f"column {c.name!r} holds {len(values)} rows, not {n}")
             col = table.cols[c.name]
-            if c.dtype == OBJECT:
-                for slot, v in zip(slots, values, strict=True):
-                    col[slot] = v
-            else:
-                col[slots] = np.asarray(values, dtype=c.dtype)
+            if c.dtype != OBJECT:
+                values = np.asarray(values, dtype=c.dtype)
+                if values.shape[1:] != c.shape:
+                    raise ValueError(f"column {c.name!r} rows must have shape {c.shape}")
+            for s, e, off in runs:
+                col[s:e] = values[off : off + e - s]
             if c.dictionary:
-                codes = col[slots]
-                table.dicts[c.dictionary].retain(codes[codes >= 0])
+                codes = values
+                d = table.dicts[c.dictionary]
+                if len(codes) and int(codes.max()) >= len(d.values):
+                    raise ValueError(f"column {c.name!r} holds codes beyond its dictionary")
+                d.retain(codes[codes >= 0])
+        for name, d in table.dicts.items():
+            refs = d.refcounts()
+            if bool(np.any((refs > 0) != np.array([v is not None for v in d.values], bool))):
+                raise ValueError(f"dictionary {name!r} does not match the codes its rows hold")
         table.received = deque((int(e), int(t)) for e, t in state["received"])
-        table._check()
+        if check:
+            table._check()
         return table
 
     def _check(self) -> None:
