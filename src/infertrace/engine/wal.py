@@ -15,6 +15,9 @@ When a record is durable depends on the :class:`Fsync` policy:
 - ``interval=0.1`` (or ``100ms``): a daemon flusher fsyncs every interval;
   ``append`` returns at once and :meth:`WriteAheadLog.wait_durable` returns
   after the flush that covers the record (at most about one interval later).
+- :meth:`WriteAheadLog.write` appends without waiting under every policy (the
+  data directory's journal: the caller waits with ``wait_durable`` after it
+  has released its own locks).
 - ``off``: never fsyncs. A record is in the kernel once ``append`` returns, so
   a crash of the process loses nothing, but a power loss or kernel crash loses
   what the kernel had not yet written back (Linux: up to ~30 s by default,
@@ -61,7 +64,7 @@ from infertrace.engine.walformat import (
     MAX_PAYLOAD,
     Damage,
     Torn,
-    header,
+    header_of_parts,
     list_segments,
     read_records,
     scan_segment,
@@ -111,14 +114,19 @@ class Fsync:
         return f"interval={self.interval * 1000:g}ms" if self.mode == "interval" else self.mode
 
 
-def _lock(directory: Path) -> int:
+def lock_directory(directory: Path, what: str = "log directory") -> int:
+    """Take the exclusive ``flock`` on ``directory/LOCK`` and write this pid into it;
+    the lock's fd (closing it releases the lock). A directory locked by anyone, in
+    this process or another, raises BlockingIOError naming ``what``, the directory
+    and the holder's pid. The lock dies with the process, so a crash never leaves
+    a stale one."""
     fd = os.open(directory / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
         os.close(fd)
-        msg = f"log directory {directory} is in use (lock held by pid {holder})"
+        msg = f"{what} {directory} is in use (lock held by pid {holder})"
         raise BlockingIOError(errno.EWOULDBLOCK, msg) from None
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
@@ -150,7 +158,7 @@ class WriteAheadLog:
         """The system calls, as attributes so that tests can inject failures."""
         self._cond_lock = threading.Lock()
         self._cond = threading.Condition(self._cond_lock)
-        self._lock_fd = _lock(self.directory)
+        self._lock_fd = lock_directory(self.directory)
         try:
             self.torn = self._recover(start_lsn)
         except BaseException:
@@ -219,21 +227,35 @@ class WriteAheadLog:
         kept) or, under ``always``, not fsynced; ValueError once closed.
         O(len(payload)).
         """
-        if len(payload) > MAX_PAYLOAD:
-            raise ValueError(f"record of {len(payload)} bytes is over {MAX_PAYLOAD}")
+        lsn = self.write((payload,))
+        if self.fsync.mode == "always":
+            self.wait_durable(lsn)
+        return lsn
+
+    def write(self, parts: Sequence[bytes | memoryview]) -> int:
+        """Append one record whose payload is ``parts`` joined (they are written with
+        one ``writev``, never copied together); return its LSN at once, under every
+        policy: :meth:`wait_durable` says when it is durable.
+
+        Raises OSError when the record could not be written (nothing of it is
+        kept); ValueError once closed. O(total length).
+        """
+        size = sum(len(p) for p in parts)
+        if size > MAX_PAYLOAD:
+            raise ValueError(f"record of {size} bytes is over {MAX_PAYLOAD}")
         with self._cond:
             if self._closed:
                 raise ValueError(f"log {self.directory} is closed")
             self._repair()
-            need = HEADER.size + len(payload)
+            need = HEADER.size + size
             if self._need_roll or (self._size and self._size + need > self.segment_bytes):
                 self._roll()
             lsn = self._next
-            head = header(lsn, payload)
+            head = header_of_parts(lsn, parts)
             try:
-                done = self._writev(self._fd, [head, payload])
+                done = self._writev(self._fd, [head, *parts])
                 if done < need:  # a short write: finish it from a joined copy
-                    rest = memoryview(head + bytes(payload))[done:]
+                    rest = memoryview(b"".join([head, *parts]))[done:]
                     while rest:
                         rest = rest[self._writev(self._fd, [rest]) :]
             except OSError as exc:
@@ -242,11 +264,9 @@ class WriteAheadLog:
                 where = self._segments[-1]
                 msg = f"cannot write to log segment {where}: {exc.strerror or exc}"
                 raise OSError(exc.errno, msg) from exc
-            self._size += HEADER.size + len(payload)
+            self._size += need
             self._next = lsn + 1
             self._written = lsn
-        if self.fsync.mode == "always":
-            self.wait_durable(lsn)
         return lsn
 
     def _repair(self) -> None:
@@ -506,4 +526,4 @@ def read_log(directory: str | os.PathLike[str], after: int = 0) -> Iterator[tupl
         yield lsn, bytes(payload)
 
 
-__all__ = ["Fsync", "WriteAheadLog", "read_log"]
+__all__ = ["Fsync", "WriteAheadLog", "lock_directory", "read_log"]

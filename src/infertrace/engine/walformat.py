@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import struct
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,7 +63,18 @@ def list_segments(directory: Path) -> list[Path]:
 
 def header(lsn: int, payload: bytes | memoryview) -> bytes:
     """The header of record ``lsn`` carrying ``payload``. O(len(payload)) for the crc."""
-    body = BODY.pack(MAGIC, len(payload), lsn, zlib.crc32(payload))
+    return header_of_parts(lsn, (payload,))
+
+
+def header_of_parts(lsn: int, parts: Sequence[bytes | memoryview]) -> bytes:
+    """The header of record ``lsn`` whose payload is ``parts`` joined (never joined:
+    the crc runs over them in turn). O(total length)."""
+    crc = 0
+    length = 0
+    for part in parts:
+        crc = zlib.crc32(part, crc)
+        length += len(part)
+    body = BODY.pack(MAGIC, length, lsn, crc)
     return body + zlib.crc32(body).to_bytes(4, "little")
 
 
@@ -165,14 +176,32 @@ def _records(scan: SegmentScan, raw: bytes, view: memoryview, final: bool) -> Da
 
 
 def read_records(
-    segments: list[Path], after: int, on_torn: Callable[[Torn], None] | None = None
+    segments: list[Path],
+    after: int,
+    on_torn: Callable[[Torn], None] | None = None,
+    on_damage: Callable[[Damage], None] | None = None,
 ) -> Iterator[tuple[int, memoryview]]:
     """Records with an LSN above ``after`` across ``segments`` in order, checking that
     each segment starts where the one before ended and that none is missing after
     ``after``; a torn tail of the last segment ends the records (``on_torn`` hears of
     it). Raises ValueError (a :class:`Damage` message) where the log stops being
-    trustworthy (records before that point have been yielded). Holds one segment
-    in memory at a time."""
+    trustworthy (records before that point have been yielded), after telling
+    ``on_damage`` where. Holds one segment in memory at a time."""
+    stopped: list[Damage] = []
+    yield from _read_records(segments, after, on_torn, stopped)
+    if stopped:
+        if on_damage is not None:
+            on_damage(stopped[0])
+        raise stopped[0].error()
+
+
+def _read_records(
+    segments: list[Path],
+    after: int,
+    on_torn: Callable[[Torn], None] | None,
+    stopped: list[Damage],
+) -> Iterator[tuple[int, memoryview]]:
+    """:func:`read_records`' loop; the damage that ends it goes into ``stopped``."""
     prev_next: int | None = None
     for i, path in enumerate(segments):
         last = i == len(segments) - 1
@@ -182,18 +211,22 @@ def read_records(
             continue  # wholly at or below ``after``: not read
         first = segment_lsn(path)
         if prev_next is not None and first != prev_next:
-            raise Damage(path, 0, f"segment starts at lsn {first}, expected {prev_next}").error()
+            stopped.append(Damage(path, 0, f"segment starts at lsn {first}, expected {prev_next}"))
+            return
         if prev_next is None and first > after + 1:
-            raise Damage(path, 0, f"records {after + 1}..{first - 1} are missing").error()
+            stopped.append(Damage(path, 0, f"records {after + 1}..{first - 1} are missing"))
+            return
         scan = scan_segment(path, final=last)
         for lsn, payload in scan.records:
             if lsn > after:
                 yield lsn, payload
         if scan.damage is not None:
-            raise scan.damage.error()
+            stopped.append(scan.damage)
+            return
         if upcoming is not None and scan.next_lsn != upcoming:
             reason = f"segment ends at lsn {scan.next_lsn - 1}, next starts at {upcoming}"
-            raise Damage(path, scan.end, reason).error()
+            stopped.append(Damage(path, scan.end, reason))
+            return
         if scan.torn is not None and on_torn is not None:
             on_torn(scan.torn)
         prev_next = scan.next_lsn
@@ -253,6 +286,7 @@ __all__ = [
     "SegmentScan",
     "Torn",
     "header",
+    "header_of_parts",
     "inspect_log",
     "list_segments",
     "read_records",
