@@ -1,0 +1,327 @@
+"""``activity.gitlog`` on a repository this test builds with ``git``.
+
+Every expected number comes from the edits the test makes (lines it appends or
+removes), never from git or the code under test. Trailers are written as each
+tool writes them (sources cited in ``infertrace.activity.gitlog``):
+Claude Code https://docs.anthropic.com/en/docs/claude-code/settings,
+GitHub Copilot https://docs.github.com/en/copilot/concepts/agents/coding-agent/about-coding-agent,
+Cursor https://docs.cursor.com/background-agent, aider https://aider.chat/docs/git.html,
+Codex https://github.com/openai/codex/pull/11617.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from infertrace.activity import gitlog
+from infertrace.activity.gitlog import (
+    GitCommit,
+    ai_tool,
+    co_authors,
+    commit_record,
+    count_commits,
+    developer_record,
+    numstat,
+    read_commits,
+    repo_name,
+)
+from infertrace.activity.identity import developer_id_for
+from infertrace.errors import InvalidParameter
+
+BINARY = bytes(range(256)) * 4
+"""A file git treats as binary (it holds NUL bytes): numstat ``-``, counted 0."""
+
+
+@dataclass
+class Step:
+    """One commit the test makes: lines appended to / removed from files, a binary."""
+
+    author: tuple[str, str]
+    message: str
+    append: dict[str, int] = field(default_factory=dict)
+    remove: dict[str, int] = field(default_factory=dict)
+    binary: str | None = None
+    tool: str | None = None
+    """The AI tool the test expects the commit to be attributed to."""
+
+
+ALICE = ("Alice Example", "alice@example.com")
+BOB = ("Bob Builder", "Bob@Example.COM")
+ZOE = ("Zoë Ångström-李", "zoe@exämple.org")
+
+STEPS = [
+    Step(ALICE, "Initial commit", {"a.txt": 5, "b.txt": 2}),
+    Step(BOB, "Refactor a\n\nCo-Authored-By: Claude <noreply@anthropic.com>\n", {"a.txt": 3},
+         {"b.txt": 1}, tool="claude-code"),
+    Step(ALICE, "Copilot work\n\nco-authored-by: Copilot "
+         "<175728472+Copilot@users.noreply.github.com>\n", {"c.txt": 4}, tool="copilot"),
+    Step(BOB, "Cursor work\n\nCO-AUTHORED-BY: Cursor Agent <cursoragent@cursor.com>\n",
+         {"c.txt": 1}, {"a.txt": 2}, tool="cursor"),
+    Step(ZOE, "feat: add parser\n\nCo-authored-by: aider (anthropic/claude-sonnet-4) "
+         "<noreply@aider.chat>\n", {"d.txt": 7}, tool="aider"),
+    Step(ALICE, "aider: fix the off-by-one in the parser", {"d.txt": 1}, tool="aider"),
+    Step(BOB, "Add tests\n\n🤖 Generated with [Claude Code](https://claude.com/claude-code)\n",
+         {"e.txt": 2}, tool="claude-code"),
+    Step(ZOE, "Binary asset with a tab-laden message\n\n12\t4\tnot/a/file.txt\n-\t-\tx\n"
+         "Co-authored-by: Carol <carol@example.com>\n", {"f.txt": 2}, binary="logo.bin"),
+    Step(ALICE, "Claude with a model name\n\nCo-Authored-By: Claude Opus 4.7 "
+         "<noreply@anthropic.com>\nCo-authored-by: Dan <dan@example.com>\n", {"a.txt": 1},
+         tool="claude-code"),
+    Step(BOB, "Codex edit\n\nCo-authored-by: Codex <noreply@openai.com>\n", {"g.txt": 3},
+         tool="codex"),
+]  # fmt: skip
+
+
+def day(n: int) -> str:
+    """The RFC 2822-ish date git accepts for day ``n`` of January 2024, noon UTC."""
+    return f"2024-01-{n + 1:02d}T12:00:00+00:00"
+
+
+def ns(n: int) -> int:
+    return int(datetime(2024, 1, n + 1, 12, tzinfo=UTC).timestamp()) * 1_000_000_000
+
+
+class Repo:
+    """A throwaway repository driven by ``git`` with fixed identities and dates."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.lines: dict[str, int] = {}
+        path.mkdir(parents=True)
+        self.git("init", "-q", "-b", "main")
+
+    def git(self, *args: str, author: tuple[str, str] = ALICE, when: str = day(0)) -> str:
+        env = {
+            **os.environ,
+            "GIT_AUTHOR_NAME": author[0], "GIT_AUTHOR_EMAIL": author[1],
+            "GIT_COMMITTER_NAME": author[0], "GIT_COMMITTER_EMAIL": author[1],
+            "GIT_AUTHOR_DATE": when, "GIT_COMMITTER_DATE": when,
+            "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1",
+        }  # fmt: skip
+        done = subprocess.run(
+            ["git", "-C", str(self.path), *args], env=env, capture_output=True, text=True,
+            check=True, timeout=30,
+        )  # fmt: skip
+        return done.stdout
+
+    def apply(self, step: Step, n: int) -> None:
+        for name, count in step.append.items():
+            have = self.lines.get(name, 0)
+            with (self.path / name).open("a", encoding="utf-8") as f:
+                f.writelines(f"{name} line {have + i}\n" for i in range(count))
+            self.lines[name] = have + count
+        for name, count in step.remove.items():
+            text = (self.path / name).read_text(encoding="utf-8").splitlines(keepends=True)
+            (self.path / name).write_text("".join(text[:-count]), encoding="utf-8")
+            self.lines[name] -= count
+        if step.binary:
+            (self.path / step.binary).write_bytes(BINARY)
+        self.git("add", "-A")
+        self.git("commit", "-q", "--cleanup=verbatim", "-m", step.message, author=step.author,
+                 when=day(n))  # fmt: skip
+
+    def head(self) -> str:
+        return self.git("rev-parse", "HEAD").strip()
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Iterator[Repo]:
+    built = Repo(tmp_path / "demo-repo")
+    for n, step in enumerate(STEPS):
+        built.apply(step, n)
+    yield built
+
+
+def by_message(commits: list[GitCommit], repo: Repo) -> dict[str, GitCommit]:
+    """Commits keyed by their full message (read back from git for each sha)."""
+    return {repo.git("log", "-1", "--format=%B", c.sha): c for c in commits}
+
+
+def test_every_commit_matches_the_edits_that_made_it(repo: Repo) -> None:
+    commits = list(read_commits(repo.path))
+    assert len(commits) == len(STEPS)
+    newest_first = list(reversed(list(enumerate(STEPS))))
+    for got, (n, step) in zip(commits, newest_first, strict=True):
+        assert got.additions == sum(step.append.values()), step.message
+        assert got.deletions == sum(step.remove.values()), step.message
+        assert got.ai_tool == step.tool, step.message
+        assert got.author_name == step.author[0]
+        assert got.author_email == step.author[1]
+        assert got.timestamp == ns(n)
+        assert len(got.sha) == 40
+
+
+def test_records_take_developer_ids_from_the_author_email(repo: Repo) -> None:
+    commits = list(read_commits(repo.path))
+    for got, step in zip(commits, reversed(STEPS), strict=True):
+        record = commit_record(got, "demo")
+        assert record.developer_id == developer_id_for(step.author[1])
+        assert record.ai_assisted is (step.tool is not None)
+        assert record.ai_tool == step.tool
+        assert (record.sha, record.repo, record.timestamp) == (got.sha, "demo", got.timestamp)
+        dev = developer_record(got)
+        assert (dev.id, dev.email, dev.name) == (
+            developer_id_for(step.author[1]),
+            step.author[1].lower(),
+            step.author[0],
+        )
+
+
+def test_co_authors_are_listed_and_human_ones_do_not_count_as_ai(repo: Repo) -> None:
+    commits = by_message(list(read_commits(repo.path)), repo)
+    binary = next(c for m, c in commits.items() if m.startswith("Binary asset"))
+    assert binary.co_authors == ("Carol <carol@example.com>",)
+    assert binary.ai_tool is None
+    both = next(c for m, c in commits.items() if m.startswith("Claude with a model"))
+    assert both.co_authors == (
+        "Claude Opus 4.7 <noreply@anthropic.com>",
+        "Dan <dan@example.com>",
+    )
+
+
+def test_a_merge_counts_as_a_commit_without_lines_and_side_branches_need_all(
+    repo: Repo,
+) -> None:
+    repo.git("checkout", "-q", "-b", "feature")
+    repo.apply(Step(ALICE, "feature work", {"h.txt": 6}), 20)
+    repo.git("checkout", "-q", "main")
+    repo.apply(Step(BOB, "main work", {"i.txt": 2}), 21)
+    repo.git("merge", "-q", "--no-ff", "-m", "Merge feature", "feature", when=day(22))
+    repo.git("checkout", "-q", "-b", "unmerged")
+    repo.apply(Step(ZOE, "not merged", {"j.txt": 9}), 23)
+    repo.git("checkout", "-q", "main")
+    head = {c.sha: c for c in read_commits(repo.path)}
+    assert len(head) == len(STEPS) + 3
+    merge = head[repo.head()]
+    assert (merge.additions, merge.deletions, merge.ai_tool) == (0, 0, None)
+    assert (
+        sum(c.additions for c in head.values())
+        == sum(sum(s.append.values()) for s in STEPS) + 6 + 2
+    )
+    everything = list(read_commits(repo.path, all_branches=True))
+    assert len(everything) == len(head) + 1
+    assert count_commits(repo.path) == len(head)
+    assert count_commits(repo.path, all_branches=True) == len(everything)
+
+
+@pytest.mark.parametrize("first", [0, 3, 7, len(STEPS) - 1])
+def test_since_passes_through_to_git(repo: Repo, first: int) -> None:
+    got = list(read_commits(repo.path, since=day(first)))
+    assert [c.timestamp for c in got] == [ns(n) for n in reversed(range(first, len(STEPS)))]
+    assert count_commits(repo.path, since=day(first)) == len(got)
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 7, 64, 1 << 16])
+def test_parsing_does_not_depend_on_where_chunks_break(
+    repo: Repo, chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(gitlog, "CHUNK", chunk)
+    got = [(c.sha, c.additions, c.deletions, c.ai_tool) for c in read_commits(repo.path)]
+    expected = [
+        (sha, sum(s.append.values()), sum(s.remove.values()), s.tool)
+        for sha, s in zip(repo.git("log", "--format=%H").split(), reversed(STEPS), strict=True)
+    ]
+    assert got == expected
+
+
+def test_repo_name_is_the_top_level_directory(repo: Repo) -> None:
+    (repo.path / "sub").mkdir()
+    assert repo_name(repo.path / "sub") == "demo-repo"
+
+
+def test_stopping_early_ends_git_quietly(repo: Repo) -> None:
+    commits = read_commits(repo.path)
+    first = next(commits)
+    commits.close()
+    assert first.sha == repo.head()
+
+
+def test_an_empty_repository_has_no_commits(tmp_path: Path) -> None:
+    empty = Repo(tmp_path / "empty")
+    assert list(read_commits(empty.path)) == []
+    assert count_commits(empty.path) == 0
+
+
+@pytest.mark.parametrize("kind", ["missing", "plain directory"])
+def test_a_path_that_is_not_a_repository_is_named(
+    tmp_path: Path, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
+    path = tmp_path / "nothing"
+    if kind == "plain directory":
+        path.mkdir()
+    with pytest.raises(InvalidParameter, match="nothing") as caught:
+        list(read_commits(path))
+    assert caught.value.name == "path"
+
+
+@pytest.mark.parametrize(
+    ("person", "tool"),
+    [
+        ("Claude <noreply@anthropic.com>", "claude-code"),
+        ("Claude Sonnet 4.5 <NOREPLY@anthropic.com>", "claude-code"),
+        ("Copilot <175728472+Copilot@users.noreply.github.com>", "copilot"),
+        ("Copilot <198982749+Copilot@users.noreply.github.com>", "copilot"),
+        ("copilot <someone@example.com>", "copilot"),
+        ("Cursor Agent <cursoragent@cursor.com>", "cursor"),
+        ("aider (gpt-4o) <noreply@aider.chat>", "aider"),
+        ("Codex <noreply@openai.com>", "codex"),
+        ("Carol <carol@example.com>", None),
+        ("Claudette <claudette@example.com>", None),
+        ("Copilotting Dev <dev@example.com>", None),
+    ],
+)
+def test_co_author_table(person: str, tool: str | None) -> None:
+    assert ai_tool("a message", "Human <h@example.com>", (person,)) == tool
+
+
+@pytest.mark.parametrize(
+    ("message", "author", "tool"),
+    [
+        ("aider: rename x", "Alice <a@example.com>", "aider"),
+        ("fix: aider: not a prefix", "Alice <a@example.com>", None),
+        (
+            "x\n\n🤖 Generated with [Claude Code](https://claude.ai/code)",
+            "A <a@b.c>",
+            "claude-code",
+        ),
+        ("plain", "Alice Example (aider) <a@example.com>", "aider"),
+        ("plain", "Copilot <198982749+Copilot@users.noreply.github.com>", "copilot"),
+        ("plain", "Alice <a@example.com>", None),
+    ],
+)
+def test_message_and_author_marks(message: str, author: str, tool: str | None) -> None:
+    assert ai_tool(message, author, co_authors(message)) == tool
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", (0, 0)),
+        ("3\t1\ta.txt\n", (3, 1)),
+        ("3\t1\ta.txt\n-\t-\tlogo.png\n10\t0\tsrc/{a => b}/c.py\n", (13, 1)),
+        ("\n\n", (0, 0)),
+    ],
+)
+def test_numstat_sums(text: str, expected: tuple[int, int]) -> None:
+    assert numstat(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        ("x\n\nCo-authored-by: A <a@x.org>\n  co-authored-by:B<b@x.org>",
+         ("A <a@x.org>", "B <b@x.org>")),
+        ("x\n\nSigned-off-by: A <a@x.org>", ()),
+        ("Co-authored-by: no email here", ()),
+    ],
+)  # fmt: skip
+def test_co_author_trailers(message: str, expected: tuple[str, ...]) -> None:
+    assert co_authors(message) == expected
