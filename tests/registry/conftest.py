@@ -15,12 +15,22 @@ from infertrace.registry import LocalRegistry, RegistryStore, ServiceInfo, Threa
 from infertrace.registry.factory import open_registry
 from infertrace.registry.postgres import PostgresRegistry
 from tests.pg_schema import fresh_schema
+from tests.registry.journal_double import MemoryJournal
 
 Store = LocalRegistry | ThreadSafeRegistry | PostgresRegistry
+
+
+def _journaled() -> ThreadSafeRegistry:
+    """The thread-safe store attached to a journal, as under ``serve --data-dir``."""
+    registry = ThreadSafeRegistry()
+    registry.attach(MemoryJournal())
+    return registry
+
 
 MEMORY: dict[str, Callable[[], LocalRegistry | ThreadSafeRegistry]] = {
     "local": LocalRegistry,
     "threadsafe": ThreadSafeRegistry,
+    "journaled": _journaled,
 }
 VARIANTS = (*sorted(MEMORY), "postgres")
 

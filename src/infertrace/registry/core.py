@@ -92,17 +92,22 @@ class RegistryCore:
         ``last_health_check`` becomes ``at``; ``last_status_change`` too when the
         status differs from the stored one. O(1) plus one record copy.
         """
+        info = self.health_updated(key, status, at)
+        self.services[key] = info
+        return info
+
+    def health_updated(self, key: str, status: object, at: int) -> ServiceInfo:
+        """The record :meth:`update_health` would store, without storing it (a durable
+        store logs it first). Same errors, same cost."""
         new_status = to_status(status)
         if at is None:
             raise InvalidParameter("at", "at None must be unix nanoseconds (an int >= 0)")
         check_time("at", at)
         info = self.get(key)
         changed = info.last_status_change if info.status is new_status else at
-        info = dataclasses.replace(
+        return dataclasses.replace(
             info, status=new_status, last_health_check=at, last_status_change=changed
         )
-        self.services[key] = info
-        return info
 
     def subscribe(self, subscriber_key: str, group: str) -> None:
         """``subscriber_key`` follows ``group``; a no-op if it already does. O(1)."""
