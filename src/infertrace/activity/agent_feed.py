@@ -1,0 +1,450 @@
+"""CodingAgentProcessor: coding-agent telemetry in, developers, sessions and changes out.
+
+Structurally a collector ``Processor`` (``on_spans``, ``on_logs``,
+``on_metrics``, ``shutdown``) without importing the collector (layers). It reads
+the metrics and events Claude Code publishes (names and attributes in
+:mod:`infertrace.activity.agent_names`, from
+https://code.claude.com/docs/en/monitoring-usage) under every configured prefix,
+and writes, per call, one batch per record type:
+
+- **Developers**, keyed by ``user.email`` (else ``user.account_uuid``, else
+  ``user.account_id``, as a stand-in address from :func:`identity.account_email`),
+  their id from :func:`identity.developer_id_for`. Region, division and team come
+  from the settings' attribute map, resource attributes first and the record's
+  own over them; a region outside US/EU/APAC is ``other``. A stored developer is
+  updated only when a mapped field the telemetry names has another value; its
+  name (a roster's) is kept.
+- **Sessions**, keyed by ``session.id``: the prefix's tool, started/ended at the
+  first/last observation, tokens (``input`` and ``output``; cache reads and
+  writes are priced apart and left out, their cost is in ``cost_usd``) and cost.
+- **Changes**: one agent edit per unit of ``code_edit_tool.decision`` increase,
+  or per ``tool_decision`` event of an edit tool (Edit, Write, NotebookEdit),
+  accepted when the decision is ``accept``; ``lines_of_code.count`` increases give
+  lines added/removed, folded into the first accepted edit of the same session
+  and time in the batch (Claude Code exports every counter at one instant), else
+  into a change of their own. Change ids are a hash of (prefix, session, name,
+  attributes, time, ordinal), so a batch sent again stores nothing new.
+
+Not stored: ``commit.count`` and ``pull_request.count`` (a commit record needs a
+sha; commits come from ``activity import-git``), ``active_time.total``; each
+still marks its session active.
+
+**Metrics and events both carry tokens, cost and edit decisions.** Per session
+and family (usage: ``token.usage``/``cost.usage`` vs ``api_request``; edits:
+``code_edit_tool.decision`` vs ``tool_decision``), the first source to report
+claims it and the other is ignored for that session: either alone is complete,
+so the totals are counted once whichever is exported. Counter points go through
+:class:`~infertrace.activity.agent_counters.CounterTracker` (cumulative or
+delta, resets, resends); events are remembered (bounded) so a resent event adds
+nothing.
+
+Thread-safe: one lock serialises a call's state changes and store writes (the
+store's listeners run under it). Cost: a name check per point or record in C
+for batches, Python work only for the feed's own records.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from infertrace.activity import agent_names as n
+from infertrace.activity.agent_counters import CounterTracker
+from infertrace.activity.agent_settings import AgentFeedSettings
+from infertrace.activity.identity import account_email, developer_id_for, normalize_email
+from infertrace.activity.memory import MemoryActivityStore
+from infertrace.activity.records import Change, ChangeKind, Developer, Region, Session
+from infertrace.errors import DuplicateRecord, InvalidParameter, RecordNotFound
+from infertrace.model import Attributes, LogRecord, MetricPoint, MetricType, Span
+from infertrace.telemetry.batches import ColumnBatch
+
+__all__ = ["AgentFeedSettings", "CodingAgentProcessor"]
+
+MAX_EDITS_PER_POINT = 10_000
+"""An edit-decision increase above this (a corrupt or hostile value) is clipped."""
+
+_REGIONS = {r.value.lower(): r for r in Region}
+_AGENT = ChangeKind.AGENT_EDIT
+_SUM = MetricType.SUM
+_USAGE, _EDITS = "usage", "edits"
+
+
+def _text(attrs: Attributes, resource: Attributes, key: str) -> str:
+    """The record's value of ``key``, else the resource's, as text ('' if none)."""
+    v = attrs.get(key)
+    if v is None or v == "":
+        v = resource.get(key)
+    if v is None or isinstance(v, tuple):
+        return ""
+    return v if type(v) is str else str(v)
+
+
+def _number(value: object) -> float:
+    """An event attribute as a count or amount: numbers and numeric text; else 0."""
+    if isinstance(value, bool):
+        return 0.0
+    if isinstance(value, int | float):
+        x = float(value)
+    elif isinstance(value, str):
+        try:
+            x = float(value)
+        except ValueError:
+            return 0.0
+    else:
+        return 0.0
+    return x if 0 <= x < float("inf") else 0.0
+
+
+def _change_id(*parts: object) -> str:
+    digest = hashlib.blake2b(repr(parts).encode(), digest_size=10).hexdigest()
+    return "agent-" + digest
+
+
+@dataclass(slots=True)
+class _SessionDelta:
+    email: str
+    tool: str
+    first: int
+    last: int
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: float = 0.0
+
+
+@dataclass(slots=True)
+class _Call:
+    """What one call gathered, written at its end."""
+
+    developers: dict[str, tuple[int, dict[str, str]]] = field(default_factory=dict)
+    sessions: dict[str, _SessionDelta] = field(default_factory=dict)
+    changes: dict[str, tuple[str, Change]] = field(default_factory=dict)
+    """Change id -> (email, change with the email's default developer id)."""
+    edits_at: dict[tuple[str, int], str] = field(default_factory=dict)
+    """(session, time) -> id of the first accepted edit there, for lines to join."""
+    lines: dict[tuple[str, str, str, int], list[int]] = field(default_factory=dict)
+    """(prefix, email, session, time) -> [added, removed]."""
+
+
+class CodingAgentProcessor:
+    """The coding-agent feed as a pipeline processor (see the module docstring)."""
+
+    def __init__(
+        self, store: MemoryActivityStore, settings: AgentFeedSettings | None = None
+    ) -> None:
+        self.store = store
+        self.settings = settings = settings or AgentFeedSettings()
+        self._starts = tuple(p + "." for p in settings.prefixes)
+        self._tools = {p: n.tool_for(p) for p in settings.prefixes}
+        self._amap = tuple(settings.attribute_map.items())
+        self._lock = threading.Lock()
+        self._counters = CounterTracker(settings.max_series, settings.idle_seconds)
+        self._claims: OrderedDict[tuple[str, str], str] = OrderedDict()
+        self._events: OrderedDict[Hashable, None] = OrderedDict()
+        self.stats: dict[str, int] = dict.fromkeys(
+            ("points", "events", "unattributed", "developers_created", "developers_updated",
+             "sessions_created", "sessions_updated", "changes", "duplicates"), 0,
+        )  # fmt: skip
+        """Counts since start: points and events read, records written, observations
+        without a user (``unattributed``), changes already stored (``duplicates``)."""
+
+    # -- the Processor protocol -------------------------------------------------
+
+    def on_spans(self, spans: Sequence[Span], resources: Sequence[Attributes]) -> None:
+        """Spans carry nothing for the feed."""
+
+    def on_metrics(self, points: Sequence[MetricPoint], resources: Sequence[Attributes]) -> None:
+        """Read the points named under a configured prefix. O(points) name checks
+        plus O(1) per feed point."""
+        if isinstance(points, ColumnBatch):
+            starts = self._starts
+            names = points.column("name")
+            mine = [points[i] for i, name in enumerate(names) if name.startswith(starts)]
+        else:
+            mine = [p for p in points if p.name.startswith(self._starts)]
+        if mine:
+            with self._lock:
+                self._write(self._read_points(mine))
+
+    def on_logs(self, records: Sequence[LogRecord], resources: Sequence[Attributes]) -> None:
+        """Read the events named under a configured prefix (by body or ``event.name``)."""
+        starts = self._starts
+        if isinstance(records, ColumnBatch):
+            bodies, attrs = records.column("body"), records.column("attributes")
+            mine = [
+                records[i] for i, (b, a) in enumerate(zip(bodies, attrs, strict=True))
+                if b.startswith(starts) or str(a.get(n.EVENT_NAME, "")).startswith(starts)
+            ]  # fmt: skip
+        else:
+            mine = [
+                r for r in records
+                if r.body.startswith(starts)
+                or str(r.attributes.get(n.EVENT_NAME, "")).startswith(starts)
+            ]  # fmt: skip
+        if mine:
+            with self._lock:
+                self._write(self._read_events(mine))
+
+    def shutdown(self) -> None:
+        """Forget the per-series state; safe to call twice."""
+        with self._lock:
+            self._claims.clear()
+            self._events.clear()
+
+    # -- reading ------------------------------------------------------------------
+
+    def _split(self, name: str) -> tuple[str, str] | None:
+        for prefix, start in zip(self.settings.prefixes, self._starts, strict=True):
+            if name.startswith(start):
+                return prefix, name[len(start) :]
+        return None
+
+    def _email(self, attrs: Attributes, resource: Attributes) -> str | None:
+        """The developer's email: ``user.email``, else a stand-in for the account."""
+        try:
+            email = _text(attrs, resource, n.USER_EMAIL)
+            if email:
+                return normalize_email(email)
+            for key in (n.ACCOUNT_UUID, n.ACCOUNT_ID):
+                account = _text(attrs, resource, key)
+                if account:
+                    return account_email(account)
+        except InvalidParameter:
+            pass
+        self.stats["unattributed"] += 1
+        return None
+
+    def _note(
+        self, call: _Call, prefix: str, email: str, attrs: Attributes, resource: Attributes,
+        time: int,
+    ) -> str:  # fmt: skip
+        """Record the developer's mapped fields and the session's activity; the session id."""
+        dev = call.developers.get(email)
+        if dev is None:
+            dev = call.developers[email] = (time, {})
+        for key, target in self._amap:
+            value = _text(attrs, resource, key)
+            if value:
+                dev[1][target] = value
+        session = _text(attrs, resource, n.SESSION_ID)
+        if session:
+            delta = call.sessions.get(session)
+            if delta is None:
+                call.sessions[session] = _SessionDelta(email, self._tools[prefix], time, time)
+            else:
+                delta.first, delta.last = min(delta.first, time), max(delta.last, time)
+        return session
+
+    def _claim(self, session: str, email: str, family: str, source: str) -> bool:
+        """True when ``source`` feeds ``family`` for this session (the first to come)."""
+        key = (session or "dev:" + email, family)
+        held = self._claims.get(key)
+        if held is None:
+            self._claims[key] = held = source
+            if len(self._claims) > self.settings.max_series:
+                self._claims.popitem(last=False)
+        else:
+            self._claims.move_to_end(key)
+        return held == source
+
+    def _read_points(self, points: list[MetricPoint]) -> _Call:
+        call = _Call()
+        step = self._counters.step
+        self.stats["points"] += len(points)
+        for p in points:
+            split = self._split(p.name)
+            if split is None or p.type is not _SUM or split[1] not in n.METRICS:
+                continue
+            prefix, metric = split
+            attrs, resource = p.attributes, p.resource_attributes
+            value = p.value
+            key = (p.name, tuple(sorted(attrs.items())), tuple(sorted(resource.items())))
+            inc = step(key, p.temporality, p.start_time_unix_nano, p.time_unix_nano,
+                       float(value) if value is not None else 0.0)  # fmt: skip
+            if inc <= 0:
+                continue
+            email = self._email(attrs, resource)
+            if email is None:
+                continue
+            time = p.time_unix_nano
+            session = self._note(call, prefix, email, attrs, resource, time)
+            if metric == n.TOKEN_USAGE or metric == n.COST_USAGE:
+                if self._claim(session, email, _USAGE, "metric"):
+                    self._usage(call, session, metric, attrs.get(n.TYPE), inc)
+            elif metric == n.EDIT_DECISION:
+                if self._claim(session, email, _EDITS, "metric"):
+                    edits = min(round(inc), MAX_EDITS_PER_POINT)
+                    accepted = attrs.get(n.DECISION) == n.ACCEPT
+                    language = _text(attrs, resource, n.LANGUAGE)
+                    for j in range(edits):
+                        cid = _change_id(prefix, session, metric, key[1], time, j)
+                        self._edit(call, prefix, email, session, cid, time, language, accepted)
+            elif metric == n.LINES_OF_CODE:
+                kind = attrs.get(n.TYPE)
+                if kind == n.ADDED or kind == n.REMOVED:
+                    counts = call.lines.setdefault((prefix, email, session, time), [0, 0])
+                    counts[kind == n.REMOVED] += round(inc)
+        return call
+
+    def _usage(self, call: _Call, session: str, metric: str, kind: object, inc: float) -> None:
+        delta = call.sessions.get(session)
+        if delta is None:
+            return  # no session to hold it
+        if metric == n.COST_USAGE:
+            delta.cost += inc
+        elif kind == n.INPUT:
+            delta.input_tokens += round(inc)
+        elif kind == n.OUTPUT:
+            delta.output_tokens += round(inc)
+
+    def _edit(
+        self, call: _Call, prefix: str, email: str, session: str, cid: str, time: int,
+        language: str, accepted: bool,
+    ) -> None:  # fmt: skip
+        change = Change(cid, developer_id_for(email), time, _AGENT, self._tools[prefix],
+                        language, 0, 0, accepted)  # fmt: skip
+        call.changes[cid] = (email, change)
+        if accepted:
+            call.edits_at.setdefault((session, time), cid)
+
+    def _read_events(self, records: list[LogRecord]) -> _Call:
+        call = _Call()
+        self.stats["events"] += len(records)
+        seen = self._events
+        for r in records:
+            attrs, resource = r.attributes, r.resource_attributes
+            split = self._split(r.body) or self._split(str(attrs.get(n.EVENT_NAME, "")))
+            if split is None or split[1] not in n.EVENTS:
+                continue
+            prefix, event = split
+            time = r.time_unix_nano or r.observed_time_unix_nano
+            ident = (prefix, event, _text(attrs, resource, n.SESSION_ID), time,
+                     attrs.get(n.EVENT_SEQUENCE), attrs.get(n.TOOL_USE_ID))  # fmt: skip
+            if ident in seen:
+                seen.move_to_end(ident)
+                continue
+            seen[ident] = None
+            if len(seen) > self.settings.max_series:
+                seen.popitem(last=False)
+            email = self._email(attrs, resource)
+            if email is None:
+                continue
+            session = self._note(call, prefix, email, attrs, resource, time)
+            if event == n.API_REQUEST:
+                if self._claim(session, email, _USAGE, "event"):
+                    delta = call.sessions.get(session)
+                    if delta is not None:
+                        delta.input_tokens += round(_number(attrs.get(n.INPUT_TOKENS)))
+                        delta.output_tokens += round(_number(attrs.get(n.OUTPUT_TOKENS)))
+                        delta.cost += _number(attrs.get(n.COST_USD))
+            elif event == n.TOOL_DECISION:
+                tool = attrs.get(n.TOOL_NAME) or attrs.get(n.TOOL)
+                if tool in n.EDIT_TOOLS and self._claim(session, email, _EDITS, "event"):
+                    cid = _change_id(prefix, session, event, ident[4], ident[5], time)
+                    accepted = attrs.get(n.DECISION) == n.ACCEPT
+                    self._edit(call, prefix, email, session, cid, time, "", accepted)
+        return call
+
+    # -- writing ------------------------------------------------------------------
+
+    def _write(self, call: _Call) -> None:
+        """Developers, then sessions, then changes: one batch insert per type."""
+        self._lines(call)
+        ids = self._write_developers(call)
+        self._write_sessions(call, ids)
+        changes = []
+        for email, change in call.changes.values():
+            dev = ids[email]
+            changes.append(change if dev == change.developer_id
+                           else dataclasses.replace(change, developer_id=dev))  # fmt: skip
+        self._insert_new(changes, "changes")
+
+    def _lines(self, call: _Call) -> None:
+        """Fold each (session, time)'s lines into its first accepted edit, else a change."""
+        for (prefix, email, session, time), (added, removed) in call.lines.items():
+            cid = call.edits_at.get((session, time))
+            if cid is not None:
+                owner, edit = call.changes[cid]
+                call.changes[cid] = (owner, dataclasses.replace(
+                    edit, lines_added=edit.lines_added + added,
+                    lines_removed=edit.lines_removed + removed))  # fmt: skip
+                continue
+            cid = _change_id(prefix, session, n.LINES_OF_CODE, time)
+            call.changes[cid] = (email, Change(
+                cid, developer_id_for(email), time, _AGENT, self._tools[prefix], "", added,
+                removed, True))  # fmt: skip
+
+    def _write_developers(self, call: _Call) -> dict[str, str]:
+        """Create or update the call's developers; email -> the stored id."""
+        store = self.store
+        ids: dict[str, str] = {}
+        new: list[Developer] = []
+        for email, (first, named) in call.developers.items():
+            dev_id = developer_id_for(email)
+            current = self._find(dev_id, email)
+            fields: dict[str, Any] = dict(named)
+            if "region" in fields:
+                fields["region"] = _REGIONS.get(named["region"].strip().lower(), Region.OTHER)
+            if current is None:
+                new.append(Developer(dev_id, email, created_at=first, **fields))
+                ids[email] = dev_id
+                continue
+            ids[email] = current.id
+            if any(getattr(current, k) != v for k, v in fields.items()):
+                store.update(dataclasses.replace(current, **fields))
+                self.stats["developers_updated"] += 1
+        self._insert_new(new, "developers_created")
+        return ids
+
+    def _find(self, dev_id: str, email: str) -> Developer | None:
+        try:
+            return self.store.get(Developer, dev_id)
+        except RecordNotFound:
+            pass
+        try:  # a developer stored under another id (a REST client chose it)
+            return self.store.find_developer(email)
+        except RecordNotFound:
+            return None
+
+    def _write_sessions(self, call: _Call, ids: dict[str, str]) -> None:
+        new: list[Session] = []
+        for sid, d in call.sessions.items():
+            try:
+                s = self.store.get(Session, sid)
+            except RecordNotFound:
+                new.append(Session(sid, ids[d.email], d.tool, d.first, d.last, d.input_tokens,
+                                   d.output_tokens, d.cost))  # fmt: skip
+                continue
+            self.store.update(dataclasses.replace(
+                s, started_at=min(s.started_at, d.first), ended_at=max(s.ended_at, d.last),
+                input_tokens=s.input_tokens + d.input_tokens,
+                output_tokens=s.output_tokens + d.output_tokens, cost_usd=s.cost_usd + d.cost,
+            ))  # fmt: skip
+            self.stats["sessions_updated"] += 1
+        self._insert_new(new, "sessions_created")
+
+    def _insert_new(self, records: Sequence[Any], stat: str) -> None:
+        """Insert the records in one batch, leaving out any whose key is stored."""
+        for _ in range(3):  # a concurrent writer (REST) may take a key between tries
+            if not records:
+                return
+            try:
+                self.store.save_batch(records)
+            except DuplicateRecord as exc:
+                taken = {i for i, _ in exc.problems}
+                self.stats["duplicates"] += len(taken)
+                records = [r for i, r in enumerate(records) if i not in taken]
+                continue
+            self.stats[stat] += len(records)
+            return
+
+    def _check(self) -> None:
+        with self._lock:
+            assert len(self._claims) <= self.settings.max_series
+            assert len(self._events) <= self.settings.max_series
+            assert set(self._claims.values()) <= {"metric", "event"}
+        self._counters._check()
