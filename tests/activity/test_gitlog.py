@@ -231,6 +231,13 @@ def test_parsing_does_not_depend_on_where_chunks_break(
     assert got == expected
 
 
+def test_oldest_first_reverses_the_order(repo: Repo) -> None:
+    newest = [c.sha for c in read_commits(repo.path)]
+    oldest = list(read_commits(repo.path, oldest_first=True))
+    assert [c.sha for c in oldest] == newest[::-1]
+    assert [c.timestamp for c in oldest] == [ns(n) for n in range(len(STEPS))]
+
+
 def test_repo_name_is_the_top_level_directory(repo: Repo) -> None:
     (repo.path / "sub").mkdir()
     assert repo_name(repo.path / "sub") == "demo-repo"

@@ -190,16 +190,19 @@ def _has_head(root: Path) -> bool:
 
 
 def read_commits(
-    path: str | Path, since: str | None = None, all_branches: bool = False
-) -> Iterator[GitCommit]:
-    """The commits of the repository at ``path``, newest first, read as git prints
-    them (memory bounded by one commit plus a chunk). InvalidParameter (``path``)
+    path: str | Path, since: str | None = None, all_branches: bool = False,
+    oldest_first: bool = False,
+) -> Iterator[GitCommit]:  # fmt: skip
+    """The commits of the repository at ``path``, newest first (``oldest_first``:
+    git's ``--reverse``, which git orders in its own memory before it prints), read
+    as git prints them (memory here bounded by one commit plus a chunk). InvalidParameter (``path``)
     names a path that is not a repository, or git's own complaint. A repository
     without commits yields nothing. O(history)."""
     root = Path(path)
     if not _has_head(root):
         return
     cmd = _git(root, "log", "--numstat", f"--format={FORMAT}")
+    cmd += ["--reverse"] if oldest_first else []
     cmd += _revisions(since, all_branches)
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
         out, err = proc.stdout, proc.stderr
