@@ -5,8 +5,9 @@ running one with the synthetic workload (:mod:`~infertrace.cli.demo`), ``trace``
 ``spans``, ``models``, ``stats`` and ``export`` query its API
 (:mod:`~infertrace.cli.query`), ``pods`` lists its pod registry
 (:mod:`~infertrace.cli.pods`), ``db`` manages the PostgreSQL schema
-(:mod:`~infertrace.cli.db`). The top layer: it may import every other package,
-and none imports it.
+(:mod:`~infertrace.cli.db`), ``snapshot`` inspects, verifies and compacts a
+data directory (:mod:`~infertrace.cli.snapshot`). The top layer: it may import
+every other package, and none imports it.
 """
 
 import click
@@ -17,6 +18,7 @@ from infertrace.cli.demo import demo
 from infertrace.cli.pods import pods
 from infertrace.cli.query import COMMANDS as QUERY_COMMANDS
 from infertrace.cli.serve import serve
+from infertrace.cli.snapshot import snapshot
 
 
 @click.group()
@@ -25,7 +27,7 @@ def main() -> None:
     """InferTrace: an OpenTelemetry-native collector and store for ML inference telemetry."""
 
 
-for _command in (serve, demo, *QUERY_COMMANDS, pods, db):
+for _command in (serve, demo, *QUERY_COMMANDS, pods, db, snapshot):
     main.add_command(_command)
 
 __all__ = ["main"]
