@@ -32,6 +32,10 @@ DEFAULT_IDLE_TIMEOUT = 30.0
 """Seconds an idle keep-alive connection is kept. Longer than the OpenTelemetry
 SDKs' 5 s export interval, so exporters reuse their connection instead of racing
 a close by the server (uvicorn's own default is exactly 5 s)."""
+DEFAULT_FSYNC = "interval=100ms"
+"""The data directory's fsync policy: an answer waits for the next group flush."""
+DEFAULT_SNAPSHOT_INTERVAL = 300.0
+DEFAULT_SNAPSHOT_LOG_BYTES = 256 * 1024**2
 
 StoreKind = Literal["memory", "postgres"]
 STORE_KINDS: tuple[StoreKind, ...] = ("memory", "postgres")
@@ -141,6 +145,14 @@ class Settings:
     The pod registry: a pod without telemetry for ``stale_after`` seconds turns
     unhealthy; one whose share of error spans passes ``degraded_error_rate``
     degraded; pods with a health-check URL are polled every ``health_check_interval``.
+
+    Durability (:mod:`infertrace.engine.datadir`): ``data_dir`` keeps what the server
+    holds in memory (the memory store's telemetry, the in-memory registry and
+    activity database) in a write-ahead log and snapshots there, unless
+    ``no_persist``; ``fsync`` is ``always``, ``interval=DURATION`` or ``off``; a
+    snapshot is taken every ``snapshot_interval`` seconds and after
+    ``snapshot_log_bytes`` of log; ``move_damaged_aside`` lets start-up move a
+    damaged part of the log aside instead of refusing to start.
     """
 
     host: str = "127.0.0.1"
@@ -168,6 +180,17 @@ class Settings:
     stale_after: float = 60.0
     degraded_error_rate: float = 0.5
     health_check_interval: float = 10.0
+    data_dir: str | None = None
+    no_persist: bool = False
+    fsync: str = DEFAULT_FSYNC
+    snapshot_interval: float = DEFAULT_SNAPSHOT_INTERVAL
+    snapshot_log_bytes: int = DEFAULT_SNAPSHOT_LOG_BYTES
+    move_damaged_aside: bool = False
+
+    @property
+    def persist_dir(self) -> str | None:
+        """The data directory to keep, or None (none given, or ``no_persist``)."""
+        return None if self.no_persist or not self.data_dir else self.data_dir
 
     def __post_init__(self) -> None:
         for name in ("port", "grpc_port"):
@@ -192,6 +215,10 @@ class Settings:
         parse_duration(self.shutdown_timeout, "shutdown_timeout")
         parse_duration(self.stale_after, "stale_after")
         parse_duration(self.health_check_interval, "health_check_interval")
+        parse_fsync(self.fsync)
+        parse_duration(self.snapshot_interval, "snapshot_interval")
+        if self.snapshot_log_bytes < 1:
+            raise ConfigError(f"snapshot_log_bytes must be positive, got {self.snapshot_log_bytes}")
         if not 0.0 < self.degraded_error_rate <= 1.0:
             raise ConfigError(
                 f"degraded_error_rate must be in (0, 1], got {self.degraded_error_rate}"
@@ -223,15 +250,33 @@ class Settings:
         return cls(**values)
 
 
+def parse_fsync(text: str, what: str = "fsync") -> str:
+    """``always``, ``off`` or ``interval=DURATION`` (``interval=100ms``), as given."""
+    from infertrace.engine.wal import Fsync
+
+    try:
+        Fsync.parse(text)
+    except ValueError as exc:
+        raise ConfigError(f"{what}: {exc}") from None
+    return text
+
+
 def _convert(name: str, raw: str) -> Any:
-    if name in ("host", "store", "dsn", "api_token", "ingest_token"):
+    if name in ("host", "store", "dsn", "api_token", "ingest_token", "data_dir"):
         return raw
+    if name == "fsync":
+        return parse_fsync(raw, ENV_PREFIX + "FSYNC")
+    if name == "snapshot_log_bytes":
+        return parse_size(raw, ENV_PREFIX + "SNAPSHOT_LOG_BYTES")
+    if name in ("no_persist", "move_damaged_aside"):
+        return _flag(name, raw)
     if name in (
         "max_age",
         "receive_timeout",
         "idle_timeout",
         "stale_after",
         "health_check_interval",
+        "snapshot_interval",
     ):
         return parse_duration(raw, ENV_PREFIX + name.upper())
     if name in ("accept_past", "accept_future"):
@@ -250,11 +295,15 @@ def _convert(name: str, raw: str) -> Any:
     if name == "max_body_bytes":
         return parse_size(raw, ENV_PREFIX + "MAX_BODY_BYTES")
     if name == "migrate":
-        flag = raw.strip().lower()
-        if flag not in ("1", "true", "yes", "0", "false", "no"):
-            raise ConfigError(f"{ENV_PREFIX}MIGRATE must be true or false, got {raw!r}")
-        return flag in ("1", "true", "yes")
+        return _flag(name, raw)
     try:
         return int(raw)
     except ValueError:
         raise ConfigError(f"{ENV_PREFIX}{name.upper()} must be an integer, got {raw!r}") from None
+
+
+def _flag(name: str, raw: str) -> bool:
+    flag = raw.strip().lower()
+    if flag not in ("1", "true", "yes", "0", "false", "no"):
+        raise ConfigError(f"{ENV_PREFIX}{name.upper()} must be true or false, got {raw!r}")
+    return flag in ("1", "true", "yes")

@@ -30,11 +30,12 @@ from infertrace.config import (
     Settings,
     parse_bound,
     parse_duration,
+    parse_fsync,
     parse_model_for,
     parse_size,
 )
 from infertrace.errors import InferTraceError
-from infertrace.telemetry.protocols import Drains
+from infertrace.telemetry.protocols import Drains, Maintenance
 
 
 class _Parsed(click.ParamType[Any, Any]):
@@ -55,6 +56,7 @@ SIZE = _Parsed("size", parse_size)
 DURATION = _Parsed("duration", parse_duration)
 BOUND = _Parsed("duration|off", parse_bound)
 MODEL_FOR = _Parsed("SERVICE=MODEL", parse_model_for)
+FSYNC = _Parsed("always|interval=DURATION|off", parse_fsync)
 
 
 def _env(name: str) -> str:
@@ -151,15 +153,51 @@ def _env(name: str) -> str:
     help="Pods with a health-check URL are polled this often (10s)."
     f" {_env('health_check_interval')}",
 )
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False),
+    help="Keep what is held in memory (telemetry with --store memory, pods, activity) in"
+    f" a write-ahead log and snapshots in this directory (none). {_env('data_dir')}",
+)
+@click.option(
+    "--no-persist",
+    is_flag=True,
+    default=None,
+    help=f"Ignore --data-dir: keep nothing across a restart. {_env('no_persist')}",
+)
+@click.option(
+    "--fsync",
+    type=FSYNC,
+    help="When the log is fsynced before an OTLP success: always, interval=100ms (the"
+    f" answer waits for the next group flush) or off. {_env('fsync')}",
+)
+@click.option(
+    "--snapshot-interval",
+    type=DURATION,
+    help=f"Snapshot the data directory this often (5m). {_env('snapshot_interval')}",
+)
+@click.option(
+    "--snapshot-log-bytes",
+    type=SIZE,
+    help=f"... and whenever this much was logged since (256MiB). {_env('snapshot_log_bytes')}",
+)
+@click.option(
+    "--move-damaged-aside",
+    is_flag=True,
+    default=None,
+    help="At start-up, move a damaged part of the log into DIR/damaged-<time>/ and start"
+    f" from what is intact, instead of refusing to start. {_env('move_damaged_aside')}",
+)
 def serve(**flags: Any) -> None:
     """Run the collector: OTLP/HTTP and OTLP/gRPC receivers in front of a store."""
     from infertrace.api import install_query_api
+    from infertrace.cli.persist import banner_lines, open_data_dir
     from infertrace.collector.connections import raise_fd_limit
     from infertrace.collector.server import Endpoints, run
     from infertrace.registry.checker import CheckSettings
     from infertrace.registry.factory import open_registry
     from infertrace.registry.service import RegistryService
-    from infertrace.telemetry.factory import build_store
+    from infertrace.telemetry.factory import build_store, start_purge
 
     raise_fd_limit()  # connection caps are clamped below it: a higher limit, higher caps
     console = Console(soft_wrap=True)
@@ -168,8 +206,8 @@ def serve(**flags: Any) -> None:
         settings = Settings.from_env(os.environ, **flags)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
-    try:
-        store = build_store(settings)
+    try:  # a purge must not race the data directory's replay: started once restored
+        store = build_store(settings, purge=settings.persist_dir is None)
     except InferTraceError as exc:
         raise click.ClickException(str(exc)) from None
     try:
@@ -177,6 +215,14 @@ def serve(**flags: Any) -> None:
     except InferTraceError as exc:
         store.close()
         raise click.ClickException(f"registry: {exc}") from None
+    try:  # restored before the registry service reads its pods
+        data_dir = open_data_dir(settings, [store, registry_store])
+    except (OSError, ValueError) as exc:
+        registry_store.close()
+        store.close()
+        raise click.ClickException(f"cannot open the data directory: {exc}") from None
+    if settings.persist_dir is not None:
+        start_purge(store, settings)
     try:  # reads the stored pods: the database may fail here too
         registry = RegistryService(
             registry_store,
@@ -185,6 +231,8 @@ def serve(**flags: Any) -> None:
             checks=CheckSettings(interval=settings.health_check_interval),
         )
     except InferTraceError as exc:
+        if data_dir is not None:
+            data_dir.close(snapshot=False)
         registry_store.close()
         store.close()
         raise click.ClickException(f"registry: {exc}") from None
@@ -200,6 +248,9 @@ def serve(**flags: Any) -> None:
         # (benchmarks/collector_ingest.py).
         gc.set_threshold(50_000, 20, 10)
         _print_endpoints(console, settings, endpoints, store)
+        for line in banner_lines(settings, data_dir, _held(store, registry_store)):
+            console.print(line, markup=False, highlight=False)
+        console.print("Press Ctrl+C to stop.", highlight=False)
 
     drain = _Drain(store, settings.shutdown_timeout)
     try:
@@ -207,6 +258,8 @@ def serve(**flags: Any) -> None:
     except OSError as exc:
         raise click.ClickException(f"cannot listen: {exc}") from None
     finally:
+        if data_dir is not None:  # the servers are stopped: a final snapshot, then close
+            data_dir.close()
         left = drain.finish()
         registry_store.close()
     if left is not None:
@@ -272,4 +325,21 @@ def _print_endpoints(console: Console, settings: Settings, endpoints: Any, store
     if settings.ingest_token:
         console.print("  OTLP ingest needs:   Authorization: Bearer <ingest token>")
     console.print(f"  SDKs:      export OTEL_EXPORTER_OTLP_ENDPOINT={url}")
-    console.print("Press Ctrl+C to stop.", highlight=False)
+
+
+def _held(store: Any, registry_store: Any) -> str:
+    """What the stores a data directory keeps hold, for the banner's restore line."""
+    from infertrace.engine.journal import Durable
+
+    parts = []
+    if isinstance(store, Durable) and isinstance(store, Maintenance):
+        stats = store.stats()
+        parts.append(
+            f"{stats.spans.count:,} spans, {stats.logs.count:,} logs,"
+            f" {stats.metrics.count:,} points"
+        )
+    if isinstance(registry_store, Durable):
+        held = getattr(registry_store, "stats", lambda: ())()
+        if isinstance(held, tuple) and held:
+            parts.append(f"{held[0]:,} pods")
+    return ", ".join(parts) or "nothing"

@@ -37,10 +37,13 @@ def time_bounds(settings: Settings) -> TimeBounds:
     return bounds
 
 
-def build_store(settings: Settings) -> TelemetryStore:
+def build_store(settings: Settings, purge: bool = True) -> TelemetryStore:
     """A new, open store as ``settings`` describe; the caller closes it.
 
-    Raises ConfigError when the settings do not make a usable store.
+    ``purge=False`` leaves the memory store's ``max_age`` purge unstarted, for a
+    caller that restores the store from a data directory first (a purge racing
+    the replay would change tables being rebuilt): it calls :func:`start_purge`
+    once restored. Raises ConfigError when the settings do not make a usable store.
     """
     if settings.store == "memory":
         from infertrace.telemetry.memory import MemoryStore
@@ -51,7 +54,7 @@ def build_store(settings: Settings) -> TelemetryStore:
             span_capacity=settings.span_capacity,
             log_capacity=settings.log_capacity,
             metric_capacity=settings.metric_capacity,
-            max_age=settings.max_age,
+            max_age=settings.max_age if purge else None,
             purge_interval=purge_interval(settings.max_age or PURGE_INTERVAL_SECONDS),
             time_bounds=time_bounds(settings),
         )
@@ -69,7 +72,14 @@ def build_store(settings: Settings) -> TelemetryStore:
             run_migrations=settings.migrate,
             time_bounds=time_bounds(settings),
         )
-        if settings.max_age is not None:
-            store.start_purge(purge_interval(settings.max_age), settings.max_age)
+        if purge:
+            start_purge(store, settings)
         return store
     raise ConfigError(f"unknown store {settings.store!r}: use memory or postgres")
+
+
+def start_purge(store: TelemetryStore, settings: Settings) -> None:
+    """Start the ``max_age`` purge that ``build_store(settings, purge=False)`` left out
+    (nothing without ``max_age``)."""
+    if settings.max_age is not None:
+        store.start_purge(purge_interval(settings.max_age), settings.max_age)
