@@ -11,8 +11,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	@touch $(STAMP)
 
+# `make run` keeps its data across restarts in DATA_DIR; `make run ARGS=--no-persist`
+# (or INFERTRACE_NO_PERSIST=1) keeps nothing. ARGS go to `infertrace serve`.
+DATA_DIR ?= $(or $(XDG_DATA_HOME),$(HOME)/.local/share)/infertrace
+ARGS     ?=
+
 run: $(STAMP)
-	$(BIN)/infertrace serve
+	@mkdir -p "$(DATA_DIR)"
+	$(BIN)/infertrace serve --data-dir "$(DATA_DIR)" $(ARGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

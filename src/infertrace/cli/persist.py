@@ -71,7 +71,8 @@ def banner_lines(settings: Settings, datadir: DataDir | None, counts: str) -> li
         if settings.no_persist and settings.data_dir:
             return ["  Data dir   none (--no-persist): memory is lost at exit"]
         if settings.data_dir:
-            return ["  Data dir   none: nothing is kept in memory with --store postgres"]
+            why = "with --store postgres" if settings.store == "postgres" else "here"
+            return [f"  Data dir   none: nothing held in memory {why} can be kept in one"]
         return []
     lines = [
         f"  Data dir   {datadir.path}  (fsync {datadir.fsync}; snapshot every"
