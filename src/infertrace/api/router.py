@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from infertrace.api import analytics, export, registry, registry_events, search, trace_summaries, ui
+from infertrace.api import (
+    activity_admin,
+    activity_analytics,
+    activity_records,
+    analytics,
+    export,
+    registry,
+    registry_events,
+    search,
+    trace_summaries,
+    ui,
+)
 from infertrace.api.availability import StoreGuard
 from infertrace.api.jaeger import jaeger_router
 from infertrace.api.jaeger_errors import install_jaeger_errors
@@ -25,5 +36,9 @@ def install_query_api(app: FastAPI) -> None:
     app.include_router(export.router)
     app.include_router(registry.router)
     app.include_router(registry_events.router)
+    # Fixed paths (/metrics/daily, /developers/{id}/daily) before the records' /{kind}/{key}.
+    app.include_router(activity_analytics.router)
+    app.include_router(activity_admin.router)
+    app.include_router(activity_records.router)
     app.include_router(jaeger_router())
     app.include_router(ui.router)

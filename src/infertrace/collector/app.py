@@ -5,9 +5,10 @@ the same app and port before the bearer-token middleware wraps them all. The
 command that serves (:mod:`infertrace.cli.serve`) passes
 :func:`infertrace.api.install_query_api` there, for the REST API (``/api/...``),
 the Jaeger API (``/jaeger/...``) and the UI: the collector never imports the
-API. The store, pipeline, settings and pod registry (or None) are on ``app.state``
-for those routes, with ``stopping``, a threading.Event the collector sets when it
-begins to stop, so long-lived answers (the registry's event stream) end.
+API. The store, pipeline, settings, pod registry and activity database (each
+None when not served) are on ``app.state`` for those routes, with ``stopping``, a
+threading.Event the collector sets when it begins to stop, so long-lived answers
+(the registry's event stream) end.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from infertrace import __version__
+from infertrace.activity.service import ActivityService
 from infertrace.auth import TokenAuth
 from infertrace.collector.http import OtlpHttpReceiver
 from infertrace.collector.pipeline import Pipeline
@@ -91,6 +93,7 @@ def create_app(
     install: Install | None = None,
     processors: Iterable[Processor] = (),
     registry: RegistryService | None = None,
+    activity: ActivityService | None = None,
 ) -> FastAPI:
     """The collector's HTTP app over ``store`` (and ``pipeline`` when shared with gRPC).
 
@@ -99,6 +102,7 @@ def create_app(
     query API. ``processors`` go to the pipeline made here (ignored when
     ``pipeline`` is given: it has its own). ``registry`` is served by the registry
     routes and its samples join ``/metrics``; feeding it is the pipeline's part.
+    ``activity`` is served by the activity routes (its feed is a pipeline processor).
     """
     settings = settings or Settings()
     pipeline = pipeline or Pipeline(store, processors=processors)
@@ -119,6 +123,7 @@ def create_app(
     app.state.pipeline = pipeline
     app.state.settings = settings
     app.state.registry = registry
+    app.state.activity = activity
     app.state.stopping = threading.Event()
     if registry is not None:
         pipeline.metrics.registry.register(RegistryCollector(registry))

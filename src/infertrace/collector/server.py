@@ -9,7 +9,8 @@ The store is the caller's: nothing here closes it. A pod registry given to the
 collector (``registry=``) is fed by a :class:`~infertrace.registry.processor.RegistryProcessor`
 in the pipeline, tells the model resolver what each pod serves, is served on
 ``app.state.registry`` and is started and shut down with the servers (its store
-stays the caller's too).
+stays the caller's too). An activity database (``activity=``) is served on
+``app.state.activity``; it stays the caller's (its feed is one of ``processors``).
 
 Connection hygiene is set up here: the HTTP connection cap, receive
 timeouts and slow-body shedding (:mod:`infertrace.collector.connections`,
@@ -31,6 +32,7 @@ from typing import Any
 
 import uvicorn
 
+from infertrace.activity.service import ActivityService
 from infertrace.collector.accept_errors import AcceptErrorLog
 from infertrace.collector.app import Install, create_app
 from infertrace.collector.connections import (
@@ -108,6 +110,7 @@ class Collector:
         install: Install | None = None,
         processors: Iterable[Processor] = (),
         registry: RegistryService | None = None,
+        activity: ActivityService | None = None,
     ) -> None:
         self.settings = settings
         self.registry = registry
@@ -123,7 +126,9 @@ class Collector:
             models=ModelResolver(settings.model_for, pod_models=pod_models),
         )
         """Decode, write, then the ``processors`` (registered here, at start-up)."""
-        self.app = create_app(store, settings, self.pipeline, install=install, registry=registry)
+        self.app = create_app(
+            store, settings, self.pipeline, install=install, registry=registry, activity=activity
+        )
         """The HTTP app; ``install`` adds to it (see :func:`create_app`)."""
         self._http: _Uvicorn | None = None
         self._http_task: asyncio.Task[None] | None = None
@@ -218,12 +223,13 @@ async def _serve_until_signalled(
     install: Install | None,
     processors: Iterable[Processor],
     registry: RegistryService | None,
+    activity: ActivityService | None = None,
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    collector = Collector(store, settings, install, processors, registry)
+    collector = Collector(store, settings, install, processors, registry, activity)
     try:
         on_ready(await collector.start())
         await stop.wait()
@@ -243,16 +249,20 @@ def run(
     install: Install | None = None,
     processors: Iterable[Processor] = (),
     registry: RegistryService | None = None,
+    activity: ActivityService | None = None,
 ) -> None:
     """Serve until SIGINT/SIGTERM (main thread only); ``on_ready`` gets the bound ports.
 
     ``on_stop`` (non-blocking) runs on the signal, before the servers stop;
     ``install`` adds to the HTTP app (see :func:`~infertrace.collector.app.create_app`);
     ``processors`` see every stored batch (:mod:`infertrace.collector.processors`);
-    ``registry`` is the pod registry to feed, serve and run (see :class:`Collector`).
+    ``registry`` is the pod registry to feed, serve and run (see :class:`Collector`);
+    ``activity`` the activity database to serve.
     """
     asyncio.run(
-        _serve_until_signalled(store, settings, on_ready, on_stop, install, processors, registry)
+        _serve_until_signalled(
+            store, settings, on_ready, on_stop, install, processors, registry, activity
+        )
     )
 
 
@@ -266,9 +276,10 @@ class BackgroundCollector:
         install: Install | None = None,
         processors: Iterable[Processor] = (),
         registry: RegistryService | None = None,
+        activity: ActivityService | None = None,
     ) -> None:
         self.settings = settings or Settings(port=0, grpc_port=0)
-        self._collector = Collector(store, self.settings, install, processors, registry)
+        self._collector = Collector(store, self.settings, install, processors, registry, activity)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()

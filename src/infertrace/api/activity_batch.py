@@ -1,0 +1,200 @@
+"""Records from JSON, and batch writes with an ``on_conflict`` rule.
+
+A batch is checked whole before anything is written: every record that cannot
+be built (a missing or unknown field, a wrong type, a value its record refuses)
+is listed by index with the field and the reason, and nothing is stored (422).
+Then, by ``on_conflict``:
+
+- ``error``: the store's all-or-nothing batch insert; a key (or email) that is
+  stored or repeated refuses the batch, every clash listed (409).
+- ``skip``: records whose key is stored, or repeats an earlier one of the
+  batch, are left out (the stored record is kept: an idempotent re-import);
+  the rest go in as one atomic batch.
+- ``replace``: records whose key is stored overwrite it (the last of repeats
+  wins), the rest go in as one atomic batch. Clashes of a unique email with
+  another developer are found before anything is written (409). The new
+  records land atomically; the replacements follow one by one, so a reader may
+  briefly see some replaced and not others.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from infertrace.activity.memory import MemoryActivityStore
+from infertrace.activity.records import Developer, Record
+from infertrace.activity.tables import LAYOUTS
+from infertrace.errors import DuplicateRecord, InvalidParameter, RecordNotFound
+
+Problem = tuple[int, str | None, str]
+"""``(index, field or None, reason)`` of a refused record."""
+
+
+class OnConflict(enum.StrEnum):
+    """What a batch does with a record whose key is already stored."""
+
+    ERROR = "error"
+    SKIP = "skip"
+    REPLACE = "replace"
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """What a batch did."""
+
+    inserted: int
+    skipped: int
+    replaced: int
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A batch refused whole: ``status`` 422 (invalid) or 409 (duplicates). A value the
+    route answers as it is, not an exception."""
+
+    status: int
+    detail: str
+    problems: tuple[Problem, ...]
+
+    def body(self) -> dict[str, Any]:
+        """The answer's JSON: ``detail`` and every failing record."""
+        return {
+            "detail": self.detail,
+            "errors": [{"index": i, "field": f, "reason": r} for i, f, r in self.problems],
+        }
+
+
+def build(kind: type[Record], model: type[BaseModel], data: object) -> Record:
+    """The record of ``data`` (a JSON object); InvalidParameter naming the first bad field."""
+    try:
+        checked = model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = [str(part) for part in first["loc"]]
+        if not loc:  # not an object at all
+            raise InvalidParameter("", f"{first['msg']}: {data!r:.60}") from None
+        raise InvalidParameter(loc[0], f"{loc[0]}: {first['msg']}") from None
+    record: Record = kind(**checked.model_dump())
+    return record
+
+
+def build_all(
+    kind: type[Record], model: type[BaseModel], items: Sequence[object]
+) -> list[Record] | Refusal:
+    """Every record of a batch, or a 422 Refusal listing each one that fails. O(m)."""
+    records: list[Record] = []
+    problems: list[Problem] = []
+    for i, data in enumerate(items):
+        try:
+            records.append(build(kind, model, data))
+        except InvalidParameter as exc:
+            problems.append((i, exc.name or None, exc.message))
+    if problems:
+        return _refusal(422, problems, len(items), "invalid")
+    return records
+
+
+def write(
+    store: MemoryActivityStore, records: Sequence[Record], rule: OnConflict
+) -> Written | Refusal:
+    """Store ``records`` (one kind) by ``rule``; a 409 Refusal (or CapacityExceeded,
+    raised) leaves the store as it was. O(m) plus the store's batch insert."""
+    if not records:
+        return Written(0, 0, 0)
+    if rule is OnConflict.ERROR:
+        try:
+            return Written(store.save_batch(records), 0, 0)
+        except DuplicateRecord as exc:
+            problems = [(i, _field_of(reason), reason) for i, reason in exc.problems]
+            return _refusal(409, problems, len(records), "duplicate")
+    layout = LAYOUTS[type(records[0])]
+    key_of = layout.getters[layout.key]
+    by_key: dict[Any, int] = {}
+    for i, record in enumerate(records):
+        key = key_of(record)
+        if rule is OnConflict.SKIP:
+            by_key.setdefault(key, i)
+        else:
+            by_key[key] = i
+    repeats = len(records) - len(by_key)
+    with store.reading() as view:
+        stored = {k for k in by_key if view.get(layout.kind, k) is not None}
+    fresh = [records[i] for k, i in by_key.items() if k not in stored]
+    if rule is OnConflict.REPLACE and layout.kind is Developer:
+        clash = _check_emails(store, [records[i] for i in by_key.values()], list(by_key.values()))
+        if clash is not None:
+            return clash
+    inserted = _insert(store, fresh, by_key, records)
+    if isinstance(inserted, Refusal):
+        return inserted
+    if rule is OnConflict.SKIP:
+        return Written(inserted, len(stored) + repeats, 0)
+    replacing = [records[by_key[k]] for k in stored]
+    for record in replacing:
+        try:
+            store.update(record)
+        except RecordNotFound:  # deleted meanwhile: it is new again
+            store.save(record)
+    return Written(inserted, repeats, len(replacing))
+
+
+def _insert(
+    store: MemoryActivityStore,
+    fresh: list[Record],
+    by_key: dict[Any, int],
+    records: Sequence[Record],
+) -> int | Refusal:
+    try:
+        return store.save_batch(fresh)
+    except DuplicateRecord as exc:  # a unique field (email), or a write that raced us
+        layout = LAYOUTS[type(records[0])]
+        key_of = layout.getters[layout.key]
+        problems = [
+            (by_key[key_of(fresh[i])], _field_of(reason), reason) for i, reason in exc.problems
+        ]
+        return _refusal(409, problems, len(records), "duplicate")
+
+
+def _check_emails(
+    store: MemoryActivityStore, developers: list[Record], indexes: list[int]
+) -> Refusal | None:
+    """A 409 Refusal, before anything is written, if a developer's email belongs to
+    another one (stored, or earlier in the batch)."""
+    problems: list[Problem] = []
+    owners: dict[str, str] = {}
+    for index, dev in zip(indexes, developers, strict=True):
+        assert isinstance(dev, Developer)
+        try:
+            holder: str | None = store.find_developer(dev.email).id
+        except RecordNotFound:
+            holder = None
+        owner = owners.setdefault(dev.email, dev.id)
+        if holder is not None and holder != dev.id:
+            problems.append(
+                (index, "email", f"email {dev.email!r} belongs to developer {holder!r}")
+            )
+        elif owner != dev.id:
+            problems.append((index, "email", f"email {dev.email!r} is also given to {owner!r}"))
+    if problems:
+        return _refusal(409, sorted(problems, key=lambda p: p[0]), len(developers), "duplicate")
+    return None
+
+
+def _field_of(reason: str) -> str | None:
+    """The field a store's clash reason starts with ("email 'a@b' already exists")."""
+    head = reason.split(" ", 1)[0]
+    return head if head.isidentifier() else None
+
+
+def _refusal(status: int, problems: Sequence[Problem], total: int, what: str) -> Refusal:
+    i, _, reason = problems[0]
+    detail = (
+        f"{len(problems)} of {total} records refused ({what}), nothing stored; "
+        f"first: record {i}: {reason}"
+    )
+    return Refusal(status, detail, tuple(problems))
