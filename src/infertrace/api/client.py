@@ -38,6 +38,13 @@ GroupBy: TypeAlias = Literal["model", "service", "operation", "pod"]
 Counted: TypeAlias = Literal["requests", "all"]
 Source: TypeAlias = Literal["auto", "spans", "metrics"]
 Params: TypeAlias = list[tuple[str, str | int | float | bool | None]]
+ActivityKind: TypeAlias = Literal["developers", "commits", "changes", "sessions"]
+"""The record kinds of ``/api/activity/{kind}``."""
+OnConflict: TypeAlias = Literal["error", "skip", "replace"]
+"""What an activity batch does with a key already stored: refuse, keep it, overwrite it."""
+RankedBy: TypeAlias = Literal["developer", "team", "region"]
+Day: TypeAlias = str
+"""A UTC day, ``YYYY-MM-DD``."""
 
 
 class ApiError(InferTraceError):
@@ -240,3 +247,132 @@ class ApiClient:
             raise
         partial.replace(target)
         return ExportResult(target, written, int(limit) if limit else None)
+
+    def _send(
+        self, method: str, path: str, params: Params | None = None, body: object = None
+    ) -> JSON:
+        """A request with an optional JSON body; any 2xx answer is success (204: ``{}``)."""
+        try:
+            response = self._http.request(method, path, params=params, json=body)
+        except httpx.TransportError as exc:
+            raise self._unreachable(exc) from exc
+        if not response.is_success:
+            raise ApiError(response.status_code, _message(response) + _failing(response))
+        if response.status_code == 204 or not response.content:
+            return {}
+        doc: JSON = response.json()
+        return doc
+
+    def activity_list(
+        self,
+        kind: ActivityKind,
+        filters: Mapping[str, str | int | bool] | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+        since: Time | None = None,
+        until: Time | None = None,
+    ) -> JSON:
+        """Activity records of ``kind`` whose fields equal ``filters``, in the time
+        window ``since``..``until``: ``items``, ``total``, ``limit``, ``offset``."""
+        params: Params = [(k, _text(v)) for k, v in (filters or {}).items()]
+        params += [(k, v) for k, v in (("limit", limit), ("offset", offset)) if v is not None]
+        params += [(k, _time(v)) for k, v in (("since", since), ("until", until)) if v is not None]
+        return self._get(f"/api/activity/{kind}", params)
+
+    def activity_get(self, kind: ActivityKind, key: str) -> JSON:
+        """One activity record by its key (id, or sha for commits)."""
+        return self._get(f"/api/activity/{kind}/{key}")
+
+    def activity_by_email(self, email: str) -> JSON:
+        """The developer with this email."""
+        return self._get(f"/api/activity/developers/by-email/{email}")
+
+    def activity_batch(
+        self, kind: ActivityKind, records: list[JSON], on_conflict: OnConflict = "error"
+    ) -> JSON:
+        """Store ``records`` all or none: ``inserted``, ``skipped``, ``replaced``.
+        A refused batch raises ApiError whose message names the failing records."""
+        params: Params = [("on_conflict", on_conflict)]
+        return self._send("POST", f"/api/activity/{kind}/batch", params, {"records": records})
+
+    def activity_daily(
+        self, first: Day | None = None, last: Day | None = None, developer: str | None = None
+    ) -> JSON:
+        """The metrics of each UTC day ``first``..``last`` (inclusive): ``days``; of one
+        developer (also ``developer``) when ``developer`` is an id."""
+        path = "/api/activity/metrics/daily"
+        if developer is not None:
+            path = f"/api/activity/developers/{developer}/daily"
+        return self._get(path, _days(first, last))
+
+    def activity_range(self, first: Day | None = None, last: Day | None = None) -> JSON:
+        """The metrics of the days ``first``..``last`` together."""
+        return self._get("/api/activity/metrics/range", _days(first, last))
+
+    def activity_stats(
+        self, by: Literal["regions", "teams"], first: Day | None = None, last: Day | None = None
+    ) -> JSON:
+        """Headcount and metrics per region or team: ``groups``."""
+        return self._get(f"/api/activity/stats/{by}", _days(first, last))
+
+    def activity_leaderboard(
+        self,
+        metric: str,
+        by: RankedBy = "developer",
+        first: Day | None = None,
+        last: Day | None = None,
+        limit: int = 10,
+        team: str | None = None,
+        region: str | None = None,
+    ) -> JSON:
+        """Developers, teams or regions ranked by ``metric``, highest first: ``entries``;
+        only the developers of ``team`` / ``region`` when given."""
+        params: Params = [("metric", metric), ("by", by), ("limit", limit)]
+        params += [(k, v) for k, v in (("team", team), ("region", region)) if v is not None]
+        return self._get("/api/activity/leaderboard", params + _days(first, last))
+
+    def activity_consistency(self) -> JSON:
+        """The store's consistency report: ``ok``, ``orphans``, ``duplicates``, ``drift``."""
+        return self._get("/api/activity/consistency")
+
+    def activity_repair(self, drop_orphans: bool = False) -> JSON:
+        """Repair what is safely fixable (orphans too with ``drop_orphans``); what was done."""
+        params: Params = [("drop_orphans", _text(drop_orphans))]
+        return self._send("POST", "/api/activity/consistency/repair", params)
+
+    def activity_memory(self) -> JSON:
+        """Records and measured bytes per kind: ``kinds``."""
+        return self._get("/api/activity/memory")
+
+    def activity_snapshot(self) -> JSON:
+        """Write a snapshot on the server: ``name``, ``bytes``, ``records``, ``sha256``."""
+        return self._send("POST", "/api/activity/snapshot")
+
+    def activity_snapshots(self) -> JSON:
+        """The server's activity snapshot files."""
+        return self._get("/api/activity/snapshots")
+
+    def activity_restore(self, name: str) -> JSON:
+        """Replace the server's activity store with the snapshot ``name``."""
+        return self._send("POST", f"/api/activity/snapshots/{name}/restore")
+
+
+def _days(first: Day | None, last: Day | None) -> Params:
+    return [(k, v) for k, v in (("from", first), ("to", last)) if v is not None]
+
+
+def _failing(response: httpx.Response, shown: int = 5) -> str:
+    """The first ``errors`` of a refused activity batch (index, field, reason), as text."""
+    try:
+        errors = response.json().get("errors")
+    except (ValueError, AttributeError):
+        return ""
+    if not isinstance(errors, list) or not errors:
+        return ""
+    parts = [
+        f"record {e.get('index')}" + (f" {e['field']}" if e.get("field") else "")
+        + f": {e.get('reason', '')}"
+        for e in errors[:shown] if isinstance(e, dict)
+    ]  # fmt: skip
+    more = f"; and {len(errors) - shown} more" if len(errors) > shown else ""
+    return " (" + "; ".join(parts) + more + ")"
