@@ -153,6 +153,14 @@ class Settings:
     snapshot is taken every ``snapshot_interval`` seconds and after
     ``snapshot_log_bytes`` of log; ``move_damaged_aside`` lets start-up move a
     damaged part of the log aside instead of refusing to start.
+
+    The activity database (:mod:`infertrace.activity`): ``activity_limit`` caps
+    records per kind (``("developers", 100000)`` pairs; none: unbounded);
+    ``activity_snapshot_dir`` is where REST snapshots go (default
+    ``<data_dir>/activity`` when persisting, else a temporary directory); the
+    coding-agent feed reads metrics and events named under each ``agent_prefix``
+    (none: ``claude_code``) and maps resource attributes to developer fields by
+    ``activity_attribute`` entries like ``department=division``.
     """
 
     host: str = "127.0.0.1"
@@ -186,6 +194,10 @@ class Settings:
     snapshot_interval: float = DEFAULT_SNAPSHOT_INTERVAL
     snapshot_log_bytes: int = DEFAULT_SNAPSHOT_LOG_BYTES
     move_damaged_aside: bool = False
+    activity_limit: tuple[tuple[str, int], ...] = ()
+    activity_snapshot_dir: str | None = None
+    agent_prefix: tuple[str, ...] = ()
+    activity_attribute: tuple[str, ...] = ()
 
     @property
     def persist_dir(self) -> str | None:
@@ -237,6 +249,11 @@ class Settings:
                     f"model_for names two models for service {service!r}:"
                     f" {services[service]!r} and {model!r}"
                 )
+        kinds = [limit[0] for limit in self.activity_limit]
+        for kind, limit in self.activity_limit:
+            parse_activity_limit(f"{kind}={limit}")
+        if len(set(kinds)) != len(kinds):
+            raise ConfigError(f"activity_limit names a kind twice: {kinds}")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
@@ -261,9 +278,31 @@ def parse_fsync(text: str, what: str = "fsync") -> str:
     return text
 
 
+ACTIVITY_KINDS = ("developers", "commits", "changes", "sessions")
+"""The record kinds an activity limit may name."""
+
+
+def parse_activity_limit(text: str, what: str = "activity limit") -> tuple[str, int]:
+    """``("developers", 100000)`` of ``"developers=100000"``."""
+    kind, sep, number = text.partition("=")
+    kind = kind.strip()
+    if not sep or kind not in ACTIVITY_KINDS or not number.strip().isdigit():
+        raise ConfigError(
+            f"{what} {text!r} must be KIND=N with KIND one of {', '.join(ACTIVITY_KINDS)}"
+        )
+    return kind, int(number)
+
+
 def _convert(name: str, raw: str) -> Any:
     if name in ("host", "store", "dsn", "api_token", "ingest_token", "data_dir"):
         return raw
+    if name == "activity_snapshot_dir":
+        return raw
+    if name == "activity_limit":
+        items = [item for item in raw.split(",") if item.strip()]
+        return tuple(parse_activity_limit(item, ENV_PREFIX + "ACTIVITY_LIMIT") for item in items)
+    if name in ("agent_prefix", "activity_attribute"):
+        return tuple(item.strip() for item in raw.split(",") if item.strip())
     if name == "fsync":
         return parse_fsync(raw, ENV_PREFIX + "FSYNC")
     if name == "snapshot_log_bytes":

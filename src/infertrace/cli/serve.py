@@ -6,7 +6,9 @@ and pipeline over it (:func:`infertrace.collector.run`), the query API and
 UI installed on the collector's HTTP app (:func:`infertrace.api.install_query_api`),
 and the pod registry over a registry store of the same kind
 (:func:`infertrace.registry.factory.open_registry`), fed by the pipeline and run
-with the servers.
+with the servers, and the activity database
+(:class:`~infertrace.activity.service.ActivityService`), fed by the coding-agent
+processor and served under ``/api/activity``.
 Every flag can also come from an ``INFERTRACE_*`` environment variable (see
 :mod:`infertrace.config`).
 """
@@ -28,6 +30,7 @@ from infertrace.config import (
     STORE_KINDS,
     ConfigError,
     Settings,
+    parse_activity_limit,
     parse_bound,
     parse_duration,
     parse_fsync,
@@ -57,6 +60,7 @@ DURATION = _Parsed("duration", parse_duration)
 BOUND = _Parsed("duration|off", parse_bound)
 MODEL_FOR = _Parsed("SERVICE=MODEL", parse_model_for)
 FSYNC = _Parsed("always|interval=DURATION|off", parse_fsync)
+ACTIVITY_LIMIT = _Parsed("KIND=N", parse_activity_limit)
 
 
 def _env(name: str) -> str:
@@ -188,8 +192,35 @@ def _env(name: str) -> str:
     help="At start-up, move a damaged part of the log into DIR/damaged-<time>/ and start"
     f" from what is intact, instead of refusing to start. {_env('move_damaged_aside')}",
 )
+@click.option(
+    "--activity-limit",
+    type=ACTIVITY_LIMIT,
+    multiple=True,
+    help="Most records of an activity kind (developers, commits, changes, sessions), e.g."
+    " developers=100000; past it writes are refused (507); repeatable (none)."
+    " [env INFERTRACE_ACTIVITY_LIMIT, comma-separated]",
+)
+@click.option(
+    "--activity-snapshot-dir",
+    help="Where POST /api/activity/snapshot writes (DATA_DIR/activity, else a temporary"
+    f" directory). {_env('activity_snapshot_dir')}",
+)
+@click.option(
+    "--agent-prefix",
+    multiple=True,
+    help="Metric and event name prefix of coding-agent telemetry shaped like Claude Code's;"
+    " repeatable (claude_code). [env INFERTRACE_AGENT_PREFIX, comma-separated]",
+)
+@click.option(
+    "--activity-attribute",
+    multiple=True,
+    help="Resource attribute KEY giving a developer's FIELD (region, division or team),"
+    " as KEY=FIELD, e.g. department=division; repeatable."
+    " [env INFERTRACE_ACTIVITY_ATTRIBUTE, comma-separated]",
+)
 def serve(**flags: Any) -> None:
     """Run the collector: OTLP/HTTP and OTLP/gRPC receivers in front of a store."""
+    from infertrace.activity.agent_feed import CodingAgentProcessor
     from infertrace.api import install_query_api
     from infertrace.cli.persist import banner_lines, open_data_dir
     from infertrace.collector.connections import raise_fd_limit
@@ -202,6 +233,8 @@ def serve(**flags: Any) -> None:
     raise_fd_limit()  # connection caps are clamped below it: a higher limit, higher caps
     console = Console(soft_wrap=True)
     flags["model_for"] = tuple(flags.get("model_for") or ()) or None  # none given: the env's
+    for name in ("activity_limit", "agent_prefix", "activity_attribute"):
+        flags[name] = tuple(flags.get(name) or ()) or None
     try:
         settings = Settings.from_env(os.environ, **flags)
     except ConfigError as exc:
@@ -211,14 +244,21 @@ def serve(**flags: Any) -> None:
     except InferTraceError as exc:
         raise click.ClickException(str(exc)) from None
     try:
+        activity, agent_feed = _open_activity(settings)
+    except (InferTraceError, OSError) as exc:
+        store.close()
+        raise click.ClickException(f"activity: {exc}") from None
+    try:
         registry_store = open_registry(settings.store, settings.dsn)
     except InferTraceError as exc:
+        activity.close()
         store.close()
         raise click.ClickException(f"registry: {exc}") from None
     try:  # restored before the registry service reads its pods
-        data_dir = open_data_dir(settings, [store, registry_store])
+        data_dir = open_data_dir(settings, [store, registry_store, activity.store])
     except (OSError, ValueError) as exc:
         registry_store.close()
+        activity.close()
         store.close()
         raise click.ClickException(f"cannot open the data directory: {exc}") from None
     if settings.persist_dir is not None:
@@ -234,6 +274,7 @@ def serve(**flags: Any) -> None:
         if data_dir is not None:
             data_dir.close(snapshot=False)
         registry_store.close()
+        activity.close()
         store.close()
         raise click.ClickException(f"registry: {exc}") from None
 
@@ -248,13 +289,30 @@ def serve(**flags: Any) -> None:
         # (benchmarks/collector_ingest.py).
         gc.set_threshold(50_000, 20, 10)
         _print_endpoints(console, settings, endpoints, store)
+        url = endpoints.http_url
+        temporary = " (temporary)" if activity.temporary_dir else ""
+        console.print(
+            f"  Activity   {url}/api/activity/...   view {url}/#/agents   agent prefixes"
+            f" {', '.join(agent_feed.prefixes)}   snapshots {activity.snapshot_dir}{temporary}",
+            markup=False,
+            highlight=False,
+        )
         for line in banner_lines(settings, data_dir, _held(store, registry_store)):
             console.print(line, markup=False, highlight=False)
         console.print("Press Ctrl+C to stop.", highlight=False)
 
     drain = _Drain(store, settings.shutdown_timeout)
     try:
-        run(store, settings, ready, drain.start, install_query_api, registry=registry)
+        run(
+            store,
+            settings,
+            ready,
+            drain.start,
+            install_query_api,
+            processors=[CodingAgentProcessor(activity.store, agent_feed)],
+            registry=registry,
+            activity=activity,
+        )
     except OSError as exc:
         raise click.ClickException(f"cannot listen: {exc}") from None
     finally:
@@ -262,9 +320,23 @@ def serve(**flags: Any) -> None:
             data_dir.close()
         left = drain.finish()
         registry_store.close()
+        activity.close()
     if left is not None:
         raise click.ClickException(f"stopped with writes left unacknowledged: {left}")
     console.print("InferTrace collector stopped.")
+
+
+def _open_activity(settings: Settings) -> tuple[Any, Any]:
+    """The activity service (limits, snapshot directory) and the agent feed's settings."""
+    from infertrace.activity.agent_feed import AgentFeedSettings
+    from infertrace.activity.service import ActivityService
+
+    feed = AgentFeedSettings.parse(settings.agent_prefix, settings.activity_attribute)
+    snapshots = settings.activity_snapshot_dir
+    if snapshots is None and settings.persist_dir is not None:
+        snapshots = os.path.join(settings.persist_dir, "activity")
+    service = ActivityService.open(dict(settings.activity_limit), snapshots)
+    return service, feed
 
 
 class _Drain:
