@@ -44,8 +44,9 @@ def feed() -> CodingAgentProcessor:
 
 
 def tokens(metric_type: str, value: float, t: int, session: str = "sess-1", *,
-           temporality: Temporality = DELTA, start: int = T0) -> MetricPoint:  # fmt: skip
-    attrs = {**standard(session), "type": metric_type, "model": "claude-sonnet-4-5"}
+           temporality: Temporality = DELTA, start: int = T0,
+           model: str = "claude-sonnet-4-5") -> MetricPoint:  # fmt: skip
+    attrs = {**standard(session), "type": metric_type, "model": model}
     return point("token.usage", value, t, attrs, temporality=temporality, start=start)
 
 
@@ -366,6 +367,8 @@ def test_column_batches_are_read_like_lists(feed: CodingAgentProcessor) -> None:
 
 
 def test_threads_hammering_one_session_lose_nothing(feed: CodingAgentProcessor) -> None:
+    """Eight requests at once feed one session (a series per model, as a session that
+    switches models exports) and a session each."""
     threads, per_thread, n_threads = [], 50, 8
     errors: list[BaseException] = []
 
@@ -373,7 +376,7 @@ def test_threads_hammering_one_session_lose_nothing(feed: CodingAgentProcessor) 
         try:
             for i in range(per_thread):
                 t = T0 + (k * per_thread + i + 1) * SECOND
-                feed.on_metrics([tokens("input", k + 1, t, session="shared"),
+                feed.on_metrics([tokens("input", k + 1, t, session="shared", model=f"m{k}"),
                                  decision(1, t, "accept", session=f"s{k}")], [])  # fmt: skip
         except BaseException as exc:  # reported below
             errors.append(exc)

@@ -48,6 +48,10 @@ def test_delta_resends_are_recognised_among_the_recent_times() -> None:
     times = list(range(1, RECENT + 1))
     assert sum(tracker.step("k", D, 0, t, 1.0) for t in times) == RECENT
     assert sum(tracker.step("k", D, 0, t, 1.0) for t in times) == 0  # all resent
+    assert tracker.step("k", D, 0, 0, 1.0) == 0  # older than every time kept: resent
+    assert tracker.step("k", D, 0, RECENT + 1, 1.0) == 1  # new
+    assert tracker.step("k", D, 0, RECENT + 1, 1.0) == 0
+    assert tracker.step("k", D, 0, 1, 1.0) == 0  # out of the window now
 
 
 def test_least_recently_used_series_are_forgotten_without_double_counting() -> None:

@@ -10,11 +10,12 @@ window at once), applied point by point with a little state per series:
   the value itself. A series' first point adds its whole value when its start
   time is known (non-zero) and later than every start time this tracker has
   forgotten (see below), else nothing: it is the baseline.
-- A resent point adds nothing. A delta point is resent when its time is one of the
-  last :data:`RECENT` times taken for its series (delta points of one series may
-  arrive out of order from concurrent requests, and each still counts); a
-  cumulative point when it is no newer than the last one taken (an older
-  cumulative value is already inside the newer one).
+- A resent point adds nothing. A delta point is taken as resent when its time is
+  one of the last :data:`RECENT` times taken for its series, or older than all of
+  them once there are that many (delta points of one series may arrive a little
+  out of order from concurrent requests, and each still counts); a cumulative
+  point when it is no newer than the last one taken (an older cumulative value is
+  already inside the newer one).
 
 State is one small tuple per series, bounded: at most ``max_series`` (least
 recently used first out) and none idle longer than ``idle_seconds``. Forgetting
@@ -84,10 +85,12 @@ class CounterTracker:
             series = self._series
             old = series.get(key)
             recent: tuple[int, ...] = ()
-            if temporality is _DELTA:
+            if temporality == _DELTA:
                 if old is not None:
                     recent = old[4]
-                    if time_unix_nano in recent:
+                    if time_unix_nano in recent or (
+                        len(recent) == RECENT and time_unix_nano < min(recent)
+                    ):
                         series[key] = (*old[:3], now, recent)
                         series.move_to_end(key)
                         return 0.0

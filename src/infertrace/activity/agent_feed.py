@@ -46,11 +46,13 @@ for batches, Python work only for the feed's own records.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 from infertrace.activity import agent_names as n
@@ -60,7 +62,7 @@ from infertrace.activity.identity import account_email, developer_id_for, normal
 from infertrace.activity.memory import MemoryActivityStore
 from infertrace.activity.records import Change, ChangeKind, Developer, Region, Session
 from infertrace.errors import DuplicateRecord, InvalidParameter, RecordNotFound
-from infertrace.model import Attributes, LogRecord, MetricPoint, MetricType, Span
+from infertrace.model import Attributes, LogRecord, MetricPoint, MetricType, Span, Temporality
 from infertrace.telemetry.batches import ColumnBatch
 
 __all__ = ["AgentFeedSettings", "CodingAgentProcessor"]
@@ -69,9 +71,15 @@ MAX_EDITS_PER_POINT = 10_000
 """An edit-decision increase above this (a corrupt or hostile value) is clipped."""
 
 _REGIONS = {r.value.lower(): r for r in Region}
+_POINT_COLUMNS = ("name", "type", "time_unix_nano", "start_time_unix_nano", "value",
+                  "temporality", "attributes", "resource_attributes")  # fmt: skip
+_PointRow = tuple[str, MetricType, int, int, "float | int | None", Temporality, Attributes,
+                  Attributes]  # fmt: skip
+_point_row: Callable[[MetricPoint], _PointRow] = attrgetter(*_POINT_COLUMNS)
 _AGENT = ChangeKind.AGENT_EDIT
 _SUM = MetricType.SUM
 _USAGE, _EDITS = "usage", "edits"
+_MISSING = object()
 
 
 def _text(attrs: Attributes, resource: Attributes, key: str) -> str:
@@ -98,6 +106,12 @@ def _number(value: object) -> float:
     else:
         return 0.0
     return x if 0 <= x < float("inf") else 0.0
+
+
+@functools.lru_cache(maxsize=4096)
+def _dev_id(email: str) -> str:
+    """:func:`identity.developer_id_for`, cached: every edit of a developer asks."""
+    return developer_id_for(email)
 
 
 def _change_id(*parts: object) -> str:
@@ -145,6 +159,8 @@ class CodingAgentProcessor:
         self._counters = CounterTracker(settings.max_series, settings.idle_seconds)
         self._claims: OrderedDict[tuple[str, str], str] = OrderedDict()
         self._events: OrderedDict[Hashable, None] = OrderedDict()
+        self._names: dict[str, tuple[str, str] | None] = {}
+        self._emails: dict[str, object] = {}
         self.stats: dict[str, int] = dict.fromkeys(
             ("points", "events", "unattributed", "developers_created", "developers_updated",
              "sessions_created", "sessions_updated", "changes", "duplicates"), 0,
@@ -160,12 +176,14 @@ class CodingAgentProcessor:
     def on_metrics(self, points: Sequence[MetricPoint], resources: Sequence[Attributes]) -> None:
         """Read the points named under a configured prefix. O(points) name checks
         plus O(1) per feed point."""
-        if isinstance(points, ColumnBatch):
-            starts = self._starts
+        starts = self._starts
+        if isinstance(points, ColumnBatch):  # read the columns, build no records
             names = points.column("name")
-            mine = [points[i] for i, name in enumerate(names) if name.startswith(starts)]
+            keep = [i for i, name in enumerate(names) if name.startswith(starts)]
+            cols = [points.column(c) for c in _POINT_COLUMNS] if keep else []
+            mine: list[_PointRow] = list(zip(*[[c[i] for i in keep] for c in cols], strict=True))
         else:
-            mine = [p for p in points if p.name.startswith(self._starts)]
+            mine = [_point_row(p) for p in points if p.name.startswith(starts)]
         if mine:
             with self._lock:
                 self._write(self._read_points(mine))
@@ -198,25 +216,41 @@ class CodingAgentProcessor:
     # -- reading ------------------------------------------------------------------
 
     def _split(self, name: str) -> tuple[str, str] | None:
+        """(prefix, short name) of a name under a configured prefix; cached (bounded)."""
+        found = self._names.get(name, _MISSING)
+        if found is not _MISSING:
+            return found  # type: ignore[return-value]
+        split = None
         for prefix, start in zip(self.settings.prefixes, self._starts, strict=True):
             if name.startswith(start):
-                return prefix, name[len(start) :]
-        return None
+                split = prefix, name[len(start) :]
+                break
+        if len(self._names) < 4096:  # names a producer invents stay uncached past this
+            self._names[name] = split
+        return split
 
     def _email(self, attrs: Attributes, resource: Attributes) -> str | None:
-        """The developer's email: ``user.email``, else a stand-in for the account."""
-        try:
-            email = _text(attrs, resource, n.USER_EMAIL)
-            if email:
-                return normalize_email(email)
-            for key in (n.ACCOUNT_UUID, n.ACCOUNT_ID):
-                account = _text(attrs, resource, key)
-                if account:
-                    return account_email(account)
-        except InvalidParameter:
-            pass
-        self.stats["unattributed"] += 1
-        return None
+        """The developer's email: ``user.email``, else a stand-in for the account.
+        Answers are cached by the text sent (bounded), as every point repeats it."""
+        raw = _text(attrs, resource, n.USER_EMAIL)
+        key = raw or "account:" + (_text(attrs, resource, n.ACCOUNT_UUID)
+                                   or _text(attrs, resource, n.ACCOUNT_ID))  # fmt: skip
+        email = self._emails.get(key, _MISSING)
+        if email is _MISSING:
+            email = None
+            try:
+                if raw:
+                    email = normalize_email(raw)
+                elif key != "account:":
+                    email = account_email(key[8:])
+            except InvalidParameter:
+                pass
+            if len(self._emails) >= 65_536:
+                self._emails.clear()
+            self._emails[key] = email
+        if email is None:
+            self.stats["unattributed"] += 1
+        return email  # type: ignore[return-value]
 
     def _note(
         self, call: _Call, prefix: str, email: str, attrs: Attributes, resource: Attributes,
@@ -226,10 +260,13 @@ class CodingAgentProcessor:
         dev = call.developers.get(email)
         if dev is None:
             dev = call.developers[email] = (time, {})
-        for key, target in self._amap:
-            value = _text(attrs, resource, key)
-            if value:
-                dev[1][target] = value
+        mapped = dev[1]
+        for key, target in self._amap:  # _text, inlined: this runs per point
+            v = attrs.get(key)
+            if v is None or v == "":
+                v = resource.get(key)
+            if v is not None and v != "" and not isinstance(v, tuple):
+                mapped[target] = v if type(v) is str else str(v)
         session = _text(attrs, resource, n.SESSION_ID)
         if session:
             delta = call.sessions.get(session)
@@ -251,26 +288,26 @@ class CodingAgentProcessor:
             self._claims.move_to_end(key)
         return held == source
 
-    def _read_points(self, points: list[MetricPoint]) -> _Call:
+    def _read_points(self, points: list[_PointRow]) -> _Call:
         call = _Call()
         step = self._counters.step
+        frozen: dict[int, tuple[Any, ...]] = {}  # id(resource) -> its items, sorted
         self.stats["points"] += len(points)
-        for p in points:
-            split = self._split(p.name)
-            if split is None or p.type is not _SUM or split[1] not in n.METRICS:
+        for name, kind, time, start, value, temporality, attrs, resource in points:
+            split = self._split(name)
+            if split is None or kind != _SUM or split[1] not in n.METRICS:
                 continue
             prefix, metric = split
-            attrs, resource = p.attributes, p.resource_attributes
-            value = p.value
-            key = (p.name, tuple(sorted(attrs.items())), tuple(sorted(resource.items())))
-            inc = step(key, p.temporality, p.start_time_unix_nano, p.time_unix_nano,
-                       float(value) if value is not None else 0.0)  # fmt: skip
+            res_key = frozen.get(id(resource))
+            if res_key is None:
+                res_key = frozen[id(resource)] = tuple(sorted(resource.items()))
+            key = (name, tuple(sorted(attrs.items())), res_key)
+            inc = step(key, temporality, start, time, float(value) if value is not None else 0.0)
             if inc <= 0:
                 continue
             email = self._email(attrs, resource)
             if email is None:
                 continue
-            time = p.time_unix_nano
             session = self._note(call, prefix, email, attrs, resource, time)
             if metric == n.TOKEN_USAGE or metric == n.COST_USAGE:
                 if self._claim(session, email, _USAGE, "metric"):
@@ -280,14 +317,15 @@ class CodingAgentProcessor:
                     edits = min(round(inc), MAX_EDITS_PER_POINT)
                     accepted = attrs.get(n.DECISION) == n.ACCEPT
                     language = _text(attrs, resource, n.LANGUAGE)
+                    base = _change_id(prefix, session, metric, key[1], time)
                     for j in range(edits):
-                        cid = _change_id(prefix, session, metric, key[1], time, j)
+                        cid = f"{base}.{j}"
                         self._edit(call, prefix, email, session, cid, time, language, accepted)
             elif metric == n.LINES_OF_CODE:
-                kind = attrs.get(n.TYPE)
-                if kind == n.ADDED or kind == n.REMOVED:
+                side = attrs.get(n.TYPE)
+                if side == n.ADDED or side == n.REMOVED:
                     counts = call.lines.setdefault((prefix, email, session, time), [0, 0])
-                    counts[kind == n.REMOVED] += round(inc)
+                    counts[side == n.REMOVED] += round(inc)
         return call
 
     def _usage(self, call: _Call, session: str, metric: str, kind: object, inc: float) -> None:
@@ -305,8 +343,8 @@ class CodingAgentProcessor:
         self, call: _Call, prefix: str, email: str, session: str, cid: str, time: int,
         language: str, accepted: bool,
     ) -> None:  # fmt: skip
-        change = Change(cid, developer_id_for(email), time, _AGENT, self._tools[prefix],
-                        language, 0, 0, accepted)  # fmt: skip
+        change = Change(cid, _dev_id(email), time, _AGENT, self._tools[prefix], language, 0, 0,
+                        accepted)  # fmt: skip
         call.changes[cid] = (email, change)
         if accepted:
             call.edits_at.setdefault((session, time), cid)
@@ -375,7 +413,7 @@ class CodingAgentProcessor:
                 continue
             cid = _change_id(prefix, session, n.LINES_OF_CODE, time)
             call.changes[cid] = (email, Change(
-                cid, developer_id_for(email), time, _AGENT, self._tools[prefix], "", added,
+                cid, _dev_id(email), time, _AGENT, self._tools[prefix], "", added,
                 removed, True))  # fmt: skip
 
     def _write_developers(self, call: _Call) -> dict[str, str]:
