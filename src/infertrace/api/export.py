@@ -22,11 +22,14 @@ from __future__ import annotations
 import csv
 import enum
 import io
+import os
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from itertools import chain
+from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -34,6 +37,7 @@ from fastapi import APIRouter, Depends, Query
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from infertrace.api.params import ATTR_PREFIX, BadParameter
 from infertrace.api.query import span_filter
 from infertrace.api.responses import ERROR_RESPONSES, dumps, error
 from infertrace.api.search import store_of
@@ -357,3 +361,54 @@ def export_spans(
             "X-Export-Max-Rows": str(max_rows),
         },
     )
+
+
+_FILTER_NAMES = frozenset(
+    ("service", "model", "operation", "since", "until", "min_duration", "max_duration", "status")
+)
+"""The query parameters of :func:`span_filter` besides ``limit`` and ``attr.KEY``."""
+
+
+def export_file(
+    store: SpanReader,
+    params: Sequence[tuple[str, object]],
+    fmt: ExportFormat,
+    path: str | os.PathLike[str],
+    progress: Callable[[int], None] | None = None,
+) -> tuple[int, int]:
+    """What ``GET /api/export/spans?<params>`` would answer, written to ``path`` without
+    a server (``infertrace export --data-dir``): the query is parsed by the endpoint's
+    own dependency, and the same pages and encoders make the file. It goes to
+    ``path`` + ``.part``, renamed once complete. Returns ``(bytes written, max
+    rows)``; a bad parameter raises BadParameter naming it, a page that cannot be
+    enumerated ExportIncomplete. O(rows), one page in memory at a time.
+    """
+    query = urlencode(list(params)).encode()
+    request = Request({"type": "http", "query_string": query, "headers": []})
+    fields = dict(request.query_params)
+    raw_limit = fields.pop("limit", None)
+    try:
+        limit = None if raw_limit is None else int(raw_limit)
+    except ValueError:
+        raise BadParameter("limit", f"{raw_limit!r} is not an integer") from None
+    kwargs = {k: v for k, v in fields.items() if not k.startswith(ATTR_PREFIX)}
+    unknown = sorted(set(kwargs) - _FILTER_NAMES)
+    if unknown:
+        raise BadParameter(unknown[0], "is not a span filter")
+    flt = span_filter(request, limit=limit, **kwargs)
+    max_rows = min(limit, MAX_EXPORT_ROWS) if limit else DEFAULT_EXPORT_ROWS
+    target = Path(path)
+    partial = target.with_name(target.name + ".part")
+    written = 0
+    try:
+        with partial.open("wb") as out:
+            for chunk in _ENCODERS[fmt](span_pages(store, flt, max_rows)):
+                out.write(chunk)
+                written += len(chunk)
+                if progress is not None:
+                    progress(written)
+        partial.replace(target)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return written, max_rows
