@@ -8,8 +8,8 @@ drift (an index that disagrees with the rows). Orphans are normal while feeds
 arrive out of order (git history before the roster), so writes allow them; this
 report is where they show.
 
-:func:`repair` fixes what it can without guessing: it re-keys misplaced records
-whose own key is free and rebuilds every index from the rows. It deletes orphans
+:func:`repair` fixes what it can without guessing: it rebuilds every index from
+the rows (a key held by two rows goes to the later). It deletes orphans
 only when asked (``drop_orphans=True``), and never merges developers. It says
 what it did and what it left.
 """
@@ -17,13 +17,16 @@ what it did and what it left.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from infertrace.activity.memory import MemoryActivityStore
 from infertrace.activity.records import Change, Commit, Developer, Session
 from infertrace.activity.tables import LAYOUTS
-from infertrace.engine.indexed import IndexedTable
+from infertrace.engine.columnar import Array, ColumnTable
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,61 +93,77 @@ def verify_consistency(store: MemoryActivityStore) -> ConsistencyReport:
         return _verify(dict(view.tables))
 
 
-def _verify(tables: dict[type, IndexedTable[Any]]) -> ConsistencyReport:
-    developers = tables[Developer].rows
-    commits = tables[Commit].rows
-    orphans = [
-        Orphan(LAYOUTS[kind].name, key, record.developer_id)
-        for kind in (Commit, Change, Session)
-        for key, record in tables[kind].rows.items()
-        if record.developer_id not in developers
-    ]
-    missing = [
-        (key, change.commit_sha)
-        for key, change in tables[Change].rows.items()
-        if change.commit_sha is not None and change.commit_sha not in commits
-    ]
+def _verify(tables: Mapping[type, ColumnTable[Any]]) -> ConsistencyReport:
+    developers = tables[Developer]
+    dev_ids = set(_live_values(developers, "id"))
+    orphans: list[Orphan] = []
+    kinds: tuple[type, ...] = (Commit, Change, Session)
+    for kind in kinds:
+        table = tables[kind]
+        rows = _rows_not_in(table, "developer_id", dev_ids)
+        keys = _values(table, table.key, rows)
+        owners = _values(table, "developer_id", rows)
+        orphans += [Orphan(LAYOUTS[kind].name, k, d) for k, d in zip(keys, owners, strict=True)]
+    changes = tables[Change]
+    shas = set(_live_values(tables[Commit], "sha"))
+    linked = _rows_not_in(changes, "commit_sha", shas)
+    missing = list(zip(_values(changes, "id", linked), _values(changes, "commit_sha", linked),
+                       strict=True))  # fmt: skip
     misplaced: list[str] = []
     drift: list[str] = []
     for kind, table in tables.items():
         name = LAYOUTS[kind].name
-        own = Counter(table.pk_of(r) for r in table.rows.values())
-        misplaced += [f"{name} {k!r} is held by {n} records" for k, n in own.items() if n > 1]
-        misplaced += [f"{name} {table.pk_of(r)!r} is stored under {k!r}"
-                      for k, r in table.rows.items() if table.pk_of(r) != k]  # fmt: skip
-        drift += [f"{name}: {p}" for p in table.drift() if not p.startswith("row stored under")]
-    emails = Counter(d.email for d in developers.values())
+        for problem in table.drift():
+            primary = problem.startswith((f"index {table.key} ", f"unique {table.key} "))
+            (misplaced if primary else drift).append(f"{name}: {problem}")
+    emails = developers.columns["email"].data[developers.live_rows()]
+    codes, counts = np.unique(emails, return_counts=True)
+    values = developers.dictionary("email")
     return ConsistencyReport(
         counts={LAYOUTS[k].name: len(t) for k, t in tables.items()},
         orphans=tuple(orphans),
         missing_commits=tuple(missing),
         misplaced=tuple(misplaced),
-        duplicate_emails=tuple(sorted(e for e, n in emails.items() if n > 1)),
+        duplicate_emails=tuple(sorted(values[c] for c in codes[counts > 1].tolist())),
         index_drift=tuple(drift),
     )
 
 
+def _live_values(table: ColumnTable[Any], column: str) -> list[Any]:
+    return _values(table, column, table.live_rows())
+
+
+def _values(table: ColumnTable[Any], column: str, rows: Array) -> list[Any]:
+    col = table.columns[column]
+    return col.decode(col.data[rows])
+
+
+def _rows_not_in(table: ColumnTable[Any], column: str, known: set[Any]) -> Array:
+    """Live rows whose text ``column`` is set and not in ``known`` (one test per
+    distinct value, then a vector lookup). O(n + dictionary)."""
+    col = table.columns[column]
+    absent = np.array([v not in known for v in col.values] + [False], dtype=bool)
+    rows = table.live_rows()
+    found: Array = rows[absent[col.data[rows]]]
+    return found  # NULL (-1) reads the trailing False
+
+
 def repair(store: MemoryActivityStore, *, drop_orphans: bool = False) -> RepairReport:
-    """Fix what is safely fixable (see the module); O(n log n) under the write lock."""
+    """Fix what is safely fixable (see the module); O(n log n) under the write lock.
+    Orphans go through :meth:`MemoryActivityStore.drop`, so a data directory logs them."""
     actions: list[str] = []
     with store.exclusive() as tables:
         found = _verify(tables)
-        for kind, table in tables.items():
-            name = LAYOUTS[kind].name
-            for key, record in list(table.rows.items()):
-                own = table.pk_of(record)
-                if own != key and own not in table.rows:
-                    del table.rows[key]
-                    table.rows[own] = record
-                    actions.append(f"re-keyed {name} {own!r} (was under {key!r})")
-        if drop_orphans and found.orphans:
-            by_kind = {LAYOUTS[k].name: k for k in LAYOUTS}
-            for orphan in found.orphans:
-                tables[by_kind[orphan.kind]].rows.pop(orphan.key, None)
-            actions.append(f"deleted {len(found.orphans)} orphan records")
-        if found.index_drift or found.misplaced or actions:
+        if found.index_drift or found.misplaced:
             for table in tables.values():
                 table.rebuild_indexes()
-            actions.append(f"rebuilt every index ({len(found.index_drift)} disagreements)")
-        after = _verify(tables)
-    return RepairReport(tuple(actions), after)
+            actions.append(f"rebuilt every index ({len(found.index_drift) + len(found.misplaced)} "
+                           "disagreements)")  # fmt: skip
+    if drop_orphans and found.orphans:
+        by_name = {LAYOUTS[k].name: k for k in LAYOUTS}
+        dropped = sum(
+            store.drop(by_name[name], [o.key for o in found.orphans if o.kind == name])
+            for name in sorted({o.kind for o in found.orphans})
+        )
+        actions.append(f"deleted {dropped} orphan records")
+    return RepairReport(tuple(actions), verify_consistency(store))

@@ -1,10 +1,16 @@
-"""The in-memory activity store: four indexed tables behind one reader–writer lock.
+"""The in-memory activity store: four column tables behind one reader–writer lock.
 
 Readers share the lock; a writer holds it alone and briefly (a batch of 10,000
-holds it for its check and insert, tens of milliseconds), so a reader sees a
+holds it for its check and insert, a few milliseconds), so a reader sees a
 batch entirely or not at all. Every write checks everything before it changes
 anything. Listeners (the aggregation cache) hear which days a write touched
 after the lock is let go, never under it.
+
+Durable (:class:`infertrace.engine.journal.Durable`, one table ``activity``,
+records in :mod:`infertrace.activity.durable`): with a journal attached, every
+write is appended inside the write lock once it is known to apply and before it
+is visible, and awaited after the lock is let go; a journal that refuses it
+(OSError) makes the write raise LogUnavailable with nothing applied.
 """
 
 from __future__ import annotations
@@ -15,16 +21,20 @@ from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any, TypeVar
 
+from infertrace.activity import durable
 from infertrace.activity.records import DAY_NS, Commit, Developer, Record
 from infertrace.activity.tables import LAYOUTS, Layout
 from infertrace.activity.view import ActivityView, check_page, layout_of
-from infertrace.engine.indexed import IndexedTable
+from infertrace.engine.columnar import ColumnTable
+from infertrace.engine.journal import Journal
 from infertrace.engine.planner import Between
 from infertrace.engine.rwlock import RWLock
+from infertrace.engine.snapfile import TableState
 from infertrace.errors import (
     CapacityExceeded,
     DuplicateRecord,
     InvalidParameter,
+    LogUnavailable,
     RecordNotFound,
 )
 
@@ -65,7 +75,7 @@ class MemoryActivityStore:
 
     def __init__(self, *, limits: Mapping[type[Record] | str, int] | None = None) -> None:
         self._lock = RWLock()
-        self._tables: dict[type, IndexedTable[Any]] = {
+        self._tables: dict[type, ColumnTable[Any]] = {
             kind: layout.table() for kind, layout in LAYOUTS.items()
         }
         self._view = ActivityView(self._tables)
@@ -77,6 +87,8 @@ class MemoryActivityStore:
                 raise InvalidParameter("limits", f"limit {limit!r} of {key!r} must be an int >= 0")
             self._limits[kind] = limit
         self._listeners: list[Listener] = []
+        self._journal: Journal | None = None
+        self._applied_lsn = 0
 
     # -- locking ---------------------------------------------------------------
 
@@ -90,7 +102,7 @@ class MemoryActivityStore:
             self._lock.release_read()
 
     @contextmanager
-    def exclusive(self) -> Iterator[dict[type, IndexedTable[Any]]]:
+    def exclusive(self) -> Iterator[dict[type, ColumnTable[Any]]]:
         """Hold the write lock over the raw tables, for whole-store work in this
         package (repair, restore); every listener hears "all days" afterwards."""
         self._lock.acquire_write()
@@ -114,27 +126,104 @@ class MemoryActivityStore:
         for listener in tuple(self._listeners):  # a copy: (un)subscribing may race
             listener(kind, days)
 
+    # -- durability ---------------------------------------------------------------
+
+    def table_names(self) -> Sequence[str]:
+        """The store's one table in a data directory (:data:`durable.TABLE`)."""
+        return (durable.TABLE,)
+
+    def attach(self, journal: Journal | None) -> None:
+        """Log every later write through ``journal`` (None: stop logging)."""
+        self._lock.acquire_write()
+        try:
+            self._journal = journal
+        finally:
+            self._lock.release_write()
+
+    def capture(self) -> Mapping[str, TableState]:
+        """Every record type's columns at one instant, with ``applied_lsn``. O(n)
+        array copies under the read lock."""
+        with self.reading() as view:
+            return {durable.TABLE: durable.capture(view.tables, self._applied_lsn)}
+
+    def restore(self, states: Mapping[str, TableState]) -> None:
+        """Replace every table by a captured state (empty without one); ValueError if
+        it is unusable, the store then unchanged. Not logged."""
+        state = states.get(durable.TABLE)
+        if state is None:
+            tables, lsn = {kind: layout.table() for kind, layout in LAYOUTS.items()}, 0
+        else:
+            tables, lsn = durable.restore(state)
+        with self.exclusive() as current:
+            current.update(tables)
+            self._applied_lsn = lsn
+
+    def replay(self, table: str, lsn: int, payload: bytes) -> None:
+        """Apply a logged write again (not logging it), unless ``lsn`` is at or below
+        the applied LSN; ValueError if the record is unusable."""
+        if table != durable.TABLE:
+            raise ValueError(f"the activity store has no table {table!r}")
+        if lsn <= self._applied_lsn:
+            return
+        tag, layout, body = durable.decode(payload)
+        with self.exclusive() as tables:
+            current = tables[layout.kind]
+            if tag == b"I":
+                problems = current.insert_columns(body)
+                if problems:
+                    raise ValueError(f"activity log record {lsn}: {problems[0][1]}")
+            elif tag == b"U":
+                row = [body[name][0] for name in layout.fields]
+                current.update(layout.kind(*row))
+            elif tag == b"D":
+                for key in body:
+                    current.delete(key)
+            elif tag == b"C":
+                for each in tables.values():
+                    each.clear()
+            else:
+                tables.update(body)
+            self._applied_lsn = lsn
+
+    def _log(self, payload: Callable[[], bytes]) -> tuple[Journal, int] | None:
+        """Append a change (call under the write lock, before applying it); LogUnavailable
+        when the journal refuses it."""
+        journal = self._journal
+        if journal is None:
+            return None
+        try:
+            lsn = journal.append(durable.TABLE, payload())
+        except (OSError, ValueError) as exc:
+            raise LogUnavailable(f"activity write not logged, nothing stored: {exc}") from exc
+        self._applied_lsn = lsn
+        return journal, lsn
+
+    @staticmethod
+    def _durable(logged: tuple[Journal, int] | None) -> None:
+        """Wait (outside the lock) until a logged change is durable."""
+        if logged is None:
+            return
+        journal, lsn = logged
+        try:
+            journal.wait(lsn)
+        except OSError as exc:
+            raise LogUnavailable(f"activity write {lsn} not made durable: {exc}") from exc
+
     # -- writes ----------------------------------------------------------------
 
     def save(self, record: Record) -> None:
-        """Insert one record. O(indexes + log n)."""
+        """Insert one record. O(indexes), amortised."""
         layout = layout_of(type(record))
-        table = self._tables[layout.kind]
-        self._lock.acquire_write()
-        try:
-            self._check_room(layout, 1)
-            try:
-                table.insert(record)
-            except ValueError as exc:
-                raise DuplicateRecord(f"{layout.name} refused: {exc}") from None
-        finally:
-            self._lock.release_write()
+        problems, logged = self._insert(layout, (record,))
+        if problems:
+            raise DuplicateRecord(f"{layout.name} refused: {problems[0][1]}")
+        self._durable(logged)
         self._notify(layout.kind, _days(layout, (record,)))
 
     def save_batch(self, records: Sequence[Record]) -> int:
         """Insert every record (all of one type) or none; how many. Readers see all
         of them or none. DuplicateRecord lists every clashing record by index.
-        O(m (indexes + log n))."""
+        O(m) vectorised, amortised."""
         if not records:
             return 0
         layout = layout_of(type(records[0]))
@@ -144,13 +233,7 @@ class MemoryActivityStore:
                 "records", f"records {strays[:10]} are not {layout.kind.__name__} like record 0 "
                 "(a batch holds one type)",
             )  # fmt: skip
-        table = self._tables[layout.kind]
-        self._lock.acquire_write()
-        try:
-            self._check_room(layout, len(records))
-            problems = table.insert_many(records)
-        finally:
-            self._lock.release_write()
+        problems, logged = self._insert(layout, records)
         if problems:
             first = problems[0]
             raise DuplicateRecord(
@@ -158,8 +241,27 @@ class MemoryActivityStore:
                 f"stored; first: record {first[0]}: {first[1]}",
                 problems,
             )
+        self._durable(logged)
         self._notify(layout.kind, _days(layout, records))
         return len(records)
+
+    def _insert(
+        self, layout: Layout, records: Sequence[Record]
+    ) -> tuple[list[tuple[int, str]], tuple[Journal, int] | None]:
+        table = self._tables[layout.kind]
+        values = table.extract(records)  # reads immutable records: no lock needed
+        logged: list[tuple[Journal, int] | None] = [None]
+
+        def log() -> None:
+            logged[0] = self._log(lambda: durable.values_payload(b"I", layout, values))
+
+        self._lock.acquire_write()
+        try:
+            self._check_room(layout, len(records))
+            problems = table.insert_columns(values, before=log)
+        finally:
+            self._lock.release_write()
+        return problems, logged[0]
 
     def _check_room(self, layout: Layout, adding: int) -> None:
         limit = self._limits.get(layout.kind)
@@ -170,13 +272,19 @@ class MemoryActivityStore:
             )
 
     def update(self, record: R) -> R:
-        """Replace the record with ``record``'s key; the old one. O(indexes + log n)."""
+        """Replace the record with ``record``'s key; the old one. O(indexes)."""
         layout = layout_of(type(record))
         table = self._tables[layout.kind]
+        logged: list[tuple[Journal, int] | None] = [None]
+
+        def log() -> None:
+            values = table.extract((record,))
+            logged[0] = self._log(lambda: durable.values_payload(b"U", layout, values))
+
         self._lock.acquire_write()
         try:
             try:
-                old: R = table.update(record)
+                old: R = table.update(record, before=log)
             except KeyError:
                 key = getattr(record, layout.key)
                 raise RecordNotFound(layout.name, key) from None
@@ -184,43 +292,69 @@ class MemoryActivityStore:
                 raise DuplicateRecord(f"{layout.name} refused: {exc}") from None
         finally:
             self._lock.release_write()
+        self._durable(logged[0])
         self._notify(layout.kind, _days(layout, (old, record)))
         return old
 
     def delete(self, kind: type[R], key: str) -> R:
-        """Remove and return a record; RecordNotFound if none. O(indexes + log n)."""
+        """Remove and return a record; RecordNotFound if none. O(indexes)."""
         layout = layout_of(kind)
         if kind is Commit and isinstance(key, str):
             key = key.lower()
+        logged: list[tuple[Journal, int] | None] = [None]
+
+        def log() -> None:
+            logged[0] = self._log(lambda: durable.keys_payload(layout, [key]))
+
         self._lock.acquire_write()
         try:
             try:
-                old: R = self._tables[kind].delete(key)
+                old: R = self._tables[kind].delete(key, before=log)
             except (KeyError, TypeError):
                 raise RecordNotFound(layout.name, key) from None
         finally:
             self._lock.release_write()
+        self._durable(logged[0])
         self._notify(kind, _days(layout, (old,)))
         return old
 
-    def replace_tables(self, tables: Mapping[type, IndexedTable[Any]]) -> None:
+    def replace_tables(self, tables: Mapping[type, ColumnTable[Any]], *, source: str = "") -> None:
         """Swap in a whole new table for each record type (a restore builds them off
-        the lock); CapacityExceeded, and nothing swapped, if one passes its limit."""
+        the lock); CapacityExceeded, and nothing swapped, if one passes its limit.
+        Logged whole (``source`` names where they came from, for messages)."""
         if set(tables) != set(LAYOUTS):
             raise InvalidParameter("tables", f"tables {sorted(map(str, tables))} must be "
                                    "one per record type")  # fmt: skip
         for kind, limit in self._limits.items():
             if len(tables[kind]) > limit:
                 raise CapacityExceeded(f"{LAYOUTS[kind].name} limit {limit} is below the "
-                                       f"{len(tables[kind])} records offered")  # fmt: skip
+                                       f"{len(tables[kind])} records offered"
+                                       + (f" by {source}" if source else ""))  # fmt: skip
         with self.exclusive() as current:
+            logged = self._log(lambda: durable.replace_payload(tables))
             current.update(tables)
+        self._durable(logged)
 
     def clear(self) -> None:
         """Forget every record."""
         with self.exclusive() as tables:
+            logged = self._log(durable.clear_payload)
             for table in tables.values():
                 table.clear()
+        self._durable(logged)
+
+    def drop(self, kind: type[R], keys: Sequence[str]) -> int:
+        """Delete the records of ``kind`` under ``keys`` (absent ones ignored), as one
+        logged change under one lock; how many went. O(len(keys))."""
+        layout = layout_of(kind)
+        with self.exclusive() as tables:
+            table = tables[kind]
+            present = [k for k in keys if table.get(k) is not None]
+            logged = self._log(lambda: durable.keys_payload(layout, present)) if present else None
+            for key in present:
+                table.delete(key)
+        self._durable(logged)
+        return len(present)
 
     # -- reads -----------------------------------------------------------------
 
@@ -273,7 +407,7 @@ class MemoryActivityStore:
     def memory_stats(self, sample: int | None = 20_000) -> dict[str, KindStats]:
         """Per record type: count, limit, bytes measured from the structures; rows
         measured on up to ``sample`` records per type and scaled (None: all of them),
-        indexes whole (see :meth:`IndexedTable.nbytes`). O(index entries + sample)."""
+        indexes whole (see :meth:`ColumnTable.nbytes`). O(index entries + sample)."""
         out: dict[str, KindStats] = {}
         with self.reading():
             for kind, layout in LAYOUTS.items():
@@ -295,7 +429,7 @@ class MemoryActivityStore:
         reverse: bool = False,
     ) -> list[R]:  # fmt: skip
         """Matching records by key (or by ``order_by``, the type's time column),
-        from ``offset``, at most ``limit``; see :meth:`IndexedTable.query`."""
+        from ``offset``, at most ``limit``; see :meth:`ColumnTable.query`."""
         with self.reading() as view:
             return view.query(
                 kind, filters, limit=limit, offset=offset, order_by=order_by, reverse=reverse

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from infertrace.activity.records import Commit, Record
 from infertrace.activity.tables import LAYOUTS, Layout
-from infertrace.engine.indexed import IndexedTable
+from infertrace.engine.columnar import ColumnTable
 from infertrace.engine.planner import Between, Eq, Predicate
 from infertrace.errors import InvalidParameter
 
@@ -43,10 +43,10 @@ class ActivityView:
 
     __slots__ = ("tables",)
 
-    def __init__(self, tables: Mapping[type, IndexedTable[Any]]) -> None:
+    def __init__(self, tables: Mapping[type, ColumnTable[Any]]) -> None:
         self.tables = tables
 
-    def table(self, kind: type[R]) -> IndexedTable[R]:
+    def table(self, kind: type[R]) -> ColumnTable[R]:
         layout_of(kind)
         return self.tables[kind]
 

@@ -21,9 +21,25 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from infertrace.engine.indexes import HashIndex, Index, RangeIndex, UniqueIndex
+
+class Index(Protocol):
+    """What the planner asks of an index (the row-object table's indexes in
+    :mod:`.indexes` and the column table's in :mod:`.colindex` both answer it)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def columns(self) -> tuple[str, ...]: ...
+
+
+def _sized(index: Index) -> Any:
+    """The index as what its kind promises: ``size(key)`` (unique, hash) or
+    ``count(low, high, stop)`` (range)."""
+    return index
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +104,7 @@ def plan(predicates: Sequence[Predicate], indexes: Sequence[Index], rows: int) -
             ranges.setdefault(p.column, p)
     best = Plan("scan", None, rows, tuple(predicates))
     # equality candidates first: they cost O(1) to size, and bound the range counts
-    for index in sorted(indexes, key=lambda i: isinstance(i, RangeIndex)):
+    for index in sorted(indexes, key=lambda i: i.kind == "range"):
         candidate = _candidate(index, eqs, ranges, predicates, best.estimate)
         if candidate is not None and (candidate.estimate, RANK[candidate.access]) < (
             best.estimate,
@@ -105,13 +121,13 @@ def _candidate(
     predicates: Sequence[Predicate],
     bound: int,
 ) -> Plan | None:
-    if isinstance(index, RangeIndex):
+    if index.kind == "range":
         between = ranges.get(index.columns[0])
         if between is None:
             return None
         rest = tuple(p for p in predicates if p is not between)
         bounds = (between.low, between.high)
-        return Plan("range", index, index.count(*bounds, stop=bound), rest, bounds)
+        return Plan("range", index, _sized(index).count(*bounds, stop=bound), rest, bounds)
     if not all(c in eqs for c in index.columns):
         return None
     used = [eqs[c] for c in index.columns]
@@ -119,13 +135,12 @@ def _candidate(
     if key is None:
         return None  # None is in no index: a scan finds it
     rest = tuple(p for p in predicates if not any(p is u for u in used))
-    if isinstance(index, UniqueIndex):
+    if index.kind == "unique":
         access = "unique"
     else:
-        assert isinstance(index, HashIndex)
         access = "composite" if len(index.columns) > 1 else "hash"
     try:
-        size = index.size(key)
+        size = _sized(index).size(key)
     except TypeError:  # an unhashable value matches no key
         return Plan(access, index, 0, rest, key)
     return Plan(access, index, size, rest, key)
