@@ -349,7 +349,9 @@ class WriteAheadLog:
     def _fsync_failed(self, target: int, error: OSError) -> None:
         """Records up to ``target`` not yet durable are unsure: fail their waiters and
         write on in a new segment (the kernel may have dropped the old one's pages)."""
-        log.error("write-ahead log: fsync in %s failed: %s", self.directory, error)
+        # Every waiter it covered gets the OSError; whoever owns the log reports the
+        # outage once (the data directory does), not once per failed fsync here.
+        log.debug("write-ahead log: fsync in %s failed: %s", self.directory, error)
         self._fsync_errno = error.errno or errno.EIO
         lo, hi = self._unsure
         self._unsure = (min(lo, self._durable) if hi else self._durable, max(hi, target))
