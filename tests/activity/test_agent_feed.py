@@ -7,6 +7,7 @@ Every expected number is computed here from what the test sends.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 
 import pytest
 
@@ -21,6 +22,7 @@ from infertrace.activity import (
 )
 from infertrace.activity.agent_feed import AgentFeedSettings, CodingAgentProcessor
 from infertrace.activity.identity import account_email, developer_id_for
+from infertrace.activity.records import Record
 from infertrace.errors import InvalidParameter
 from infertrace.model import MetricPoint, Temporality
 from infertrace.telemetry.batches import LogBatch, MetricBatch
@@ -393,3 +395,40 @@ def test_threads_hammering_one_session_lose_nothing(feed: CodingAgentProcessor) 
     assert feed.store.count(Change) == per_thread * n_threads
     feed._check()
     feed.store._check()
+
+
+# -- writes ------------------------------------------------------------------------
+
+
+class CountingStore(MemoryActivityStore):
+    """Counts batch inserts and single-record updates per record type."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: dict[str, int] = {}
+
+    def save_batch(self, records: Sequence[Record]) -> int:
+        name = type(records[0]).__name__ if records else "-"
+        self.batches[name] = self.batches.get(name, 0) + 1
+        return super().save_batch(records)
+
+
+def test_one_batch_insert_per_record_type_per_call() -> None:
+    store = CountingStore()
+    feed = CodingAgentProcessor(store)
+    t = T0 + SECOND
+    batch = [p for s in range(20) for p in (
+        tokens("input", 10, t, session=f"s{s}"), decision(2, t, "accept", session=f"s{s}"),
+        lines("added", 5, t, session=f"s{s}"))]  # fmt: skip
+    feed.on_metrics(batch, [])
+    assert store.batches == {"Developer": 1, "Session": 1, "Change": 1}
+    assert store.count(Session) == 20 and store.count(Change) == 40
+
+
+def test_shutdown_forgets_the_state_and_can_be_called_twice(feed: CodingAgentProcessor) -> None:
+    feed.on_metrics([tokens("input", 5, T0 + SECOND)], [])
+    feed.shutdown()
+    feed.shutdown()
+    feed._check()
+    feed.on_metrics([tokens("input", 5, T0 + 2 * SECOND)], [])  # still works
+    assert feed.store.get(Session, "sess-1").input_tokens == 10

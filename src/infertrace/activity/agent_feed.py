@@ -212,6 +212,7 @@ class CodingAgentProcessor:
         with self._lock:
             self._claims.clear()
             self._events.clear()
+            self._counters = CounterTracker(self.settings.max_series, self.settings.idle_seconds)
 
     # -- reading ------------------------------------------------------------------
 
