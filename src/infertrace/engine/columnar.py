@@ -32,6 +32,7 @@ as it was.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from itertools import count as _counter
 from typing import Any, Generic, TypeVar
 
 import numpy as np
@@ -47,6 +48,7 @@ Derived = tuple[str, Callable[[Array], Array]]
 """A derived int column: (the column it is computed from, the vectorised function)."""
 MIN_DEAD = 1024
 """Fewer retired rows than this never trigger a compaction."""
+_UIDS = _counter(1)
 SMALL_SORT = 2048
 """Up to this many matches are ordered by key in Python; more go through key ranks."""
 
@@ -87,6 +89,9 @@ class ColumnTable(Generic[R]):
         self.n = 0
         self.dead = 0
         self._rank: tuple[int, Array] | None = None
+        self.uid = next(_UIDS)
+        """Changes whenever codes are renumbered (compaction, clear, load): a cache
+        keyed by codes is valid while it stays the same."""
         self.indexes: dict[str, Index] = {}
         self._add_index("unique", (key,))
         primary = self.indexes[key]
@@ -358,7 +363,7 @@ class ColumnTable(Generic[R]):
             codes = np.where(data >= 0, remap[data], NULL).astype(np.int32)
             column.reset(codes, [column.values[c] for c in used.tolist()])
         self.live = np.ones(max(16, len(rows)), dtype=bool)
-        self.n, self.dead, self._rank = len(rows), 0, None
+        self.n, self.dead, self._rank, self.uid = len(rows), 0, None, next(_UIDS)
         self.rebuild_indexes()
 
     def clear(self) -> None:
@@ -366,7 +371,7 @@ class ColumnTable(Generic[R]):
         for column in self.columns.values():
             column.reset(column.data[:0], [])
         self.live = np.zeros(16, dtype=bool)
-        self.n, self.dead, self._rank = 0, 0, None
+        self.n, self.dead, self._rank, self.uid = 0, 0, None, next(_UIDS)
         self.rebuild_indexes()
 
     def rebuild_indexes(self) -> None:
@@ -403,7 +408,7 @@ class ColumnTable(Generic[R]):
                 self.columns[name].reset(np.asarray(fn(self.columns[source].view), dtype=np.int64))
             self.live = np.ones(max(16, n), dtype=bool)
             self.live[n:] = False
-            self.n, self.dead, self._rank = n, 0, None
+            self.n, self.dead, self._rank, self.uid = n, 0, None, next(_UIDS)
             self.rebuild_indexes()
             for unique in self._unique:
                 keys = unique.keys(0, n)
@@ -533,10 +538,8 @@ class ColumnTable(Generic[R]):
 
     def select(self, where: Sequence[Predicate], columns: Sequence[str]) -> dict[str, Array]:
         """The matching rows' columns as arrays (text as codes into :meth:`dictionary`),
-        in row order: what aggregations group by. O(log n + k) vectorised."""
-        rows, by_range = self.matching(where)
-        if by_range:
-            rows = np.sort(rows)
+        in no particular order: what aggregations group by. O(log n + k) vectorised."""
+        rows, _ = self.matching(where)
         return {c: self.columns[c].data[rows] for c in columns}
 
     def _by_key(self, rows: Array, stop: int | None, reverse: bool) -> Array:
