@@ -6,34 +6,36 @@ until its record is durable under the policy, as an OTLP answer will. The
 grouping factor is appends per fsync. ``interval`` also shows the bare append
 rate (no wait), which is what a writer pays when it does not hold the answer.
 
-Snapshot: a real span table (MemoryStore filled by the Workload generator,
-1,000,000 spans; ``--quick`` 100,000): its RingTable state plus the attribute
-arena and dictionaries the span table keeps beside it, saved as Arrow IPC with
-zstd and loaded back (verify + decode), and rebuilt into a RingTable.
+Logged form: encode and decode of the WAL record of a span batch (1,024
+Workload spans; :mod:`infertrace.telemetry.memory.durable`), next to the
+engine's plain encoding of the same columns.
+
+Snapshot: a MemoryStore filled by the Workload generator (1,000,000 spans;
+``--quick`` 100,000): ``capture()`` (every table's state with what it keeps
+beside its RingTable) and ``snapfile.save`` (Arrow IPC, zstd, fsync), then
+``snapfile.load_latest`` (sha256 verify, Arrow read) and ``restore()`` into a
+fresh store; bytes on disk per span.
 """
 
 from __future__ import annotations
 
 import argparse
+import marshal
 import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Mapping
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 
 from benchmarks.report import report
 from infertrace import MemoryStore
-from infertrace.engine import snapfile
-from infertrace.engine.ringsnap import ObjectCodec, from_table_state, to_table_state
-from infertrace.engine.snapfile import TableState
-from infertrace.engine.table import RingTable
+from infertrace.engine import plain, snapfile
 from infertrace.engine.wal import WriteAheadLog
-from infertrace.model import SpanEvent, SpanLink
+from infertrace.telemetry.batches import SpanBatch
+from infertrace.telemetry.memory import durable
 from infertrace.workload import Workload
 
 PAYLOAD = 64 * 1024
@@ -127,49 +129,42 @@ def wal_rows(seconds: float) -> list[dict[str, Any]]:
     return rows
 
 
-def _plain_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
-    return dict(attrs)
-
-
-def _encode_extras(x: tuple[Any, ...]) -> tuple[Any, ...]:
-    msg, events, links, *rest = x
-    ev = tuple((e.name, e.time_unix_nano, _plain_attrs(e.attributes)) for e in events)
-    lk = tuple(
-        (k.trace_id, k.span_id, _plain_attrs(k.attributes), k.trace_state, k.flags) for k in links
-    )
-    return (msg, ev, lk, *rest)
-
-
-def _decode_extras(x: tuple[Any, ...]) -> tuple[Any, ...]:
-    msg, events, links, *rest = x
-    ev = tuple(SpanEvent(n, t, MappingProxyType(a) if a else {}) for n, t, a in events)
-    lk = tuple(
-        SpanLink(tid, sid, MappingProxyType(a) if a else {}, st, fl)
-        for tid, sid, a, st, fl in links
-    )
-    return (msg, ev, lk, *rest)
-
-
-EXTRAS = {"extras": ObjectCodec(_encode_extras, _decode_extras)}
-"""The span table's adapter: events and links as plain tuples."""
-
-
-def _span_tables(store: MemoryStore) -> dict[str, TableState]:
-    spans = store._spans
-    codec = spans.codec
-    offsets = np.arange(codec.arena.tail, codec.arena.head, dtype=np.int64)
-    attrs = TableState(
-        {"floor": codec.floor, "tail": codec.arena.tail, "head": codec.arena.head},
-        {
-            "arena": {"value": codec.arena.take(offsets)},
-            "dict.values": {"value": list(codec.values.values)},
-            "dict.shapes": {"value": list(codec.shapes.values)},
-        },
-    )
-    return {"spans": to_table_state(spans.table.state(), EXTRAS), "span_attrs": attrs}
+def _logged_rows(n_spans: int) -> list[dict[str, Any]]:
+    """Encode + decode of the logged form of span batches (1,024 spans each), against
+    the engine's plain encoding of the same plain columns (the next candidate)."""
+    batches = [SpanBatch.of(b) for b in Workload(2).span_batches(min(n_spans, 65_536), 1024)]
+    n = sum(len(b) for b in batches)
+    t = time.perf_counter()
+    records = [durable.encode_write("spans", b) for b in batches]
+    enc = time.perf_counter() - t
+    t = time.perf_counter()
+    for r in records:
+        durable.decode("spans", r)
+    dec = time.perf_counter() - t
+    size = sum(len(r) for r in records)
+    sample = batches[: max(1, len(batches) // 8)]
+    m = sum(len(b) for b in sample)
+    plains = [bytes(r[16:]) for r in records[: len(sample)]]
+    t = time.perf_counter()
+    cols = [marshal.loads(p) for p in plains]
+    encoded = [plain.encode(c) for c in cols]
+    plain_enc = time.perf_counter() - t
+    t = time.perf_counter()
+    for e in encoded:
+        plain.decode(e)
+    plain_dec = time.perf_counter() - t
+    return [
+        {"metric": "WAL record of a span batch: encode (marshal)", "value": enc / n * 1e6,
+         "unit": "µs/span", "baseline": plain_enc / m * 1e6},
+        {"metric": "WAL record of a span batch: decode (marshal)", "value": dec / n * 1e6,
+         "unit": "µs/span", "baseline": plain_dec / m * 1e6},
+        {"metric": "WAL record of a span batch: size", "value": size / n, "unit": "B/span",
+         "baseline": sum(map(len, encoded)) / m},
+    ]  # fmt: skip
 
 
 def snapshot_rows(n_spans: int) -> list[dict[str, Any]]:
+    """A MemoryStore of ``n_spans`` spans: capture + save, then load + restore."""
     store = MemoryStore(span_capacity=n_spans)
     t = time.perf_counter()
     for batch in Workload(1).span_batches(n_spans, 1024):
@@ -178,29 +173,19 @@ def snapshot_rows(n_spans: int) -> list[dict[str, Any]]:
     directory = Path(tempfile.mkdtemp(prefix="bench-snap-"))
     try:
         t = time.perf_counter()
-        tables = _span_tables(store)
-        state_s = time.perf_counter() - t
+        tables = store.capture()
+        capture_s = time.perf_counter() - t
         info = snapfile.save(directory, tables, lsn=1)
         save_s = time.perf_counter() - t
         t = time.perf_counter()
         snap = snapfile.load_latest(directory)
         assert snap is not None
         load_s = time.perf_counter() - t
+        restored = MemoryStore(span_capacity=10)
         t = time.perf_counter()
-        state = from_table_state(snap.tables["spans"], EXTRAS)
-        decode_s = time.perf_counter() - t
-        t = time.perf_counter()
-        table = RingTable.from_state(store._spans.table.spec, state)
-        rebuild_s = time.perf_counter() - t
-        check = RingTable._check
-        RingTable._check = lambda self: None  # type: ignore[method-assign]
-        try:  # the same rebuild without the invariant check from_state ends with
-            t = time.perf_counter()
-            RingTable.from_state(store._spans.table.spec, state)
-            unchecked_s = time.perf_counter() - t
-        finally:
-            RingTable._check = check  # type: ignore[method-assign]
-        assert len(table) == n_spans
+        restored.restore(snap.tables)
+        restore_s = time.perf_counter() - t
+        assert restored.stats().spans.count == n_spans
         sizes = {f: int(m["bytes"]) for f, m in info.files.items()}
         raw = sum(
             c.nbytes for c in store._spans.table.state()["columns"].values() if hasattr(c, "nbytes")
@@ -210,15 +195,13 @@ def snapshot_rows(n_spans: int) -> list[dict[str, Any]]:
     per_span = info.bytes / n_spans
     rows: list[dict[str, Any]] = [
         {"metric": f"fill MemoryStore with {n_spans:,} spans (setup)", "value": fill, "unit": "s"},
-        {"metric": "snapshot save (state + Arrow IPC zstd + fsync)", "value": save_s, "unit": "s",
+        {"metric": "capture + snapfile.save (Arrow IPC zstd + fsync)", "value": save_s,
+         "unit": "s", "target": "<= 2 s at 1M"},
+        {"metric": "  of which MemoryStore.capture()", "value": capture_s, "unit": "s"},
+        {"metric": "snapfile.load (sha256 verify + Arrow read)", "value": load_s, "unit": "s"},
+        {"metric": "  + MemoryStore.restore()", "value": restore_s, "unit": "s"},
+        {"metric": "load + restore", "value": load_s + restore_s, "unit": "s",
          "target": "<= 2 s at 1M"},
-        {"metric": "  of which state() and adapter", "value": state_s, "unit": "s"},
-        {"metric": "snapshot load (sha256 verify + Arrow read)", "value": load_s, "unit": "s"},
-        {"metric": "  + decode to RingTable state", "value": decode_s, "unit": "s"},
-        {"metric": "  + RingTable.from_state (incl. its _check)", "value": rebuild_s, "unit": "s"},
-        {"metric": "  (from_state without its _check)", "value": unchecked_s, "unit": "s"},
-        {"metric": "restore total (load + decode + from_state)",
-         "value": load_s + decode_s + rebuild_s, "unit": "s", "target": "<= 2 s at 1M"},
         {"metric": "snapshot bytes on disk per span", "value": per_span, "unit": "B/span",
          "target": "<= 80", "baseline": raw / n_spans},
     ]  # fmt: skip
@@ -230,9 +213,11 @@ def snapshot_rows(n_spans: int) -> list[dict[str, Any]]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="benchmarks.durability")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--snapshot-only", action="store_true", help="skip the WAL runs")
     args = parser.parse_args(argv)
     seconds, n_spans = (0.5, 100_000) if args.quick else (2.0, 1_000_000)
-    rows = wal_rows(seconds) + snapshot_rows(n_spans)
+    wal = [] if args.snapshot_only else wal_rows(seconds)
+    rows = wal + _logged_rows(n_spans) + snapshot_rows(n_spans)
     report(
         "durability",
         f"Durability: WAL of {PAYLOAD // 1024} KiB records, snapshot of {n_spans:,} spans",

@@ -28,6 +28,10 @@ class ChainIndex:
         self.back = np.zeros(capacity, dtype=np.uint32)
         self._back_view = memoryview(self.back)  # type: ignore[arg-type]
 
+    def links(self, first_seq: int, end_seq: int) -> np.ndarray:
+        """The back-links of rows ``first_seq .. end_seq - 1``, oldest first. O(n)."""
+        return self.back[np.arange(first_seq, end_seq, dtype=np.int64) % self.capacity]
+
     def __len__(self) -> int:
         return len(self.newest)
 

@@ -187,6 +187,10 @@ class RingTable:
         """Evict every row below sequence ``seq``; return how many. O(k)."""
         return self.ring.evict_to(seq)
 
+    def stale(self, cutoff: int) -> bool:
+        """Whether :meth:`purge` with ``cutoff`` would evict anything. O(1)."""
+        return bool(self.received) and self.received[0][1] < cutoff
+
     def purge(self, cutoff: int) -> int:
         """Evict the rows received before ``cutoff`` (receive order); return how many."""
         end = self.ring.tail

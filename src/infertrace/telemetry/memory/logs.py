@@ -57,8 +57,15 @@ class LogTable:
     the attribute codec (shapes and an arena of values, released in row order), a
     trace-id chain, live counts per service and a zone map of times."""
 
-    def __init__(self, capacity: int) -> None:
-        self.table = RingTable(SPEC, capacity, self._on_evict)
+    def __init__(self, capacity: int, table: RingTable | None = None) -> None:
+        """An empty table, or one around ``table`` (a restored RingTable of :data:`SPEC`,
+        whose indexes the caller then restores)."""
+        if table is None:
+            table = RingTable(SPEC, capacity, self._on_evict)
+        elif table.spec is not SPEC or table.capacity != capacity:
+            raise ValueError(f"a {type(self).__name__} needs a RingTable of its spec")
+        table.on_evict = self._on_evict
+        self.table = table
         cols = self.table.cols
         self.time, self.observed, self.sev = cols["time"], cols["observed"], cols["sev"]
         self.sevtext, self.svc, self.res = cols["sevtext"], cols["svc"], cols["res"]

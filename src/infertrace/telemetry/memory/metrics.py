@@ -54,8 +54,15 @@ class MetricTable:
     """Metric points in a ring of ``capacity`` slots: a :class:`RingTable` of
     :data:`SPEC` plus each series' rolling time base; see the module doc."""
 
-    def __init__(self, capacity: int) -> None:
-        self.table = RingTable(SPEC, capacity, self._on_evict)
+    def __init__(self, capacity: int, table: RingTable | None = None) -> None:
+        """An empty table, or one around ``table`` (a restored RingTable of :data:`SPEC`,
+        whose indexes the caller then restores)."""
+        if table is None:
+            table = RingTable(SPEC, capacity, self._on_evict)
+        elif table.spec is not SPEC or table.capacity != capacity:
+            raise ValueError(f"a {type(self).__name__} needs a RingTable of its spec")
+        table.on_evict = self._on_evict
+        self.table = table
         cols = self.table.cols
         self.series_col: npt.NDArray[np.int32] = cols["series"]
         self.dod: npt.NDArray[np.int32] = cols["dod"]

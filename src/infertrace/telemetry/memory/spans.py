@@ -254,8 +254,15 @@ class SpanTable:
     """Spans in a ring of ``capacity`` slots: a :class:`RingTable` of :data:`SPEC`, the
     attribute codec, and the indexes; see the module doc."""
 
-    def __init__(self, capacity: int) -> None:
-        self.table = RingTable(SPEC, capacity, self._on_evict)
+    def __init__(self, capacity: int, table: RingTable | None = None) -> None:
+        """An empty table, or one around ``table`` (a restored RingTable of :data:`SPEC`,
+        whose indexes the caller then restores)."""
+        if table is None:
+            table = RingTable(SPEC, capacity, self._on_evict)
+        elif table.spec is not SPEC or table.capacity != capacity:
+            raise ValueError(f"a {type(self).__name__} needs a RingTable of its spec")
+        table.on_evict = self._on_evict
+        self.table = table
         cols = self.table.cols
         self.tid: U8 = cols["tid"]
         self.sid: U8 = cols["sid"]
@@ -349,6 +356,18 @@ class SpanTable:
             live[k] = head + kept
             kept += 1
         return dup
+
+    def store(self, b: _Batch, spans: Sequence[Span], now: int) -> None:
+        """Store a prepared batch less its redelivered spans (:meth:`duplicates`); the
+        caller holds the write lock. Raise InvalidRecord and store none."""
+        dup = self.duplicates(b)
+        if dup:  # redelivered spans: the first delivery stays stored
+            gone = set(dup)
+            spans = [spans[i] for i in range(len(spans)) if i not in gone]
+            if not spans:
+                return
+            b = self.prepare(spans)
+        self.append(b, spans, now)
 
     def append(self, b: _Batch, spans: Sequence[Span], now: int) -> None:
         """Store a prepared batch; the caller holds the write lock."""

@@ -8,12 +8,13 @@ happen before the lock is taken, keeping the exclusive section short.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 from infertrace.engine.rwlock import RWLock
-from infertrace.errors import StoreClosed, TraceNotFound
+from infertrace.errors import LogUnavailable, StoreClosed, TraceNotFound
 from infertrace.model import LogRecord, MetricPoint, Span, parse_id
 from infertrace.telemetry.analytics import (
     AnalyticsStore,
@@ -25,17 +26,21 @@ from infertrace.telemetry.analytics import (
     SpanScope,
 )
 from infertrace.telemetry.filters import LogFilter, MetricFilter, SpanFilter, TimeBound, window
-from infertrace.telemetry.memory import analytics
+from infertrace.telemetry.memory import analytics, durable
+from infertrace.telemetry.memory.journaled import Journaled
 from infertrace.telemetry.memory.logs import LogTable
 from infertrace.telemetry.memory.metrics import MetricTable
 from infertrace.telemetry.memory.span_query import SpanRows, search, trace_slots
 from infertrace.telemetry.memory.spans import SpanTable
 from infertrace.telemetry.protocols import SignalStats, SpanTimings, StoreStats, TelemetryStore
-from infertrace.telemetry.purger import PurgeOwner, seconds
+from infertrace.telemetry.purger import PurgeOwner, Purger, seconds
 from infertrace.telemetry.timebounds import UNBOUNDED, TimeBounds
+from infertrace.telemetry.validate import log_problem, metric_problem, span_problem
+
+log = logging.getLogger(__name__)
 
 
-class MemoryStore(PurgeOwner):
+class MemoryStore(PurgeOwner, Journaled):
     """Bounded in-memory TelemetryStore and AnalyticsStore.
 
     When a signal's ring is full the oldest records are evicted, and every
@@ -43,6 +48,11 @@ class MemoryStore(PurgeOwner):
     (seconds or timedelta) starts a background purge of records received
     longer ago than that; ``time_bounds`` refuses records timed too far from the
     clock (every time accepted by default). Thread-safe.
+
+    Durable through a data directory (:class:`~infertrace.engine.journal.Durable`, see
+    :mod:`~infertrace.telemetry.memory.journaled`): once a journal is attached, every
+    write and purge is logged inside the table's write lock before it is applied and
+    waited for after; LogUnavailable when the log refuses it (nothing stored).
     """
 
     def __init__(
@@ -64,6 +74,7 @@ class MemoryStore(PurgeOwner):
         self._log_lock = RWLock()
         self._metric_lock = RWLock()
         self._clock = clock
+        self._applied = {"spans": 0, "logs": 0, "metrics": 0}
         if max_age is not None:
             self.start_purge(purge_interval, max_age)
 
@@ -81,16 +92,19 @@ class MemoryStore(PurgeOwner):
             return
         batch = self._spans.prepare(spans)
         self.time_bounds.check_array(batch.starts, "start time", self._clock())
+        journal = self._journal
+        if journal is None:
+            with self._span_lock.write():
+                self._check_open()
+                self._spans.store(batch, spans, self._clock())
+            return
+        record = self._encode("spans", spans, span_problem)
         with self._span_lock.write():
             self._check_open()
-            dup = self._spans.duplicates(batch)
-            if dup:  # redelivered spans: the first delivery stays stored
-                gone = set(dup)
-                spans = [spans[i] for i in range(len(spans)) if i not in gone]
-                if not spans:
-                    return
-                batch = self._spans.prepare(spans)
-            self._spans.append(batch, spans, self._clock())
+            now = self._clock()
+            lsn = self._log(journal, "spans", durable.stamp(record, now))
+            self._spans.store(batch, spans, now)
+        self._wait(journal, "spans", lsn)
 
     def get_trace(self, trace_id: str | bytes) -> list[Span]:
         """Spans of a trace by start time; raise TraceNotFound. O(spans in trace)."""
@@ -141,9 +155,19 @@ class MemoryStore(PurgeOwner):
     def write_logs(self, records: Sequence[LogRecord]) -> None:
         """Store log records atomically, or raise InvalidRecord and store none."""
         self.time_bounds.check_logs(records, self._clock())
+        journal = self._journal
+        if journal is None:
+            with self._log_lock.write():
+                self._check_open()
+                self._logs.append(records, self._clock())
+            return
+        record = self._encode("logs", records, log_problem)
         with self._log_lock.write():
             self._check_open()
-            self._logs.append(records, self._clock())
+            now = self._clock()
+            lsn = self._log(journal, "logs", durable.stamp(record, now))
+            self._logs.append(records, now)
+        self._wait(journal, "logs", lsn)
 
     def list_logs(self, flt: LogFilter) -> list[LogRecord]:
         r = flt.resolve()
@@ -153,9 +177,19 @@ class MemoryStore(PurgeOwner):
     def write_metrics(self, points: Sequence[MetricPoint]) -> None:
         """Store metric points atomically, or raise InvalidRecord and store none."""
         self.time_bounds.check_metrics(points, self._clock())
+        journal = self._journal
+        if journal is None:
+            with self._metric_lock.write():
+                self._check_open()
+                self._metrics.append(points, self._clock())
+            return
+        record = self._encode("metrics", points, metric_problem)
         with self._metric_lock.write():
             self._check_open()
-            self._metrics.append(points, self._clock())
+            now = self._clock()
+            lsn = self._log(journal, "metrics", durable.stamp(record, now))
+            self._metrics.append(points, now)
+        self._wait(journal, "metrics", lsn)
 
     def list_metric_points(self, flt: MetricFilter) -> list[MetricPoint]:
         r = flt.resolve()
@@ -209,16 +243,40 @@ class MemoryStore(PurgeOwner):
             )
 
     def purge_older_than(self, max_age: timedelta | float) -> int:
-        """Evict records received more than ``max_age`` ago; return how many."""
+        """Evict records received more than ``max_age`` ago; return how many. With a
+        journal, each table's purge (its cutoff) is logged before it applies;
+        LogUnavailable when the log refuses it (that table and the ones after it
+        keep their records)."""
         cutoff = self._clock() - int(seconds(max_age, "max_age") * 1e9)
+        journal = self._journal
         n = 0
-        with self._span_lock.write():
-            n += self._spans.purge(cutoff)
-        with self._log_lock.write():
-            n += self._logs.purge(cutoff)
-        with self._metric_lock.write():
-            n += self._metrics.purge(cutoff)
+        waits: list[tuple[str, int]] = []
+        for name in ("spans", "logs", "metrics"):
+            with self._lock(name).write():
+                table = self._table(name)
+                if not table.table.stale(cutoff):
+                    continue  # nothing received before the cutoff: nothing to log
+                if journal is not None:
+                    waits.append((name, self._log(journal, name, durable.encode_purge(cutoff))))
+                n += table.purge(cutoff)
+        for name, lsn in waits:
+            self._wait(journal, name, lsn)  # type: ignore[arg-type]
         return n
+
+    def start_purge(self, interval: timedelta | float, max_age: timedelta | float) -> None:
+        """Purge every ``interval`` in the background until close(); a purge the log
+        refuses (disk trouble) is skipped with a warning and tried again next time."""
+        age = seconds(max_age, "max_age")
+        if self._purger is not None:
+            self._purger.stop()
+        self._purger = Purger(lambda: self._purge_quietly(age), seconds(interval, "interval"))
+
+    def _purge_quietly(self, max_age: float) -> int:
+        try:
+            return self.purge_older_than(max_age)
+        except LogUnavailable as exc:
+            log.warning("TTL purge skipped, to be tried again: %s", exc)
+            return 0
 
     def stats(self) -> StoreStats:
         """Sizes measured from the live structures. O(distinct keys)."""
