@@ -18,6 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from infertrace.cli import main
+from infertrace.cli.offline import restored
 from infertrace.engine.datadir import DataDir
 from infertrace.engine.walformat import HEADER
 from infertrace.registry import ServiceInfo, ThreadSafeRegistry
@@ -103,11 +104,13 @@ def test_inspect_json_counts_what_was_written(built: Built) -> None:
 def test_inspect_prints_tables(built: Built) -> None:
     code, out, _ = run("inspect", str(built.root))
     assert code == 0
-    for heading in ("Snapshots", "Snapshot files", "Log (", "Log records per table"):
+    for heading in ("Snapshots", "Snapshot tables", "Log (", "Log records per table"):
         assert heading in out
-    assert "registry.services.arrow" not in out  # files are listed by table and part
-    assert "registry" in out and "services" in out and "not in use" in out
+    assert "registry" in out and "not in use" in out
     assert f"{built.last_lsn:,}" in out
+    code, out, _ = run("inspect", "--files", str(built.root))
+    assert code == 0
+    assert "Snapshot files" in out and "subscriptions" in out and "services" in out
 
 
 def test_inspect_names_the_pid_holding_the_directory(built: Built) -> None:
@@ -213,3 +216,74 @@ def test_verify_refuses_a_directory_that_is_not_one(
     code, out, err = run("verify", str(target))
     assert code == 1
     assert message in out + err
+
+
+def _pods(root: Path) -> tuple[list[str], list[str]]:
+    """The pod keys and the subscribers of group "vllm" the directory restores."""
+    with restored(root) as data:
+        keys = [i.key for i in data.registry.get_all_services()]
+        return keys, data.registry.get_subscribers("vllm")
+
+
+WRITTEN = (
+    sorted([f"vllm:p{i}" for i in range(BEFORE)] + [f"tgi:q{i}" for i in range(AFTER)]),
+    ["tgi:q0"],
+)
+
+
+def test_save_compacts_into_a_snapshot_covering_the_whole_log(built: Built) -> None:
+    before = len(built.segments)
+    code, out, err = run("save", str(built.root))
+    assert code == 0, out + err
+    assert "wrote snap-" in out and f"lsn {built.last_lsn}" in out
+    doc = json.loads(run("inspect", "--json", str(built.root))[1])
+    assert doc["ok"], doc["problems"]
+    newest = doc["snapshots"][-1]
+    assert newest["lsn"] == built.last_lsn
+    assert newest["tables"]["registry"]["rows"] == BEFORE + AFTER
+    # two snapshots are kept, the first at lsn 12: the log after it stays for a fallback
+    assert len(built.segments) == before
+    last = built.segments[-1].name
+    assert run("save", str(built.root))[0] == 0
+    # now both kept snapshots cover lsn 22: only the segment being written is left
+    assert [p.name for p in built.segments] == [last]
+    assert _pods(built.root) == WRITTEN
+
+
+def test_save_cuts_a_torn_tail(built: Built) -> None:
+    truncate(built.segments[-1], 3)
+    code, out, err = run("save", str(built.root))
+    assert code == 0, out + err
+    doc = json.loads(run("verify", "--json", str(built.root))[1])
+    assert doc["ok"] and doc["log"]["torn_tail"] is None
+    assert doc["snapshots"][-1]["lsn"] == built.last_lsn - 1  # the torn record is gone
+
+
+def test_save_refuses_a_directory_a_server_holds_naming_its_pid(built: Built) -> None:
+    before = sorted(p.name for p in built.root.iterdir())
+    with DataDir(built.root, [ThreadSafeRegistry()], fsync="off"):
+        code, _, err = run("save", str(built.root))
+        assert code == 1
+        assert f"pid {os.getpid()}" in err and "stop that server first" in err
+        assert sorted(p.name for p in built.root.iterdir()) == before
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda b: flip(b.segments[1], HEADER.size + 2), "payload checksum mismatch"),
+        (lambda b: None, "holds no snapshot and no log"),
+    ],
+    ids=["log middle", "empty"],
+)
+def test_save_refuses_damage_and_emptiness_clearly(
+    built: Built, tmp_path: Path, damage: Damage, message: str
+) -> None:
+    target = built.root
+    if message.startswith("holds no"):
+        target = tmp_path / "empty"
+        target.mkdir()
+    damage(built)
+    code, _, err = run("save", str(target))
+    assert code == 1
+    assert message in err and str(target) in err

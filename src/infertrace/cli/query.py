@@ -2,7 +2,8 @@
 
 Each command talks to a running server through :class:`ApiClient`; ``--url``
 (env ``INFERTRACE_URL``) says where, ``--token`` (env ``INFERTRACE_API_TOKEN``)
-is the server's api token. Answers print as rich tables, or as the API's JSON
+is the server's api token (``export --data-dir`` reads a data directory no
+server holds instead). Answers print as rich tables, or as the API's JSON
 with ``--json``. Any API failure, including an unreachable server, is one line
 on stderr and exit code 1.
 """
@@ -34,6 +35,7 @@ from infertrace.api.client import (
     GroupBy,
     Source,
     SpanFilters,
+    span_params,
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -395,9 +397,25 @@ def stats(url: str, token: str | None, as_json: bool) -> None:
 @click.option(
     "--limit", type=click.IntRange(min=1), help="Most rows exported (100000; at most 1000000)."
 )
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Read a data directory (serve --data-dir) instead of a server: no server may hold it.",
+)
 @api_options
-def export(fmt: str | None, output: Path, url: str, token: str | None, **options: Any) -> None:
-    """Download matching spans as Parquet, CSV or JSON Lines, newest first."""
+def export(
+    fmt: str | None,
+    output: Path,
+    url: str,
+    token: str | None,
+    data_dir: Path | None,
+    **options: Any,
+) -> None:
+    """Download matching spans as Parquet, CSV or JSON Lines, newest first.
+
+    With ``--data-dir`` the spans come from a data directory no server holds,
+    restored read-only from its snapshot and log, through the same export code.
+    """
     if fmt is None:
         fmt = output.suffix.lstrip(".").lower()
         if fmt not in FORMATS:
@@ -417,18 +435,49 @@ def export(fmt: str | None, output: Path, url: str, token: str | None, **options
         def tick(written: int) -> None:
             progress.update(task, completed=written)
 
-        with _api(url, token, timeout=120.0) as api:
-            result = api.export(cast(ExportFormat, fmt), output, tick, **filters)
+        max_rows: int | None
+        if data_dir is not None:
+            written, max_rows = _export_offline(data_dir, fmt, output, tick, filters, err)
+        else:
+            with _api(url, token, timeout=120.0) as api:
+                result = api.export(cast(ExportFormat, fmt), output, tick, **filters)
+            written, max_rows = result.bytes_written, result.max_rows
     rows = count_rows(fmt, output)
     Console().print(
-        f"Wrote {rows:,} spans ({decimal(result.bytes_written)}) to {escape(str(output))}",
+        f"Wrote {rows:,} spans ({decimal(written)}) to {escape(str(output))}",
         highlight=False,
     )
-    if result.max_rows is not None and rows >= result.max_rows:
+    if max_rows is not None and rows >= max_rows:
         err.print(
-            f"[yellow]stopped at the row limit ({result.max_rows:,}); "
+            f"[yellow]stopped at the row limit ({max_rows:,}); "
             "use --limit (at most 1,000,000) or narrower filters[/yellow]"
         )
+
+
+def _export_offline(
+    data_dir: Path,
+    fmt: str,
+    output: Path,
+    tick: Callable[[int], None],
+    filters: SpanFilters,
+    err: Console,
+) -> tuple[int, int]:
+    """Export from a data directory (:mod:`infertrace.cli.offline`): (bytes, max rows)."""
+    from infertrace.api.export import ExportFormat as Format
+    from infertrace.api.export import ExportIncomplete, export_file
+    from infertrace.api.params import BadParameter
+    from infertrace.cli.offline import restored
+    from infertrace.cli.persist import restored_text
+
+    with restored(data_dir) as data:
+        err.print(f"read {escape(str(data_dir))}: {restored_text(data.report)}", highlight=False)
+        try:
+            return export_file(data.store, span_params(filters), Format(fmt), output, tick)
+        except BadParameter as exc:
+            hint = f"--{exc.name.replace('_', '-')}"
+            raise click.BadParameter(exc.message, param_hint=hint) from None
+        except ExportIncomplete as exc:
+            raise click.ClickException(str(exc)) from None
 
 
 def count_rows(fmt: str, path: Path) -> int:

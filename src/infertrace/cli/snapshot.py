@@ -1,4 +1,4 @@
-"""``infertrace snapshot inspect|verify DIR``: a data directory from the terminal.
+"""``infertrace snapshot inspect|verify|save DIR``: a data directory from the terminal.
 
 ``inspect`` prints what :func:`~infertrace.engine.dirreport.inspect_dir` finds
 (snapshots with their tables, files and checksums; the log with its segments,
@@ -6,12 +6,17 @@ LSN range, records per table and torn tail) as rich tables, or as JSON with
 ``--json``. ``verify`` checks every snapshot file's size and sha256 and scans
 the whole log: exit 0 when the directory is sound, 1 with one line per
 problem. Neither changes anything nor needs the lock, so both work beside a
-running server.
+running server. ``save`` compacts a directory no server holds
+(:func:`infertrace.cli.offline.compacted`): it restores every table from the
+newest snapshot and the log, writes a fresh snapshot and deletes the log
+segments the kept snapshots cover, as a clean shutdown does; a directory a
+server holds is refused, naming its pid.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -98,28 +103,41 @@ def _state(ok: bool, text: str) -> str:
     return "[green]ok[/green]" if ok else f"[red]{escape(text)}[/red]"
 
 
-def snapshot_tables(report: DirReport) -> list[Table]:
-    """The rich tables ``inspect`` prints: snapshots, their files, the log."""
+def snapshot_tables(report: DirReport, per_file: bool = False) -> list[Table]:
+    """The rich tables ``inspect`` prints: snapshots, their tables (or every file with
+    ``per_file``), the log and its records per table."""
     snaps = Table(title="Snapshots", title_justify="left")
-    for col in ("seq", "lsn", "created (UTC)", "tables", "bytes", "state"):
-        snaps.add_column(col, justify="right" if col in ("seq", "lsn", "bytes") else "left")
+    for col in ("seq", "lsn", "created (UTC)", "files", "bytes", "state"):
+        snaps.add_column(
+            col, justify="right" if col in ("seq", "lsn", "files", "bytes") else "left"
+        )
+    tables = Table(title="Snapshot tables", title_justify="left")
+    for col in ("seq", "table", "rows", "files", "bytes", "sha256"):
+        tables.add_column(col, justify="left" if col in ("table", "sha256") else "right")
     files = Table(title="Snapshot files", title_justify="left")
     for col in ("seq", "table", "part", "rows", "bytes", "sha256"):
         files.add_column(col, justify="right" if col in ("seq", "rows", "bytes") else "left")
     for snap in report.snapshots:
-        tables = snap.tables()
-        total = sum(size for _, size in tables.values())
-        summary = ", ".join(
-            f"{name} {'?' if rows is None else f'{rows:,}'}" for name, (rows, _) in tables.items()
-        )
+        counts = snap.tables()
         snaps.add_row(
             str(snap.seq),
             "-" if snap.lsn is None else f"{snap.lsn:,}",
             _when(snap.created_unix_nano),
-            escape(summary) or "-",
-            decimal(total),
+            str(len(snap.files)),
+            decimal(sum(size for _, size in counts.values())),
             _state(snap.ok, snap.problem or ""),
         )
+        for name, (rows, size) in counts.items():
+            mine = [f for f in snap.files if f.table == name]
+            bad = [f"{f.part} {f.state}" for f in mine if f.state != "ok"]
+            tables.add_row(
+                str(snap.seq),
+                escape(name),
+                "?" if rows is None else f"{rows:,}",
+                str(len(mine)),
+                decimal(size),
+                _state(not bad, "; ".join(bad)),
+            )
         for f in snap.files:
             files.add_row(
                 str(snap.seq),
@@ -147,7 +165,7 @@ def snapshot_tables(report: DirReport) -> list[Table]:
     per_table.add_column("records", justify="right")
     for name, count in sorted(log.records.items()):
         per_table.add_row(escape(name), f"{count:,}")
-    return [snaps, files, logt, per_table]
+    return [snaps, files if per_file else tables, logt, per_table]
 
 
 @click.group()
@@ -158,7 +176,8 @@ def snapshot() -> None:
 @snapshot.command()
 @DIR_ARGUMENT
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def inspect(directory: Path, as_json: bool) -> None:
+@click.option("--files", "per_file", is_flag=True, help="List every snapshot file.")
+def inspect(directory: Path, as_json: bool, per_file: bool) -> None:
     """Snapshots (tables, rows, bytes, checksums) and the log (segments, LSNs, records)."""
     report = _report(directory)
     if as_json:
@@ -171,7 +190,7 @@ def inspect(directory: Path, as_json: bool) -> None:
         + (f"held by a server (pid {holder})" if holder else "not in use"),
         highlight=False,
     )
-    for table in snapshot_tables(report):
+    for table in snapshot_tables(report, per_file):
         out.print(table)
     for problem in report.problems:
         out.print(f"[red]problem:[/red] {escape(problem)}", highlight=False)
@@ -201,6 +220,23 @@ def verify(directory: Path, as_json: bool) -> None:
             click.echo("sound")
     if not report.ok:
         raise SystemExit(1)
+
+
+@snapshot.command()
+@DIR_ARGUMENT
+def save(directory: Path) -> None:
+    """Compact a directory no server holds: restore it, write a snapshot, drop the log."""
+    from infertrace.cli.offline import compacted
+    from infertrace.cli.persist import restored_text
+
+    started = time.perf_counter()
+    report, info, deleted = compacted(directory)
+    took = time.perf_counter() - started
+    click.echo(f"restored {restored_text(report)}")
+    click.echo(
+        f"wrote {info.path.name} (lsn {info.lsn:,}, {decimal(info.bytes)}) and deleted"
+        f" {deleted} log segment(s) it covers in {took:.2f} s"
+    )
 
 
 __all__ = ["report_doc", "snapshot", "snapshot_tables"]

@@ -27,6 +27,7 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.ipc as ipc
@@ -70,11 +71,20 @@ class SnapshotCheck:
         return self.problem is None
 
     def tables(self) -> dict[str, tuple[int | None, int]]:
-        """Table -> (rows of its first part or None, bytes of its files)."""
-        out: dict[str, tuple[int | None, int]] = {}
+        """Table -> (rows, bytes of its files). A table's rows are those of its parts
+        named ``rows`` or ``<kind>.rows`` (a ring table, the activity kinds), else
+        of its first part (the registry's services); None if one did not read."""
+        size: dict[str, int] = {}
+        parts: dict[str, list[FileCheck]] = {}
         for f in self.files:
-            rows, size = out.get(f.table, (f.rows, 0))
-            out[f.table] = (rows, size + (f.bytes or 0))
+            size[f.table] = size.get(f.table, 0) + (f.bytes or 0)
+            parts.setdefault(f.table, []).append(f)
+        out: dict[str, tuple[int | None, int]] = {}
+        for table, found in parts.items():
+            counted = [f for f in found if f.part == "rows" or f.part.endswith(".rows")]
+            counted = counted or found[:1]
+            rows = [f.rows for f in counted]
+            out[table] = (None if None in rows else sum(r or 0 for r in rows), size[table])
         return out
 
 
@@ -150,7 +160,10 @@ def check_snapshot(path: Path) -> SnapshotCheck:
     }
     files: list[FileCheck] = []
     problem: str | None = None
-    for fname, expect in sorted(manifest["files"].items()):
+    listed: dict[str, Any] = manifest["files"]
+    order = [f for f in owner if f in listed] + sorted(set(listed) - set(owner))
+    for fname in order:
+        expect = listed[fname]
         tname, pname = owner.get(fname, ("?", "?"))
         fpath = path / fname
         size = fpath.stat().st_size if fpath.is_file() else None
