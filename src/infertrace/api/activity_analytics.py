@@ -33,16 +33,16 @@ from infertrace.api.activity_models import (
     Leaderboard,
 )
 from infertrace.api.activity_models import Metrics as MetricsModel
-from infertrace.api.activity_params import day_range, day_text
+from infertrace.api.activity_params import DAY_PATTERN, day_range, day_text
 from infertrace.api.params import BadParameter
 from infertrace.api.responses import ApiJSON
 
 router = new_router()
 
-From = Annotated[str | None, Query(alias="from", description="First UTC day, YYYY-MM-DD "
-                                   "(default: 29 days before `to`)")]  # fmt: skip
-To = Annotated[str | None, Query(alias="to", description="Last UTC day, YYYY-MM-DD, "
-                                 "included (default: today)")]  # fmt: skip
+From = Annotated[str | None, Query(alias="from", pattern=DAY_PATTERN, description="First UTC "
+                                   "day, YYYY-MM-DD (default: 29 days before `to`)")]  # fmt: skip
+To = Annotated[str | None, Query(alias="to", pattern=DAY_PATTERN, description="Last UTC day, "
+                                 "YYYY-MM-DD, included (default: today)")]  # fmt: skip
 By = Literal["developer", "team", "region"]
 
 

@@ -13,6 +13,7 @@ parameter and the value (answered 422).
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import fields
@@ -29,6 +30,8 @@ MAX_PAGE = 10_000
 """The largest page a list route answers."""
 DEFAULT_DAYS = 30
 """Days a range covers when ``from`` is not given."""
+DAY_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
+"""The syntax of a day parameter, published in /openapi.json (the parser is the authority)."""
 PAGING = frozenset({"limit", "offset", "since", "until"})
 """Query parameters of a list route that are not field filters."""
 
@@ -155,7 +158,7 @@ def parse_day(text: str, name: str) -> int:
         day = date.fromisoformat(text.strip())
     except ValueError:
         raise BadParameter(name, f"{name} {text!r} is not a day like 2026-11-22") from None
-    if len(text.strip()) != 10:
+    if not re.fullmatch(DAY_PATTERN, text.strip()):
         raise BadParameter(name, f"{name} {text!r} is not a day like 2026-11-22")
     number = (day - date(1970, 1, 1)).days
     if number < 0:

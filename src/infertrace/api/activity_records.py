@@ -31,7 +31,7 @@ from infertrace.api.activity_models import (
 )
 from infertrace.api.activity_models import BatchRefused as BatchRefusedModel
 from infertrace.api.activity_params import page, record_filters
-from infertrace.api.params import MAX_TIME_NS, parse_time
+from infertrace.api.params import MAX_TIME_NS, TIME_PATTERN, parse_time
 from infertrace.api.responses import ApiJSON
 from infertrace.errors import InvalidParameter
 
@@ -80,18 +80,23 @@ def developer_by_email(request: Request, email: Annotated[str, Path()]) -> ApiJS
             response_model=CommitRange)  # fmt: skip
 def commits_in_range(
     request: Request,
-    start: Annotated[str | None, Query(description="From (included): RFC 3339, ns or 7d")] = None,
-    end: Annotated[str | None, Query(description="To (excluded); default: no bound")] = None,
+    start: Annotated[
+        str | None, Query(description="From (included): RFC 3339, ns or 7d", pattern=TIME_PATTERN)
+    ] = None,
+    end: Annotated[
+        str | None, Query(description="To (excluded); default: no bound", pattern=TIME_PATTERN)
+    ] = None,
     developer_id: Annotated[str | None, Query(min_length=1)] = None,
     limit: Annotated[int | None, Query(ge=1, le=10_000)] = None,
     offset: Annotated[int | None, Query(ge=0)] = None,
 ) -> ApiJSON:
     """O(log n + offset + limit) through the time index."""
+    store = activity_of(request).store
     low = parse_time(start, "start") or 0
     high = parse_time(end, "end")
     high = MAX_TIME_NS if high is None else high
     size, skip = page(limit, offset)
-    commits = activity_of(request).store.get_commits_in_range(
+    commits = store.get_commits_in_range(
         low, high, developer_id=developer_id, limit=size, offset=skip
     )
     return ApiJSON({"items": [record_json(c) for c in commits]})
@@ -106,12 +111,16 @@ def _routes_for(name: str, kind: type[Record], model: type[BaseModel], key_field
         request: Request,
         limit: Annotated[int | None, Query(ge=1, le=10_000, description="At most 10,000")] = None,
         offset: Annotated[int | None, Query(ge=0)] = None,
-        since: Annotated[str | None, Query(description="Time field from: RFC 3339, ns, 7d")] = None,
-        until: Annotated[str | None, Query(description="Time field before (excluded)")] = None,
+        since: Annotated[
+            str | None, Query(description="Time field from: RFC 3339, ns, 7d", pattern=TIME_PATTERN)
+        ] = None,
+        until: Annotated[
+            str | None, Query(description="Time field before (excluded)", pattern=TIME_PATTERN)
+        ] = None,
     ) -> ApiJSON:
+        store = activity_of(request).store
         size, skip = page(limit, offset)
         filters = record_filters(kind, request.query_params.multi_items())
-        store = activity_of(request).store
         items = store.list(kind, filters, limit=size, offset=skip)
         total = store.count(kind, filters)
         body = {"items": [record_json(r) for r in items], "total": total, "limit": size,
@@ -119,8 +128,9 @@ def _routes_for(name: str, kind: type[Record], model: type[BaseModel], key_field
         return ApiJSON(body)
 
     def create(request: Request, body: Annotated[model, Body()]) -> ApiJSON:  # type: ignore[valid-type]
+        store = activity_of(request).store
         record = _record(kind, body)
-        activity_of(request).store.save(record)
+        store.save(record)
         return ApiJSON(record_json(record), status_code=201)
 
     def batch(
@@ -145,11 +155,12 @@ def _routes_for(name: str, kind: type[Record], model: type[BaseModel], key_field
         request: Request, key: Annotated[str, key_path],
         body: Annotated[model, Body()],  # type: ignore[valid-type]
     ) -> ApiJSON:  # fmt: skip
+        store = activity_of(request).store
         record = _record(kind, body)
         if getattr(record, key_field) != _key(kind, key):
             raise _invalid_body(InvalidParameter(key_field, f"{key_field} "
                 f"{getattr(record, key_field)!r} differs from the path's {key!r}"))  # fmt: skip
-        activity_of(request).store.update(record)
+        store.update(record)
         return ApiJSON(record_json(record))
 
     def delete(request: Request, key: Annotated[str, key_path]) -> Response:
