@@ -362,7 +362,8 @@ class ColumnTable(Generic[R]):
             remap[used] = np.arange(len(used), dtype=np.int32)
             codes = np.where(data >= 0, remap[data], NULL).astype(np.int32)
             column.reset(codes, [column.values[c] for c in used.tolist()])
-        self.live = np.ones(max(16, len(rows)), dtype=bool)
+        self.live = np.zeros(max(16, len(rows)), dtype=bool)
+        self.live[: len(rows)] = True
         self.n, self.dead, self._rank, self.uid = len(rows), 0, None, next(_UIDS)
         self.rebuild_indexes()
 
