@@ -6,6 +6,7 @@ Every expected number is computed here from what the test sends.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Sequence
 
@@ -432,3 +433,19 @@ def test_shutdown_forgets_the_state_and_can_be_called_twice(feed: CodingAgentPro
     feed._check()
     feed.on_metrics([tokens("input", 5, T0 + 2 * SECOND)], [])  # still works
     assert feed.store.get(Session, "sess-1").input_tokens == 10
+
+
+def test_writes_by_others_are_seen_by_the_next_call(feed: CodingAgentProcessor) -> None:
+    """The feed keeps what it wrote to skip reading it back; another writer's change to
+    a session or a developer (REST, a roster import) must not be overwritten by it."""
+    feed.on_metrics([tokens("input", 100, T0 + SECOND)], [])
+    s = feed.store.get(Session, "sess-1")
+    feed.store.update(dataclasses.replace(s, input_tokens=7))  # an edit over REST
+    dev = feed.store.get(Developer, developer_id_for(ADA))
+    feed.store.update(dataclasses.replace(dev, name="Ada L."))
+    feed.on_metrics([tokens("input", 5, T0 + 2 * SECOND)], [])
+    assert feed.store.get(Session, "sess-1").input_tokens == 7 + 5
+    assert feed.store.get(Developer, dev.id).name == "Ada L."
+    feed.store.delete(Developer, dev.id)  # deleted: the feed stores it again
+    feed.on_metrics([tokens("input", 1, T0 + 3 * SECOND)], [])
+    assert feed.store.get(Developer, dev.id).email == ADA

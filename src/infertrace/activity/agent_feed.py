@@ -53,7 +53,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
-from typing import Any
+from typing import Any, TypeVar
 
 from infertrace.activity import agent_names as n
 from infertrace.activity.agent_counters import CounterTracker
@@ -80,6 +80,7 @@ _AGENT = ChangeKind.AGENT_EDIT
 _SUM = MetricType.SUM
 _USAGE, _EDITS = "usage", "edits"
 _MISSING = object()
+R = TypeVar("R", Developer, Session, Change)
 
 
 def _text(attrs: Attributes, resource: Attributes, key: str) -> str:
@@ -161,6 +162,12 @@ class CodingAgentProcessor:
         self._events: OrderedDict[Hashable, None] = OrderedDict()
         self._names: dict[str, tuple[str, str] | None] = {}
         self._emails: dict[str, object] = {}
+        self._known: dict[type, dict[str, Any]] = {Developer: {}, Session: {}}
+        """Developers (by email) and sessions (by id) as this feed last wrote or read them,
+        so a call need not read them back; emptied when anyone else writes that type."""
+        self._writer = 0
+        """The thread writing for the feed (0: none), whose store notices are its own."""
+        store.subscribe(self._heard)
         self.stats: dict[str, int] = dict.fromkeys(
             ("points", "events", "unattributed", "developers_created", "developers_updated",
              "sessions_created", "sessions_updated", "changes", "duplicates"), 0,
@@ -208,11 +215,31 @@ class CodingAgentProcessor:
                 self._write(self._read_events(mine))
 
     def shutdown(self) -> None:
-        """Forget the per-series state; safe to call twice."""
+        """Forget the per-series state and stop listening to the store; safe to call
+        twice."""
+        self.store.unsubscribe(self._heard)
         with self._lock:
+            self._forget()
             self._claims.clear()
             self._events.clear()
             self._counters = CounterTracker(self.settings.max_series, self.settings.idle_seconds)
+
+    def _heard(self, kind: type, days: frozenset[int] | None) -> None:
+        """A store write: unless the feed made it, what it knew of that type may be stale."""
+        if threading.get_ident() != self._writer:
+            known = self._known.get(kind)
+            if known is not None:
+                known.clear()
+
+    def _forget(self) -> None:
+        for known in self._known.values():
+            known.clear()
+
+    def _remember(self, kind: type, key: str, record: Any) -> None:
+        known = self._known[kind]
+        if len(known) >= self.settings.max_series:
+            known.clear()
+        known[key] = record
 
     # -- reading ------------------------------------------------------------------
 
@@ -392,15 +419,22 @@ class CodingAgentProcessor:
 
     def _write(self, call: _Call) -> None:
         """Developers, then sessions, then changes: one batch insert per type."""
-        self._lines(call)
-        ids = self._write_developers(call)
-        self._write_sessions(call, ids)
-        changes = []
-        for email, change in call.changes.values():
-            dev = ids[email]
-            changes.append(change if dev == change.developer_id
-                           else dataclasses.replace(change, developer_id=dev))  # fmt: skip
-        self._insert_new(changes, "changes")
+        self._writer = threading.get_ident()
+        try:
+            self._lines(call)
+            ids = self._write_developers(call)
+            self._write_sessions(call, ids)
+            changes = []
+            for email, change in call.changes.values():
+                dev = ids[email]
+                changes.append(change if dev == change.developer_id
+                               else dataclasses.replace(change, developer_id=dev))  # fmt: skip
+            self._insert_new(changes, "changes")
+        except BaseException:
+            self._forget()  # a write may have half happened: read the store next time
+            raise
+        finally:
+            self._writer = 0
 
     def _lines(self, call: _Call) -> None:
         """Fold each (session, time)'s lines into its first accepted edit, else a change."""
@@ -423,8 +457,8 @@ class CodingAgentProcessor:
         ids: dict[str, str] = {}
         new: list[Developer] = []
         for email, (first, named) in call.developers.items():
-            dev_id = developer_id_for(email)
-            current = self._find(dev_id, email)
+            dev_id = _dev_id(email)
+            current = self._known[Developer].get(email) or self._find(dev_id, email)
             fields: dict[str, Any] = dict(named)
             if "region" in fields:
                 fields["region"] = _REGIONS.get(named["region"].strip().lower(), Region.OTHER)
@@ -434,9 +468,12 @@ class CodingAgentProcessor:
                 continue
             ids[email] = current.id
             if any(getattr(current, k) != v for k, v in fields.items()):
-                store.update(dataclasses.replace(current, **fields))
+                current = dataclasses.replace(current, **fields)
+                store.update(current)
                 self.stats["developers_updated"] += 1
-        self._insert_new(new, "developers_created")
+            self._remember(Developer, email, current)
+        for dev in self._insert_new(new, "developers_created"):
+            self._remember(Developer, dev.email, dev)
         return ids
 
     def _find(self, dev_id: str, email: str) -> Developer | None:
@@ -451,26 +488,33 @@ class CodingAgentProcessor:
 
     def _write_sessions(self, call: _Call, ids: dict[str, str]) -> None:
         new: list[Session] = []
+        known = self._known[Session]
         for sid, d in call.sessions.items():
-            try:
-                s = self.store.get(Session, sid)
-            except RecordNotFound:
-                new.append(Session(sid, ids[d.email], d.tool, d.first, d.last, d.input_tokens,
-                                   d.output_tokens, d.cost))  # fmt: skip
-                continue
-            self.store.update(dataclasses.replace(
+            s = known.get(sid)
+            if s is None:
+                try:
+                    s = self.store.get(Session, sid)
+                except RecordNotFound:
+                    new.append(Session(sid, ids[d.email], d.tool, d.first, d.last,
+                                       d.input_tokens, d.output_tokens, d.cost))  # fmt: skip
+                    continue
+            s = dataclasses.replace(
                 s, started_at=min(s.started_at, d.first), ended_at=max(s.ended_at, d.last),
                 input_tokens=s.input_tokens + d.input_tokens,
                 output_tokens=s.output_tokens + d.output_tokens, cost_usd=s.cost_usd + d.cost,
-            ))  # fmt: skip
+            )  # fmt: skip
+            self.store.update(s)
+            self._remember(Session, sid, s)
             self.stats["sessions_updated"] += 1
-        self._insert_new(new, "sessions_created")
+        for s in self._insert_new(new, "sessions_created"):
+            self._remember(Session, s.id, s)
 
-    def _insert_new(self, records: Sequence[Any], stat: str) -> None:
-        """Insert the records in one batch, leaving out any whose key is stored."""
+    def _insert_new(self, records: Sequence[R], stat: str) -> Sequence[R]:
+        """Insert the records in one batch, leaving out any whose key is stored; those
+        inserted."""
         for _ in range(3):  # a concurrent writer (REST) may take a key between tries
             if not records:
-                return
+                break
             try:
                 self.store.save_batch(records)
             except DuplicateRecord as exc:
@@ -479,7 +523,8 @@ class CodingAgentProcessor:
                 records = [r for i, r in enumerate(records) if i not in taken]
                 continue
             self.stats[stat] += len(records)
-            return
+            return records
+        return ()
 
     def _check(self) -> None:
         with self._lock:
