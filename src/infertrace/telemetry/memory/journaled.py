@@ -45,6 +45,12 @@ class Journaled:
     _journal: Journal | None = None
     _applied: dict[str, int]
 
+    @property
+    def writes_block(self) -> bool:
+        """True while a journal is attached: a write then waits for the log, so the
+        receivers run it on a worker thread, never on the event loop."""
+        return self._journal is not None
+
     def table_names(self) -> Sequence[str]:
         """``("spans", "logs", "metrics")``."""
         return TABLES
