@@ -38,30 +38,40 @@ so the totals are counted once whichever is exported. Counter points go through
 delta, resets, resends); events are remembered (bounded) so a resent event adds
 nothing.
 
-Thread-safe: one lock serialises a call's state changes and store writes (the
-store's listeners run under it). Cost: a name check per point or record in C
-for batches, Python work only for the feed's own records.
+A cumulative series first seen after the feed (re)started counts its running total
+from its start time: after a restart over a durable store, that total may already
+be stored (Claude Code's default, delta, is not affected).
+
+Thread-safe: one lock serialises a call's state changes and store writes
+(:mod:`~infertrace.activity.agent_writer`; the store's listeners run under it).
+Cost: a name check per point or record for other telemetry; for the feed's own,
+O(1) Python work per point or event plus the store's writes, a few per call
+(figures: ``python -m benchmarks agent_feed``).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import functools
-import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass, field
 from operator import attrgetter
-from typing import Any, TypeVar
+from typing import Any
 
 from infertrace.activity import agent_names as n
 from infertrace.activity.agent_counters import CounterTracker
 from infertrace.activity.agent_settings import AgentFeedSettings
-from infertrace.activity.identity import account_email, developer_id_for, normalize_email
+from infertrace.activity.agent_writer import (
+    AGENT_EDIT,
+    AgentWriter,
+    Gathered,
+    SessionDelta,
+    change_id,
+    dev_id,
+)
+from infertrace.activity.identity import account_email, normalize_email
 from infertrace.activity.memory import MemoryActivityStore
-from infertrace.activity.records import Change, ChangeKind, Developer, Region, Session
-from infertrace.errors import DuplicateRecord, InvalidParameter, RecordNotFound
+from infertrace.activity.records import Change
+from infertrace.errors import InvalidParameter
 from infertrace.model import Attributes, LogRecord, MetricPoint, MetricType, Span, Temporality
 from infertrace.telemetry.batches import ColumnBatch
 
@@ -70,17 +80,14 @@ __all__ = ["AgentFeedSettings", "CodingAgentProcessor"]
 MAX_EDITS_PER_POINT = 10_000
 """An edit-decision increase above this (a corrupt or hostile value) is clipped."""
 
-_REGIONS = {r.value.lower(): r for r in Region}
 _POINT_COLUMNS = ("name", "type", "time_unix_nano", "start_time_unix_nano", "value",
                   "temporality", "attributes", "resource_attributes")  # fmt: skip
 _PointRow = tuple[str, MetricType, int, int, "float | int | None", Temporality, Attributes,
                   Attributes]  # fmt: skip
 _point_row: Callable[[MetricPoint], _PointRow] = attrgetter(*_POINT_COLUMNS)
-_AGENT = ChangeKind.AGENT_EDIT
 _SUM = MetricType.SUM
 _USAGE, _EDITS = "usage", "edits"
 _MISSING = object()
-R = TypeVar("R", Developer, Session, Change)
 
 
 def _text(attrs: Attributes, resource: Attributes, key: str) -> str:
@@ -109,42 +116,6 @@ def _number(value: object) -> float:
     return x if 0 <= x < float("inf") else 0.0
 
 
-@functools.lru_cache(maxsize=4096)
-def _dev_id(email: str) -> str:
-    """:func:`identity.developer_id_for`, cached: every edit of a developer asks."""
-    return developer_id_for(email)
-
-
-def _change_id(*parts: object) -> str:
-    digest = hashlib.blake2b(repr(parts).encode(), digest_size=10).hexdigest()
-    return "agent-" + digest
-
-
-@dataclass(slots=True)
-class _SessionDelta:
-    email: str
-    tool: str
-    first: int
-    last: int
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cost: float = 0.0
-
-
-@dataclass(slots=True)
-class _Call:
-    """What one call gathered, written at its end."""
-
-    developers: dict[str, tuple[int, dict[str, str]]] = field(default_factory=dict)
-    sessions: dict[str, _SessionDelta] = field(default_factory=dict)
-    changes: dict[str, tuple[str, Change]] = field(default_factory=dict)
-    """Change id -> (email, change with the email's default developer id)."""
-    edits_at: dict[tuple[str, int], str] = field(default_factory=dict)
-    """(session, time) -> id of the first accepted edit there, for lines to join."""
-    lines: dict[tuple[str, str, str, int], list[int]] = field(default_factory=dict)
-    """(prefix, email, session, time) -> [added, removed]."""
-
-
 class CodingAgentProcessor:
     """The coding-agent feed as a pipeline processor (see the module docstring)."""
 
@@ -162,18 +133,13 @@ class CodingAgentProcessor:
         self._events: OrderedDict[Hashable, None] = OrderedDict()
         self._names: dict[str, tuple[str, str] | None] = {}
         self._emails: dict[str, object] = {}
-        self._known: dict[type, dict[str, Any]] = {Developer: {}, Session: {}}
-        """Developers (by email) and sessions (by id) as this feed last wrote or read them,
-        so a call need not read them back; emptied when anyone else writes that type."""
-        self._writer = 0
-        """The thread writing for the feed (0: none), whose store notices are its own."""
-        store.subscribe(self._heard)
         self.stats: dict[str, int] = dict.fromkeys(
             ("points", "events", "unattributed", "developers_created", "developers_updated",
              "sessions_created", "sessions_updated", "changes", "duplicates"), 0,
         )  # fmt: skip
         """Counts since start: points and events read, records written, observations
         without a user (``unattributed``), changes already stored (``duplicates``)."""
+        self._writer = AgentWriter(store, self._tools, self.stats, settings.max_series)
 
     # -- the Processor protocol -------------------------------------------------
 
@@ -193,7 +159,7 @@ class CodingAgentProcessor:
             mine = [_point_row(p) for p in points if p.name.startswith(starts)]
         if mine:
             with self._lock:
-                self._write(self._read_points(mine))
+                self._writer.write(self._read_points(mine))
 
     def on_logs(self, records: Sequence[LogRecord], resources: Sequence[Attributes]) -> None:
         """Read the events named under a configured prefix (by body or ``event.name``)."""
@@ -212,34 +178,16 @@ class CodingAgentProcessor:
             ]  # fmt: skip
         if mine:
             with self._lock:
-                self._write(self._read_events(mine))
+                self._writer.write(self._read_events(mine))
 
     def shutdown(self) -> None:
         """Forget the per-series state and stop listening to the store; safe to call
         twice."""
-        self.store.unsubscribe(self._heard)
         with self._lock:
-            self._forget()
+            self._writer.close()
             self._claims.clear()
             self._events.clear()
             self._counters = CounterTracker(self.settings.max_series, self.settings.idle_seconds)
-
-    def _heard(self, kind: type, days: frozenset[int] | None) -> None:
-        """A store write: unless the feed made it, what it knew of that type may be stale."""
-        if threading.get_ident() != self._writer:
-            known = self._known.get(kind)
-            if known is not None:
-                known.clear()
-
-    def _forget(self) -> None:
-        for known in self._known.values():
-            known.clear()
-
-    def _remember(self, kind: type, key: str, record: Any) -> None:
-        known = self._known[kind]
-        if len(known) >= self.settings.max_series:
-            known.clear()
-        known[key] = record
 
     # -- reading ------------------------------------------------------------------
 
@@ -281,7 +229,7 @@ class CodingAgentProcessor:
         return email  # type: ignore[return-value]
 
     def _note(
-        self, call: _Call, prefix: str, email: str, attrs: Attributes, resource: Attributes,
+        self, call: Gathered, prefix: str, email: str, attrs: Attributes, resource: Attributes,
         time: int,
     ) -> str:  # fmt: skip
         """Record the developer's mapped fields and the session's activity; the session id."""
@@ -299,7 +247,7 @@ class CodingAgentProcessor:
         if session:
             delta = call.sessions.get(session)
             if delta is None:
-                call.sessions[session] = _SessionDelta(email, self._tools[prefix], time, time)
+                call.sessions[session] = SessionDelta(email, self._tools[prefix], time, time)
             else:
                 delta.first, delta.last = min(delta.first, time), max(delta.last, time)
         return session
@@ -316,8 +264,8 @@ class CodingAgentProcessor:
             self._claims.move_to_end(key)
         return held == source
 
-    def _read_points(self, points: list[_PointRow]) -> _Call:
-        call = _Call()
+    def _read_points(self, points: list[_PointRow]) -> Gathered:
+        call = Gathered()
         step = self._counters.step
         frozen: dict[int, tuple[Any, ...]] = {}  # id(resource) -> its items, sorted
         self.stats["points"] += len(points)
@@ -345,7 +293,7 @@ class CodingAgentProcessor:
                     edits = min(round(inc), MAX_EDITS_PER_POINT)
                     accepted = attrs.get(n.DECISION) == n.ACCEPT
                     language = _text(attrs, resource, n.LANGUAGE)
-                    base = _change_id(prefix, session, metric, key[1], time)
+                    base = change_id(prefix, session, metric, key[1], time)
                     for j in range(edits):
                         cid = f"{base}.{j}"
                         self._edit(call, prefix, email, session, cid, time, language, accepted)
@@ -356,7 +304,7 @@ class CodingAgentProcessor:
                     counts[side == n.REMOVED] += round(inc)
         return call
 
-    def _usage(self, call: _Call, session: str, metric: str, kind: object, inc: float) -> None:
+    def _usage(self, call: Gathered, session: str, metric: str, kind: object, inc: float) -> None:
         delta = call.sessions.get(session)
         if delta is None:
             return  # no session to hold it
@@ -368,17 +316,17 @@ class CodingAgentProcessor:
             delta.output_tokens += round(inc)
 
     def _edit(
-        self, call: _Call, prefix: str, email: str, session: str, cid: str, time: int,
+        self, call: Gathered, prefix: str, email: str, session: str, cid: str, time: int,
         language: str, accepted: bool,
     ) -> None:  # fmt: skip
-        change = Change(cid, _dev_id(email), time, _AGENT, self._tools[prefix], language, 0, 0,
+        change = Change(cid, dev_id(email), time, AGENT_EDIT, self._tools[prefix], language, 0, 0,
                         accepted)  # fmt: skip
         call.changes[cid] = (email, change)
         if accepted:
             call.edits_at.setdefault((session, time), cid)
 
-    def _read_events(self, records: list[LogRecord]) -> _Call:
-        call = _Call()
+    def _read_events(self, records: list[LogRecord]) -> Gathered:
+        call = Gathered()
         self.stats["events"] += len(records)
         seen = self._events
         for r in records:
@@ -410,121 +358,12 @@ class CodingAgentProcessor:
             elif event == n.TOOL_DECISION:
                 tool = attrs.get(n.TOOL_NAME) or attrs.get(n.TOOL)
                 if tool in n.EDIT_TOOLS and self._claim(session, email, _EDITS, "event"):
-                    cid = _change_id(prefix, session, event, ident[4], ident[5], time)
+                    cid = change_id(prefix, session, event, ident[4], ident[5], time)
                     accepted = attrs.get(n.DECISION) == n.ACCEPT
                     self._edit(call, prefix, email, session, cid, time, "", accepted)
         return call
 
     # -- writing ------------------------------------------------------------------
-
-    def _write(self, call: _Call) -> None:
-        """Developers, then sessions, then changes: one batch insert per type."""
-        self._writer = threading.get_ident()
-        try:
-            self._lines(call)
-            ids = self._write_developers(call)
-            self._write_sessions(call, ids)
-            changes = []
-            for email, change in call.changes.values():
-                dev = ids[email]
-                changes.append(change if dev == change.developer_id
-                               else dataclasses.replace(change, developer_id=dev))  # fmt: skip
-            self._insert_new(changes, "changes")
-        except BaseException:
-            self._forget()  # a write may have half happened: read the store next time
-            raise
-        finally:
-            self._writer = 0
-
-    def _lines(self, call: _Call) -> None:
-        """Fold each (session, time)'s lines into its first accepted edit, else a change."""
-        for (prefix, email, session, time), (added, removed) in call.lines.items():
-            cid = call.edits_at.get((session, time))
-            if cid is not None:
-                owner, edit = call.changes[cid]
-                call.changes[cid] = (owner, dataclasses.replace(
-                    edit, lines_added=edit.lines_added + added,
-                    lines_removed=edit.lines_removed + removed))  # fmt: skip
-                continue
-            cid = _change_id(prefix, session, n.LINES_OF_CODE, time)
-            call.changes[cid] = (email, Change(
-                cid, _dev_id(email), time, _AGENT, self._tools[prefix], "", added,
-                removed, True))  # fmt: skip
-
-    def _write_developers(self, call: _Call) -> dict[str, str]:
-        """Create or update the call's developers; email -> the stored id."""
-        store = self.store
-        ids: dict[str, str] = {}
-        new: list[Developer] = []
-        for email, (first, named) in call.developers.items():
-            dev_id = _dev_id(email)
-            current = self._known[Developer].get(email) or self._find(dev_id, email)
-            fields: dict[str, Any] = dict(named)
-            if "region" in fields:
-                fields["region"] = _REGIONS.get(named["region"].strip().lower(), Region.OTHER)
-            if current is None:
-                new.append(Developer(dev_id, email, created_at=first, **fields))
-                ids[email] = dev_id
-                continue
-            ids[email] = current.id
-            if any(getattr(current, k) != v for k, v in fields.items()):
-                current = dataclasses.replace(current, **fields)
-                store.update(current)
-                self.stats["developers_updated"] += 1
-            self._remember(Developer, email, current)
-        for dev in self._insert_new(new, "developers_created"):
-            self._remember(Developer, dev.email, dev)
-        return ids
-
-    def _find(self, dev_id: str, email: str) -> Developer | None:
-        try:
-            return self.store.get(Developer, dev_id)
-        except RecordNotFound:
-            pass
-        try:  # a developer stored under another id (a REST client chose it)
-            return self.store.find_developer(email)
-        except RecordNotFound:
-            return None
-
-    def _write_sessions(self, call: _Call, ids: dict[str, str]) -> None:
-        new: list[Session] = []
-        known = self._known[Session]
-        for sid, d in call.sessions.items():
-            s = known.get(sid)
-            if s is None:
-                try:
-                    s = self.store.get(Session, sid)
-                except RecordNotFound:
-                    new.append(Session(sid, ids[d.email], d.tool, d.first, d.last,
-                                       d.input_tokens, d.output_tokens, d.cost))  # fmt: skip
-                    continue
-            s = dataclasses.replace(
-                s, started_at=min(s.started_at, d.first), ended_at=max(s.ended_at, d.last),
-                input_tokens=s.input_tokens + d.input_tokens,
-                output_tokens=s.output_tokens + d.output_tokens, cost_usd=s.cost_usd + d.cost,
-            )  # fmt: skip
-            self.store.update(s)
-            self._remember(Session, sid, s)
-            self.stats["sessions_updated"] += 1
-        for s in self._insert_new(new, "sessions_created"):
-            self._remember(Session, s.id, s)
-
-    def _insert_new(self, records: Sequence[R], stat: str) -> Sequence[R]:
-        """Insert the records in one batch, leaving out any whose key is stored; those
-        inserted."""
-        for _ in range(3):  # a concurrent writer (REST) may take a key between tries
-            if not records:
-                break
-            try:
-                self.store.save_batch(records)
-            except DuplicateRecord as exc:
-                taken = {i for i, _ in exc.problems}
-                self.stats["duplicates"] += len(taken)
-                records = [r for i, r in enumerate(records) if i not in taken]
-                continue
-            self.stats[stat] += len(records)
-            return records
-        return ()
 
     def _check(self) -> None:
         with self._lock:
