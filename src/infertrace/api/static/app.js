@@ -1,6 +1,7 @@
 // The InferTrace web UI: the hash router, the top bar and the API token dialog.
 
 import {getToken, onTokenChange, rearmTokenPrompt, setToken, setTokenPrompt} from './api.js';
+import * as agents from './agents.js';
 import {clear, errorBox, h, setUTC, useUTC} from './dom.js';
 import * as logs from './logs.js';
 import * as metrics from './metrics.js';
@@ -18,6 +19,7 @@ const VIEWS = {
   map: {view: servicemap, title: 'Service map', nav: 'map'},
   models: {view: models, title: 'Models', nav: 'models'},
   pods: {view: pods, title: 'Pods', nav: 'pods'},
+  agents: {view: agents, title: 'Agents', nav: 'agents'},
   logs: {view: logs, title: 'Logs', nav: 'logs'},
   metrics: {view: metrics, title: 'Metrics', nav: 'metrics'},
   stats: {view: stats, title: 'Stats', nav: 'stats'},
