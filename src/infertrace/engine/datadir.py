@@ -133,7 +133,10 @@ class DataDir:
         for participant in self.participants:
             participant.attach(self)
         if moved is not None:  # make what was salvaged durable before anything else
-            self.snapshot()
+            try:
+                self.snapshot()
+            except OSError as exc:  # the intact records are in memory and in damaged-*/
+                log.error("data directory %s: snapshot after moving the log failed: %s", path, exc)
         self._thread = threading.Thread(target=self._run, name="datadir-snapshot", daemon=True)
         self._thread.start()
 
