@@ -136,10 +136,11 @@ class Column:
         return list(map(values.__getitem__, array.tolist()))
 
     def value_at(self, row: int) -> Any:
-        code = self.data[row]
+        """The Python value of one row. O(1)."""
+        value = self.data[row].item()
         if self.spec.kind != "str":
-            return code.item()
-        return None if code < 0 else self.values[code]
+            return value
+        return None if value < 0 else self.values[value]
 
     def reset(self, array: Array, values: list[Any] | None = None) -> None:
         """Hold exactly ``array`` (encoded) with dictionary ``values``. O(n)."""

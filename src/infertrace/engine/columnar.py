@@ -148,10 +148,15 @@ class ColumnTable(Generic[R]):
         """Code -> value of a str column (valid until the next write)."""
         return self.columns[column].values
 
+    def record(self, row: int) -> R:
+        """The record of one row (a lookup's path: no array is built). O(columns)."""
+        columns = self.columns
+        return self.make(*[columns[n].value_at(row) for n in self.stored])
+
     def get(self, pk: Any) -> R | None:
         """The record with primary key ``pk``, or None. O(1)."""
         row = self.primary.owner(self.primary.key_of(pk))
-        return None if row < 0 else self.records(np.array([row]))[0]
+        return None if row < 0 else self.record(row)
 
     def find(self, column: str, value: Any) -> R | None:
         """The record whose unique ``column`` is ``value``, or None. O(1)."""
@@ -159,7 +164,7 @@ class ColumnTable(Generic[R]):
         if not isinstance(index, UniqueIndex):
             raise ValueError(f"{column!r} has no unique index")
         row = index.owner(index.key_of(value))
-        return None if row < 0 else self.records(np.array([row]))[0]
+        return None if row < 0 else self.record(row)
 
     # -- writing -----------------------------------------------------------------
 
@@ -310,7 +315,7 @@ class ColumnTable(Generic[R]):
             except BaseException:
                 self._forget(marks)
                 raise
-        old = self.records(np.array([row]))[0]
+        old = self.record(row)
         self._retire(row)
         self._append(arrays)
         self._maybe_compact()
@@ -324,7 +329,7 @@ class ColumnTable(Generic[R]):
             raise KeyError(pk)
         if before is not None:
             before()
-        old = self.records(np.array([row]))[0]
+        old = self.record(row)
         self._retire(row)
         self._maybe_compact()
         return old
