@@ -155,6 +155,28 @@ def test_cumulative_counters_with_resets(
     assert feed.store.get(Session, "sess-1").input_tokens == expected
 
 
+def test_a_restart_over_stored_sessions_does_not_count_running_totals_again() -> None:
+    """Cumulative totals since the start: the first feed counts them; a restarted feed
+    over the same (durable) store takes a stored session's series as baselines, while
+    a session new to the store still counts from its start."""
+    store = MemoryActivityStore()
+    first = CodingAgentProcessor(store)
+    first.on_metrics([tokens("input", 400, T0 + SECOND, temporality=CUMULATIVE)], [])
+    first.on_metrics([tokens("input", 900, T0 + 2 * SECOND, temporality=CUMULATIVE)], [])
+    assert store.get(Session, "sess-1").input_tokens == 900
+    again = CodingAgentProcessor(store)  # the collector restarted
+    again.on_metrics([tokens("input", 1000, T0 + 3 * SECOND, temporality=CUMULATIVE),
+                      tokens("input", 50, T0 + 3 * SECOND, "sess-2", temporality=CUMULATIVE),
+                      ], [])  # fmt: skip
+    again.on_metrics([tokens("input", 1200, T0 + 4 * SECOND, temporality=CUMULATIVE),
+                      tokens("output", 30, T0 + 4 * SECOND, "sess-2", temporality=CUMULATIVE),
+                      ], [])  # fmt: skip
+    assert store.get(Session, "sess-1").input_tokens == 900 + (1200 - 1000)
+    s2 = store.get(Session, "sess-2")  # new: every series counts from its start
+    assert (s2.input_tokens, s2.output_tokens) == (50, 30)
+    again._check()
+
+
 def test_a_value_drop_with_the_same_start_is_a_reset(feed: CodingAgentProcessor) -> None:
     values = [100, 160, 30, 70]  # the drop to 30 starts a new run
     for i, v in enumerate(values):

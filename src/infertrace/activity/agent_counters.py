@@ -74,10 +74,12 @@ class CounterTracker:
 
     def step(
         self, key: Hashable, temporality: Temporality, start: int, time_unix_nano: int,
-        value: float,
+        value: float, first_counts: bool = True,
     ) -> float:  # fmt: skip
         """The increase ``value`` at ``time_unix_nano`` brings to series ``key``
-        (>= 0; a NaN or negative value adds nothing). O(1) amortised."""
+        (>= 0; a NaN or negative value adds nothing). ``first_counts`` False makes a
+        cumulative series' first point a baseline whatever its start (the caller knows
+        its total may be stored already). O(1) amortised."""
         if not value >= 0 or math.isinf(value):  # NaN, negative or infinite
             value = 0.0
         now = self._clock()
@@ -101,7 +103,8 @@ class CounterTracker:
                 series.move_to_end(key)
                 return 0.0
             elif old is None:
-                increase = value if start and start > self._forgotten_start else 0.0
+                known = first_counts and start and start > self._forgotten_start
+                increase = value if known else 0.0
             elif start != old[0] or value < old[1]:
                 increase = value
             else:

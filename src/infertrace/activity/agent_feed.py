@@ -38,9 +38,11 @@ so the totals are counted once whichever is exported. Counter points go through
 delta, resets, resends); events are remembered (bounded) so a resent event adds
 nothing.
 
-A cumulative series first seen after the feed (re)started counts its running total
-from its start time: after a restart over a durable store, that total may already
-be stored (Claude Code's default, delta, is not affected).
+A cumulative series counts its first point's value (all it counted since its start)
+only when its session was new to the store when this run first saw it; a session
+stored before (a restart over a durable store) starts from a baseline, so a running
+total is never counted twice. A delta point resent after a restart is counted
+again, except its changes (their ids repeat).
 
 Thread-safe: one lock serialises a call's state changes and store writes
 (:mod:`~infertrace.activity.agent_writer`; the store's listeners run under it).
@@ -70,8 +72,8 @@ from infertrace.activity.agent_writer import (
 )
 from infertrace.activity.identity import account_email, normalize_email
 from infertrace.activity.memory import MemoryActivityStore
-from infertrace.activity.records import Change
-from infertrace.errors import InvalidParameter
+from infertrace.activity.records import Change, Session
+from infertrace.errors import InvalidParameter, RecordNotFound
 from infertrace.model import Attributes, LogRecord, MetricPoint, MetricType, Span, Temporality
 from infertrace.telemetry.batches import ColumnBatch
 
@@ -86,6 +88,7 @@ _PointRow = tuple[str, MetricType, int, int, "float | int | None", Temporality, 
                   Attributes]  # fmt: skip
 _point_row: Callable[[MetricPoint], _PointRow] = attrgetter(*_POINT_COLUMNS)
 _SUM = MetricType.SUM
+_DELTA = Temporality.DELTA
 _USAGE, _EDITS = "usage", "edits"
 _MISSING = object()
 
@@ -133,6 +136,8 @@ class CodingAgentProcessor:
         self._events: OrderedDict[Hashable, None] = OrderedDict()
         self._names: dict[str, tuple[str, str] | None] = {}
         self._emails: dict[str, object] = {}
+        self._sessions: OrderedDict[str, bool] = OrderedDict()
+        """Session id -> whether it was new to the store when this run first saw it."""
         self.stats: dict[str, int] = dict.fromkeys(
             ("points", "events", "unattributed", "developers_created", "developers_updated",
              "sessions_created", "sessions_updated", "changes", "duplicates"), 0,
@@ -188,6 +193,7 @@ class CodingAgentProcessor:
             self._claims.clear()
             self._events.clear()
             self._counters = CounterTracker(self.settings.max_series, self.settings.idle_seconds)
+            self._sessions.clear()
 
     # -- reading ------------------------------------------------------------------
 
@@ -264,6 +270,26 @@ class CodingAgentProcessor:
             self._claims.move_to_end(key)
         return held == source
 
+    def _fresh(self, session: object) -> bool:
+        """Whether the feed has seen ``session`` from its beginning: not stored when
+        first seen in this run. A cumulative series of any other session (stored
+        before a restart) starts from a baseline, as its running total up to now may
+        be stored already. Remembered (bounded; a forgotten session is looked up again,
+        found stored, and no longer counts as fresh: the safe side)."""
+        if type(session) is not str or not session:
+            return True
+        fresh = self._sessions.get(session)
+        if fresh is None:
+            try:
+                self.store.get(Session, session)
+                fresh = False
+            except RecordNotFound:
+                fresh = True
+            self._sessions[session] = fresh
+            if len(self._sessions) > self.settings.max_series:
+                self._sessions.popitem(last=False)
+        return fresh
+
     def _read_points(self, points: list[_PointRow]) -> Gathered:
         call = Gathered()
         step = self._counters.step
@@ -278,7 +304,9 @@ class CodingAgentProcessor:
             if res_key is None:
                 res_key = frozen[id(resource)] = tuple(sorted(resource.items()))
             key = (name, tuple(sorted(attrs.items())), res_key)
-            inc = step(key, temporality, start, time, float(value) if value is not None else 0.0)
+            fresh = temporality == _DELTA or self._fresh(attrs.get(n.SESSION_ID))
+            inc = step(key, temporality, start, time,
+                       float(value) if value is not None else 0.0, fresh)  # fmt: skip
             if inc <= 0:
                 continue
             email = self._email(attrs, resource)
@@ -369,5 +397,6 @@ class CodingAgentProcessor:
         with self._lock:
             assert len(self._claims) <= self.settings.max_series
             assert len(self._events) <= self.settings.max_series
+            assert len(self._sessions) <= self.settings.max_series
             assert set(self._claims.values()) <= {"metric", "event"}
         self._counters._check()
