@@ -18,6 +18,7 @@ import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from infertrace.engine.gcpause import gc_paused
 from infertrace.engine.journal import Journal
 from infertrace.engine.rwlock import RWLock
 from infertrace.engine.snapfile import TableState
@@ -74,11 +75,11 @@ class Journaled:
         """Each table's full state with its ``applied_lsn``, each under its read lock
         (tables one after the other: writes to the others go on). O(capacity)."""
         out: dict[str, TableState] = {}
-        with self._span_lock.read():
+        with gc_paused(), self._span_lock.read():
             out["spans"] = capture.capture_spans(self._spans, self._applied["spans"])
-        with self._log_lock.read():
+        with gc_paused(), self._log_lock.read():
             out["logs"] = capture.capture_logs(self._logs, self._applied["logs"])
-        with self._metric_lock.read():
+        with gc_paused(), self._metric_lock.read():
             out["metrics"] = capture.capture_metrics(self._metrics, self._applied["metrics"])
         return out
 
@@ -100,7 +101,8 @@ class Journaled:
                 built[name] = (empty(), 0)
                 continue
             try:
-                built[name] = (restore(ts), capture.applied_lsn(ts))
+                with gc_paused():
+                    built[name] = (restore(ts), capture.applied_lsn(ts))
             except (KeyError, ValueError, TypeError, IndexError) as exc:
                 raise ValueError(f"the {name} table's state is unusable: {exc!r}") from exc
         with self._span_lock.write(), self._log_lock.write(), self._metric_lock.write():
