@@ -21,7 +21,7 @@ from infertrace.engine.journal import APPLIED_LSN, Durable
 from infertrace.engine.snapfile import TableState
 from infertrace.errors import InvalidParameter, LogUnavailable, ServiceNotFound
 from infertrace.registry import Origin, ServiceInfo, ServiceStatus, ThreadSafeRegistry
-from infertrace.registry.durable import TABLE
+from infertrace.registry.durable import DEFERRED_WAITS, TABLE
 
 from .conftest import pod
 from .journal_double import MemoryJournal
@@ -429,3 +429,76 @@ def test_replay_remembers_the_lsn_so_a_restored_store_continues_the_log() -> Non
         restarted.replay(table, lsn, payload)
     assert restarted.capture()[TABLE].meta[APPLIED_LSN] == journal.last_lsn
     assert contents(restarted) == contents(store)
+
+
+def test_deferred_waits_wait_once_the_outermost_block_exits() -> None:
+    store, journal = journaled()
+    with DEFERRED_WAITS:
+        store.save_service(pod("svc", "p0"))
+        with DEFERRED_WAITS:
+            store.add_subscription("svc:p0", "g0")
+        assert journal.waited == [], "an inner block must not wait"
+        store.save_service(pod("svc", "p1"))
+        assert journal.waited == []
+    assert journal.waited == [1, 2, 3]
+    store.delete_service("svc:p1")  # outside any block: waits at once
+    assert journal.waited == [1, 2, 3, 4]
+
+
+class _FirstWaitFails(MemoryJournal):
+    def wait(self, lsn: int) -> None:
+        if lsn == 1:
+            raise OSError(5, f"fsync failed covering lsn {lsn}")
+        super().wait(lsn)
+
+
+def test_a_deferred_failed_wait_is_raised_at_the_exit_after_every_wait() -> None:
+    store, journal = ThreadSafeRegistry(), _FirstWaitFails()
+    store.attach(journal)
+    with pytest.raises(LogUnavailable, match="change 1 may not be durable"), DEFERRED_WAITS:
+        store.save_service(pod("svc", "p0"))
+        store.save_service(pod("svc", "p1"))
+    assert journal.waited == [2]  # the second was still waited for
+    assert contents(replayed(journal)) == contents(store)
+    with DEFERRED_WAITS:  # the failure left no pending change behind
+        pass
+    assert journal.waited == [2]
+
+
+class _FirstWaitBlocks(MemoryJournal):
+    """The first wait blocks until released; later ones return at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.first = True
+
+    def wait(self, lsn: int) -> None:
+        if self.first:
+            self.first = False
+            self.entered.set()
+            assert self.release.wait(10)
+        super().wait(lsn)
+
+
+def test_a_service_change_waiting_for_the_log_does_not_hold_up_other_changes() -> None:
+    from infertrace.registry.service import RegistryService
+
+    store, journal = ThreadSafeRegistry(), _FirstWaitBlocks()
+    service = RegistryService(store, clock=lambda: 1_000)
+    store.attach(journal)
+    first = threading.Thread(target=service.observe, args=("svc", "p0"))
+    first.start()
+    try:
+        assert journal.entered.wait(10)
+        second = threading.Thread(target=service.observe, args=("llm", "p1"))
+        second.start()
+        second.join(5)
+        assert not second.is_alive(), "the service lock was held during a durability wait"
+        assert first.is_alive()  # still waiting for its record
+    finally:
+        journal.release.set()
+        first.join(10)
+    assert [i.key for i in store.get_all_services()] == ["llm:p1", "svc:p0"]
+    assert contents(replayed(journal)) == contents(store)

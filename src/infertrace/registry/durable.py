@@ -21,6 +21,7 @@ settles outside the lock.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -258,11 +259,7 @@ def _apply(core: RegistryCore, change: tuple[Any, ...]) -> None:
         raise ValueError(f"unknown registry change {op!r} with {len(args)} arguments")
 
 
-def wait(pending: Pending) -> None:
-    """Wait until a logged change is durable (outside the store's lock); a failed
-    fsync is LogUnavailable: the change was applied but must not be acknowledged."""
-    if pending is None:
-        return
+def _settle(pending: tuple[Journal, int]) -> None:
     journal, lsn = pending
     try:
         journal.wait(lsn)
@@ -270,4 +267,59 @@ def wait(pending: Pending) -> None:
         raise LogUnavailable(f"registry change {lsn} may not be durable: {exc}") from exc
 
 
-__all__ = ["TABLE", "Pending", "RegistryLog", "wait"]
+_deferred = threading.local()
+"""Per thread: ``depth`` of nested DEFERRED_WAITS blocks, ``pending`` changes."""
+
+
+def wait(pending: Pending) -> None:
+    """Wait until a logged change is durable (outside the store's lock); a failed
+    fsync is LogUnavailable: the change was applied but must not be acknowledged.
+    Inside ``with DEFERRED_WAITS:`` on this thread, the wait is left to its exit."""
+    if pending is None:
+        return
+    state = _deferred.__dict__
+    if state.get("depth"):
+        state.setdefault("pending", []).append(pending)
+        return
+    _settle(pending)
+
+
+class DeferredWaits:
+    """``with DEFERRED_WAITS:``: on this thread, wait for the registry's logged changes
+    when the outermost of these blocks exits instead of at each store call.
+
+    For a caller that changes the store under a lock of its own (the registry
+    service): entered before that lock and left after it, the durability waits
+    happen once the lock is free, so one change waiting for the next fsync (up to
+    the interval of ``--fsync interval=...``) does not hold up every other
+    thread that needs the lock. The caller still returns only once its changes
+    are durable (LogUnavailable as :func:`wait`). Re-entrant; about 0.6 µs over
+    a bare ``with`` when nothing was logged (timeit, this 2-core VM, loaded).
+    """
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        state = _deferred.__dict__
+        state["depth"] = state.get("depth", 0) + 1
+
+    def __exit__(self, *exc: object) -> None:
+        state = _deferred.__dict__
+        depth = state["depth"] = state["depth"] - 1
+        if depth or "pending" not in state:
+            return
+        error: LogUnavailable | None = None
+        for item in state.pop("pending"):
+            try:
+                _settle(item)
+            except LogUnavailable as failed:
+                error = error or failed
+        if error is not None and exc[0] is None:
+            raise error
+
+
+DEFERRED_WAITS = DeferredWaits()
+"""The one instance (its state is per thread): ``with DEFERRED_WAITS, lock: ...``."""
+
+
+__all__ = ["DEFERRED_WAITS", "TABLE", "DeferredWaits", "Pending", "RegistryLog", "wait"]

@@ -20,7 +20,10 @@ so its ``last_seen`` reaches the store at most once per ``touch_interval`` a pod
 (the sweeper and the health rules use the exact time, kept in memory).
 
 Thread-safe: one re-entrant lock around every read-modify-write, so the
-pipeline's workers, the sweeper and REST handlers can call at once. Events are
+pipeline's workers, the sweeper and REST handlers can call at once. A durable
+store's waits for the log are deferred until that lock is released
+(:data:`~infertrace.registry.durable.DEFERRED_WAITS`), so one change waiting for
+an fsync does not hold up the others. Events are
 published (and listeners called) under it, so they are in the order of the
 changes: a listener must be quick and never wait for another thread. A mirror
 of the records this service wrote answers the telemetry fast path and
@@ -37,6 +40,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 from infertrace.errors import InvalidParameter, ServiceNotFound
 from infertrace.registry.checker import CheckSettings, HealthChecker
+from infertrace.registry.durable import DEFERRED_WAITS
 from infertrace.registry.events import EventLog, EventType, RegistryEvent
 from infertrace.registry.health import SECOND, Periodic, PodTelemetry, telemetry_status
 from infertrace.registry.notifier import Notifier, NotifySettings
@@ -153,7 +157,7 @@ class RegistryService:
         """The share of the pod's spans in the error window that were errors; None when it
         sent none. O(window seconds)."""
         parse_key(key)
-        with self._lock:
+        with DEFERRED_WAITS, self._lock:
             totals = self._heard.totals(key, self._clock())
         if totals is None or not totals[0]:
             return None
@@ -177,7 +181,7 @@ class RegistryService:
     def counters(self) -> Mapping[str, int]:
         """Running totals for /metrics: events published, provider names ignored, and the
         health checker's and notifier's counters."""
-        with self._lock:
+        with DEFERRED_WAITS, self._lock:
             counts = dict(self._counts)
         counts["events_published"] = self.events.last_id
         counts.update(self.checker.counters())
@@ -186,7 +190,7 @@ class RegistryService:
 
     def count(self, name: str, n: int = 1) -> None:
         """Add ``n`` to the counter ``name`` that :meth:`counters` reports."""
-        with self._lock:
+        with DEFERRED_WAITS, self._lock:
             self._counts[name] = self._counts.get(name, 0) + n
 
     # -- changes -----------------------------------------------------------------
@@ -219,7 +223,7 @@ class RegistryService:
             health_check_url=health_check_url, notification_url=notification_url,
             providers=frozenset(providers), metadata=metadata or {},
         )  # fmt: skip
-        with self._lock:
+        with DEFERRED_WAITS, self._lock:
             now = self._clock()
             old = self._lookup(key)
             if old is None:
@@ -253,7 +257,7 @@ class RegistryService:
     def heartbeat(self, key: str) -> ServiceInfo:
         """The pod says it is alive: ``last_seen`` is now, and a pod without a health-check
         URL that was unhealthy or unknown is healthy again (status_changed)."""
-        with self._lock:
+        with DEFERRED_WAITS, self._lock:
             now = self._clock()
             old = self._require(key)
             self._heard.heard(key, now)
@@ -268,7 +272,7 @@ class RegistryService:
 
     def deregister(self, key: str) -> None:
         """Remove the pod and the subscriptions it holds; ServiceNotFound if unknown."""
-        with self._lock:
+        with DEFERRED_WAITS, self._lock:
             old = self._require(key)
             self.store.remove_all_subscriptions(key)
             self.store.delete_service(key)
@@ -279,7 +283,7 @@ class RegistryService:
         """Set the pod's status by hand (e.g. draining, which only this call ends).
         Publishes status_changed unless it already had it."""
         wanted = to_status(status)
-        with self._lock:
+        with DEFERRED_WAITS, self._lock:
             old = self._require(key)
             if old.status is wanted:
                 return old
@@ -291,7 +295,7 @@ class RegistryService:
     def report_check(self, key: str, ok: bool, at: int | None = None) -> ServiceInfo | None:
         """Record an active health check's outcome: healthy when ``ok``, else unhealthy
         (a draining pod stays draining). None when the pod is gone meanwhile."""
-        with self._lock:
+        with DEFERRED_WAITS, self._lock:
             old = self._lookup(key)
             if old is None:
                 return None
@@ -318,7 +322,7 @@ class RegistryService:
         ``touch_interval`` (the common case: the telemetry processor calls this once per
         resource per batch)."""
         key = f"{service_name}:{pod_name}"
-        with self._lock:
+        with DEFERRED_WAITS, self._lock:
             if now is None:
                 now = self._clock()
             old = self._records.get(key)
@@ -360,13 +364,13 @@ class RegistryService:
     def subscribe(self, subscriber_key: str, group: str) -> None:
         """The pod ``subscriber_key`` (ServiceNotFound unless registered) follows ``group``:
         it is notified of every event on that service name. Twice is a no-op."""
-        with self._lock:
+        with DEFERRED_WAITS, self._lock:
             self._require(subscriber_key)
             self.store.add_subscription(subscriber_key, group)
 
     def unsubscribe(self, subscriber_key: str, group: str) -> None:
         """The pod stops following ``group``; a no-op if it did not."""
-        with self._lock:
+        with DEFERRED_WAITS, self._lock:
             self.store.remove_subscription(subscriber_key, group)
 
     def sweep(self, now: int | None = None) -> list[RegistryEvent]:
@@ -375,7 +379,7 @@ class RegistryService:
         for ``touch_interval``; the status_changed events it published. Reloads the
         record mirror from the store. O(pods x window seconds)."""
         published: list[RegistryEvent] = []
-        with self._lock:
+        with DEFERRED_WAITS, self._lock:
             if now is None:
                 now = self._clock()
             records = self.store.get_all_services()
@@ -410,7 +414,7 @@ class RegistryService:
     def start(self) -> None:
         """Start the background threads (sweeper, health checker, notifier); once.
         Events published before are not notified."""
-        with self._lock:
+        with DEFERRED_WAITS, self._lock:
             if self._started:
                 return
             self._started = True
@@ -444,7 +448,7 @@ class RegistryService:
     def _check(self) -> None:
         """Assert the invariants: the mirror holds the store's records, and the telemetry
         state (seen times, error windows, followed groups) only names stored pods."""
-        with self._lock:
+        with DEFERRED_WAITS, self._lock:
             stored = {r.key: r for r in self.store.get_all_services()}
             for key, info in self._records.items():
                 assert stored.get(key) == info, (key, info, stored.get(key))
