@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -32,8 +33,11 @@ from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
 from opentelemetry.sdk.metrics import Counter, MeterProvider
 from opentelemetry.sdk.metrics.export import AggregationTemporality, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
+from tests.activity.agent_shapes import SECOND, T0, point, standard
 
 from infertrace.activity.identity import account_email, developer_id_for
+from infertrace.collector.otlp.encode import encode_metrics
+from infertrace.model import Temporality
 from infertrace.testing import ServedProcess
 
 POLL_SECONDS = 20.0
@@ -247,3 +251,48 @@ def test_adoption_numbers_read_back_over_rest(
             by_email[ada.email]["region"]) == ("engineering", f"platform-{tag}", "EU")  # fmt: skip
     assert (by_email[bob.email]["team"], by_email[bob.email]["region"]) == (f"mobile-{tag}", "US")
     assert by_email[cy.email]["region"] == "APAC"
+
+
+def _session(url: str, sid: str) -> dict[str, Any] | None:
+    found = httpx.get(f"{url}/api/activity/sessions/{sid}", timeout=10)
+    return found.json() if found.status_code == 200 else None
+
+
+def _send_and_wait(url: str, points: list[Any], sid: str, tokens: int) -> dict[str, Any] | None:
+    body = encode_metrics(points).SerializeToString()
+    sent = httpx.post(f"{url}/v1/metrics", content=body, timeout=10,
+                      headers={"Content-Type": "application/x-protobuf"})  # fmt: skip
+    assert sent.status_code == 200, sent.text
+    deadline = time.monotonic() + POLL_SECONDS
+    s = _session(url, sid)
+    while (s is None or s["input_tokens"] < tokens) and time.monotonic() < deadline:
+        time.sleep(0.05)
+        s = _session(url, sid)
+    return s
+
+
+def test_a_restart_over_the_data_directory_counts_no_running_total_twice(
+    tmp_path: Path,
+) -> None:
+    """One Claude Code process exporting cumulative totals (its start time fixed) to a
+    server that restarts over its data directory in between: the session's tokens are
+    the rise the process reported, never its running total twice."""
+    attrs = {**standard("sess-restart", "ada.restart@example.com"), "type": "input"}
+
+    def tokens(value: int, t: int, session: str = "sess-restart") -> Any:
+        return point("token.usage", value, T0 + t * SECOND, {**attrs, "session.id": session},
+                     temporality=Temporality.CUMULATIVE)  # fmt: skip
+
+    args = ("--data-dir", str(tmp_path / "data"), "--accept-past", "off")
+    with ServedProcess(*args, grace=30) as first:
+        s = _send_and_wait(first.url, [tokens(400, 1), tokens(900, 2)], "sess-restart", 900)
+        assert s is not None and s["input_tokens"] == 900  # from the known start: all of it
+    with ServedProcess(*args, grace=30) as again:
+        s = _session(again.url, "sess-restart")
+        assert s is not None and s["input_tokens"] == 900, "restored from the data directory"
+        s = _send_and_wait(again.url, [tokens(1000, 3), tokens(50, 3, "sess-new")],
+                           "sess-new", 50)  # fmt: skip
+        assert s is not None and s["input_tokens"] == 50  # a new session counts from start
+        s = _send_and_wait(again.url, [tokens(1200, 4)], "sess-restart", 1100)
+        # the first point after the restart is the baseline: 900 + (1200 - 1000)
+        assert s is not None and s["input_tokens"] == 900 + 1200 - 1000
