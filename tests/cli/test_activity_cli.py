@@ -115,6 +115,25 @@ def test_import_git_twice_is_idempotent(cli: Cli, tmp_path: Path) -> None:
         assert dev["created_at"] == ns(first_commit)
 
 
+def test_feeds_answer_json(cli: Cli, tmp_path: Path) -> None:
+    repo = build(tmp_path / "repo")
+    authors = len({step.author[1].lower() for step in STEPS})
+    first = cli.json("import-git", str(repo.path))
+    assert first["commits"] == {"inserted": len(STEPS), "skipped": 0, "replaced": 0}
+    assert first["developers"] == {"inserted": authors, "skipped": 0, "replaced": 0}
+    assert (first["repeated_commits"], first["unusable"]) == (0, [])
+    again = cli.json("import-git", str(repo.path))
+    assert again["commits"] == {"inserted": 0, "skipped": len(STEPS), "replaced": 0}
+    roster = tmp_path / "r.csv"
+    roster.write_text(f"email,name,region,division,team\n{STEPS[0].author[1]},A,US,d,t\n"
+                      "x@example.com,X,EU,d,t\n")  # fmt: skip
+    assert cli.json("import-roster", str(roster)) == {"rows": 2, "created": 1, "updated": 1}
+    made = cli.json("generate", "--developers", "3", "--days", "2", "--sessions", "0")
+    assert made["developers"]["inserted"] == 3
+    assert made["commits"]["inserted"] == 3 * 2
+    assert "sessions" not in made  # nothing to post, no batch
+
+
 def test_import_git_options_and_repo_name(cli: Cli, tmp_path: Path) -> None:
     repo = build(tmp_path / "checkout")
     since = datetime.fromtimestamp(ns(5) // 10**9, UTC).isoformat()

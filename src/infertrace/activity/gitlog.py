@@ -11,9 +11,10 @@ Which commits: ``HEAD`` by default (the work that reached the checked-out
 branch; unmerged and abandoned branches stay out); ``all_branches`` reads every
 local and remote-tracking branch and tag (``--branches --remotes --tags``),
 never ``refs/stash``. ``since`` is passed to git as ``--since`` (git's own
-forms: ``2024-01-01``, ``2 weeks ago``). Git prints no numstat for a merge
-commit unless asked (``-m``), so a merge counts as a commit with zero lines:
-its lines were counted in the commits it merges.
+forms: ``2024-01-01``, ``2 weeks ago``; git compares it with the committer
+date). Git prints no numstat for a merge commit unless asked (``-m``), so a
+merge counts as a commit with zero lines: its lines were counted in the
+commits it merges.
 
 Lines: additions and deletions summed over the files of a commit, as
 ``git log --numstat`` counts them (with git's rename detection: a moved file

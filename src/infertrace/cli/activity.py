@@ -12,7 +12,6 @@ prints rich tables, or the API's JSON with ``--json``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -24,7 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 from infertrace.api.client import JSON, ActivityKind, RankedBy
-from infertrace.cli.activity_import import IMPORT_COMMANDS
+from infertrace.cli.activity_import import IMPORT_COMMANDS, echo_json
 from infertrace.cli.query import _api, api_options, json_option
 
 KINDS: tuple[ActivityKind, ...] = ("developers", "commits", "changes", "sessions")
@@ -112,10 +111,6 @@ FLAGS = {
     "changes": ("accepted", "--accepted/--rejected", "Only accepted / rejected changes."),
 }
 """Boolean filters: record field, option pair, help."""
-
-
-def echo_json(doc: JSON) -> None:
-    click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
 
 
 def records_table(kind: str, items: list[JSON], title: str | None = None) -> Table:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import json
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -43,7 +44,7 @@ from infertrace.activity.records import DAY_NS
 from infertrace.activity.records import Record as ActivityRecord
 from infertrace.activity.roster import developer_of, read_roster
 from infertrace.api.client import JSON, ActivityKind, ApiClient, OnConflict
-from infertrace.cli.query import _api, api_options
+from infertrace.cli.query import _api, api_options, json_option
 from infertrace.errors import InvalidParameter
 
 BATCH = 5_000
@@ -118,6 +119,15 @@ def progress_bar(console: Console) -> Progress:
     return Progress(*columns, console=console, transient=True, disable=not console.is_terminal)
 
 
+def tallies_json(tallies: dict[str, Tally]) -> JSON:
+    """``{kind: {"inserted", "skipped", "replaced"}}``."""
+    return {kind: dataclasses.asdict(t) for kind, t in tallies.items()}
+
+
+def echo_json(doc: JSON) -> None:
+    click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+
+
 def tally_table(tallies: dict[str, Tally], extra: Sequence[tuple[str, int]] = ()) -> Table:
     """One row per kind: inserted, skipped (already stored), replaced."""
     table = Table()
@@ -187,9 +197,10 @@ class GitImport:
     help="Records per request.",
 )
 @api_options
+@json_option
 def import_git(
     paths: tuple[Path, ...], since: str | None, repo_name: str | None, all_branches: bool,
-    batch_size: int, url: str, token: str | None,
+    batch_size: int, url: str, token: str | None, as_json: bool,
 ) -> None:  # fmt: skip
     """Import the commits of git repositories: author, time, lines added and removed,
     and the AI tool a co-author trailer names. Idempotent: commits and developers
@@ -211,6 +222,10 @@ def import_git(
             except InvalidParameter as exc:
                 raise click.ClickException(exc.message) from None
             run.flush()
+    if as_json:
+        doc = tallies_json(run.poster.tallies)
+        echo_json({**doc, "repeated_commits": run.repeated, "unusable": run.unusable})
+        return
     extra = [("repeated commits", run.repeated), ("unusable authors", len(run.unusable))]
     Console().print(tally_table(run.poster.tallies, [(n, c) for n, c in extra if c]))
     for line in run.unusable[:10]:
@@ -234,7 +249,8 @@ def _created_at(api: ApiClient, ids: set[str]) -> dict[str, int]:
 @click.command("import-roster")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @api_options
-def import_roster(file: Path, url: str, token: str | None) -> None:
+@json_option
+def import_roster(file: Path, url: str, token: str | None, as_json: bool) -> None:
     """Create or update developers from a CSV roster with the columns email, name,
     region, division and team (any order; other columns ignored)."""
     try:
@@ -252,6 +268,9 @@ def import_roster(file: Path, url: str, token: str | None) -> None:
             progress.advance(task)
         poster.flush("developers")
     t = poster.tallies.get("developers", Tally())
+    if as_json:
+        echo_json({"rows": len(entries), "created": t.inserted, "updated": t.replaced})
+        return
     Console().print(
         f"{len(entries):,} roster rows: {t.inserted:,} developers created, {t.replaced:,} updated",
         highlight=False,
@@ -329,9 +348,11 @@ def population(
     help="Records per request.",
 )
 @api_options
+@json_option
 def generate(
     developers: int, days: int, seed: int, last_day: str | None, commits: int | None,
     changes: int | None, sessions: int | None, batch_size: int, url: str, token: str | None,
+    as_json: bool,
 ) -> None:  # fmt: skip
     """Post a synthetic, reproducible population of developers and their activity
     (skewed activity, per-developer agent adoption, ~70% of agent edits accepted)."""
@@ -349,6 +370,9 @@ def generate(
                 poster.add(kind, record)
                 progress.advance(task)
             poster.flush(kind)
+    if as_json:
+        echo_json(tallies_json(poster.tallies))
+        return
     Console().print(tally_table(poster.tallies))
 
 
