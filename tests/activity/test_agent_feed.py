@@ -305,6 +305,18 @@ def test_a_developer_known_only_by_account_id(feed: CodingAgentProcessor) -> Non
     assert feed.store.get(Session, "s-acc").developer_id == d.id
 
 
+def test_a_bad_email_does_not_hide_an_account_of_the_same_text(
+    feed: CodingAgentProcessor,
+) -> None:
+    bad = {"session.id": "s-bad", "user.email": "not-an-address", "type": "input"}
+    account = {"session.id": "s-acc", "user.account_uuid": "not-an-address", "type": "input"}
+    feed.on_metrics([point("token.usage", 3, T0 + SECOND, bad),
+                     point("token.usage", 4, T0 + SECOND, account)], [])  # fmt: skip
+    assert feed.stats["unattributed"] == 1
+    assert feed.store.get(Session, "s-acc").developer_id == developer_id_for(
+        account_email("not-an-address"))  # fmt: skip
+
+
 def test_records_without_a_user_are_counted_not_stored(feed: CodingAgentProcessor) -> None:
     attrs = {"session.id": "anon", "type": "input"}
     feed.on_metrics([point("token.usage", 10, T0 + SECOND, attrs)], [])

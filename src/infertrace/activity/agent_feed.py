@@ -135,7 +135,7 @@ class CodingAgentProcessor:
         self._claims: OrderedDict[tuple[str, str], str] = OrderedDict()
         self._events: OrderedDict[Hashable, None] = OrderedDict()
         self._names: dict[str, tuple[str, str] | None] = {}
-        self._emails: dict[str, object] = {}
+        self._emails: dict[tuple[str, str], object] = {}
         self._sessions: OrderedDict[str, bool] = OrderedDict()
         """Session id -> whether it was new to the store when this run first saw it."""
         self.stats: dict[str, int] = dict.fromkeys(
@@ -215,16 +215,17 @@ class CodingAgentProcessor:
         """The developer's email: ``user.email``, else a stand-in for the account.
         Answers are cached by the text sent (bounded), as every point repeats it."""
         raw = _text(attrs, resource, n.USER_EMAIL)
-        key = raw or "account:" + (_text(attrs, resource, n.ACCOUNT_UUID)
-                                   or _text(attrs, resource, n.ACCOUNT_ID))  # fmt: skip
+        account = "" if raw else (_text(attrs, resource, n.ACCOUNT_UUID)
+                                  or _text(attrs, resource, n.ACCOUNT_ID))  # fmt: skip
+        key = (raw, account)
         email = self._emails.get(key, _MISSING)
         if email is _MISSING:
             email = None
             try:
                 if raw:
                     email = normalize_email(raw)
-                elif key != "account:":
-                    email = account_email(key[8:])
+                elif account:
+                    email = account_email(account)
             except InvalidParameter:
                 pass
             if len(self._emails) >= 65_536:
