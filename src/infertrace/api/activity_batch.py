@@ -9,7 +9,9 @@ Then, by ``on_conflict``:
   stored or repeated refuses the batch, every clash listed (409).
 - ``skip``: records whose key is stored, or repeats an earlier one of the
   batch, are left out (the stored record is kept: an idempotent re-import);
-  the rest go in as one atomic batch.
+  the rest go in as one atomic batch. A concurrent writer storing one of those
+  keys in between makes the batch look again (up to ``RACE_RETRIES`` times), so
+  parallel imports of overlapping history both succeed.
 - ``replace``: records whose key is stored overwrite it (the last of repeats
   wins), the rest go in as one atomic batch. Clashes of a unique email with
   another developer are found before anything is written (409). The new
@@ -31,6 +33,8 @@ from infertrace.activity.records import Developer, Record
 from infertrace.activity.tables import LAYOUTS
 from infertrace.errors import DuplicateRecord, InvalidParameter, RecordNotFound
 
+RACE_RETRIES = 5
+"""Times a skip/replace batch looks again after a concurrent writer stored its keys."""
 Problem = tuple[int, str | None, str]
 """``(index, field or None, reason)`` of a refused record."""
 
@@ -113,23 +117,28 @@ def write(
             problems = [(i, _field_of(reason), reason) for i, reason in exc.problems]
             return _refusal(409, problems, len(records), "duplicate")
     layout = LAYOUTS[type(records[0])]
-    key_of = layout.getters[layout.key]
+    key = layout.key
     by_key: dict[Any, int] = {}
     for i, record in enumerate(records):
-        key = key_of(record)
         if rule is OnConflict.SKIP:
-            by_key.setdefault(key, i)
+            by_key.setdefault(getattr(record, key), i)
         else:
-            by_key[key] = i
+            by_key[getattr(record, key)] = i
     repeats = len(records) - len(by_key)
-    with store.reading() as view:
-        stored = {k for k in by_key if view.get(layout.kind, k) is not None}
-    fresh = [records[i] for k, i in by_key.items() if k not in stored]
     if rule is OnConflict.REPLACE and layout.kind is Developer:
         clash = _check_emails(store, [records[i] for i in by_key.values()], list(by_key.values()))
         if clash is not None:
             return clash
-    inserted = _insert(store, fresh, by_key, records)
+    for _attempt in range(RACE_RETRIES):
+        with store.reading() as view:
+            stored = {k for k in by_key if view.get(layout.kind, k) is not None}
+        fresh = [records[i] for k, i in by_key.items() if k not in stored]
+        inserted = _insert(store, fresh, by_key, records, key)
+        if inserted is not None:
+            break
+    else:  # every attempt lost a race for the same keys: say so rather than loop
+        return _refusal(409, [(0, key, "concurrent writes kept taking the batch's keys")],
+                        len(records), "duplicate")  # fmt: skip
     if isinstance(inserted, Refusal):
         return inserted
     if rule is OnConflict.SKIP:
@@ -148,15 +157,22 @@ def _insert(
     fresh: list[Record],
     by_key: dict[Any, int],
     records: Sequence[Record],
-) -> int | Refusal:
+    key: str,
+) -> int | Refusal | None:
+    """Insert the records not stored when we looked; None when another writer stored
+    one of their keys since (the caller looks again), a Refusal for any other clash."""
     try:
         return store.save_batch(fresh)
-    except DuplicateRecord as exc:  # a unique field (email), or a write that raced us
-        layout = LAYOUTS[type(records[0])]
-        key_of = layout.getters[layout.key]
+    except DuplicateRecord as exc:
         problems = [
-            (by_key[key_of(fresh[i])], _field_of(reason), reason) for i, reason in exc.problems
+            (by_key[getattr(fresh[i], key)], _field_of(reason), reason)
+            for i, reason in exc.problems
         ]
+        with store.reading() as view:
+            raced = all(view.get(type(fresh[i]), getattr(fresh[i], key)) is not None
+                        for i, _ in exc.problems)  # fmt: skip
+        if raced:
+            return None
         return _refusal(409, problems, len(records), "duplicate")
 
 
