@@ -7,6 +7,10 @@ record type, leaving out records already stored (a resent batch). A session
 seen before is updated in place (tokens and cost added, times widened): the
 store has no batch update, so that is one write per session.
 
+A write the store refuses (``CapacityExceeded`` past a limit) raises to the
+pipeline, which logs and counts it; what the call gathered is then lost (its
+counters have moved on), the records written before it stay.
+
 The writer keeps the developers and sessions it last wrote, so a call need not
 read them back, and forgets them when anyone else writes that record type (it
 listens to the store; its own writes are told apart by thread). Not thread-safe
