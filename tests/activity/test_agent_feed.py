@@ -24,7 +24,7 @@ from infertrace.activity import (
 from infertrace.activity.agent_feed import AgentFeedSettings, CodingAgentProcessor
 from infertrace.activity.identity import account_email, developer_id_for
 from infertrace.activity.records import Record
-from infertrace.errors import InvalidParameter
+from infertrace.errors import CapacityExceeded, InvalidParameter
 from infertrace.model import MetricPoint, Temporality
 from infertrace.telemetry.batches import LogBatch, MetricBatch
 from tests.activity.agent_shapes import (
@@ -483,3 +483,14 @@ def test_writes_by_others_are_seen_by_the_next_call(feed: CodingAgentProcessor) 
     feed.store.delete(Developer, dev.id)  # deleted: the feed stores it again
     feed.on_metrics([tokens("input", 1, T0 + 3 * SECOND)], [])
     assert feed.store.get(Developer, dev.id).email == ADA
+
+
+def test_a_store_limit_is_raised_to_the_pipeline_and_stores_no_change() -> None:
+    store = MemoryActivityStore(limits={"change": 2})
+    feed = CodingAgentProcessor(store)
+    with pytest.raises(CapacityExceeded, match="change limit 2"):
+        feed.on_metrics([decision(3, T0 + SECOND, "accept")], [])
+    assert store.count(Change) == 0 and store.count(Developer) == 1
+    feed.on_metrics([decision(2, T0 + 2 * SECOND, "reject")], [])  # under the limit: stored
+    assert store.count(Change) == 2
+    feed._check()
