@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any, TypeVar
 
+import numpy as np
+
 from infertrace.activity import durable
 from infertrace.activity.records import DAY_NS, Commit, Developer, Record
 from infertrace.activity.tables import LAYOUTS, Layout
@@ -227,8 +229,8 @@ class MemoryActivityStore:
         if not records:
             return 0
         layout = layout_of(type(records[0]))
-        strays = [i for i, r in enumerate(records) if type(r) is not layout.kind]
-        if strays:
+        if set(map(type, records)) != {layout.kind}:
+            strays = [i for i, r in enumerate(records) if type(r) is not layout.kind]
             raise InvalidParameter(
                 "records", f"records {strays[:10]} are not {layout.kind.__name__} like record 0 "
                 "(a batch holds one type)",
@@ -448,4 +450,5 @@ def _days(layout: Layout, records: Sequence[Record]) -> frozenset[int] | None:
     region and team every stat of every day depends on."""
     if layout.kind is Developer:
         return None
-    return frozenset(t // DAY_NS for t in map(attrgetter(layout.time), records))
+    times = np.fromiter(map(attrgetter(layout.time), records), np.int64, len(records))
+    return frozenset(np.unique(times // DAY_NS).tolist())

@@ -64,33 +64,41 @@ def write_snapshot(store: MemoryActivityStore, path: str | os.PathLike[str]) -> 
     target = Path(path)
     with store.reading() as view:
         states = {kind: view.tables[kind].export() for kind in LAYOUTS}
-    payload = bytearray()
+    counts = {LAYOUTS[k].name: len(arrays[LAYOUTS[k].key]) for k, (arrays, _) in states.items()}
+    pieces: list[bytes | pa.Buffer] = []
     for kind, layout in LAYOUTS.items():
         section = _encode(layout, *states[kind])
         name = layout.name.encode()
-        payload += _SECTION.pack(len(name)) + name + _LENGTH.pack(len(section)) + section
-    digest = hashlib.sha256(payload).digest()
+        pieces += [_SECTION.pack(len(name)) + name + _LENGTH.pack(section.size), section]
+    del states
+    hasher = hashlib.sha256()
+    for piece in pieces:
+        hasher.update(piece)
+    digest = hasher.digest()
+    length = sum(len(p) if isinstance(p, bytes) else p.size for p in pieces)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         with open(tmp, "wb") as f:
-            f.write(HEADER.pack(MAGIC, VERSION, len(payload), digest))
-            f.write(payload)
+            f.write(HEADER.pack(MAGIC, VERSION, length, digest))
+            for piece in pieces:
+                f.write(piece)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
     _fsync_dir(target.parent)
-    counts = {LAYOUTS[k].name: len(arrays[LAYOUTS[k].key]) for k, (arrays, _) in states.items()}
-    return SnapshotInfo(target, HEADER.size + len(payload), digest.hex(), counts)
+    return SnapshotInfo(target, HEADER.size + length, digest.hex(), counts)
 
 
-def _encode(layout: Layout, arrays: dict[str, Array], dictionaries: dict[str, list[Any]]) -> bytes:
+def _encode(
+    layout: Layout, arrays: dict[str, Array], dictionaries: dict[str, list[Any]]
+) -> pa.Buffer:
     batch = to_batch(layout.specs, arrays, dictionaries)
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, batch.schema) as writer:
         writer.write_batch(batch)
-    return bytes(sink.getvalue().to_pybytes())
+    return sink.getvalue()
 
 
 def restore_snapshot(store: MemoryActivityStore, path: str | os.PathLike[str]) -> SnapshotInfo:

@@ -29,7 +29,7 @@ def to_batch(
             continue
         mask = data == NULL if spec.optional else None
         indices = pa.array(data.astype(np.int32), mask=mask)
-        text = pa.array([str(v) for v in dictionaries[spec.name]], type=pa.string())
+        text = pa.array(dictionaries[spec.name], type=pa.string())  # enum members are str
         out.append(pa.DictionaryArray.from_arrays(indices, text))
     return pa.record_batch(out, names=[s.name for s in specs])
 

@@ -86,11 +86,16 @@ class Column:
                 raise ValueError(f"column {name!r}: {bad!r} is not {kind}")
             return out
         codes = self.codes
-        fresh = [v for v in dict.fromkeys(values) if v not in codes]
+        distinct = dict.fromkeys(values)
+        if codes.keys().isdisjoint(distinct):  # all new (a key column): at C speed
+            fresh = list(distinct)
+        else:
+            fresh = [v for v in distinct if v not in codes]
         if fresh:
-            bad = [v for v in fresh if type(v) is not str and not isinstance(v, str)]
-            if bad:
-                raise ValueError(f"column {name!r}: {bad[0]!r} is not a string")
+            if not set(map(type, fresh)) <= _TEXT_TYPES:
+                bad = [v for v in fresh if not isinstance(v, str)]
+                if bad:
+                    raise ValueError(f"column {name!r}: {bad[0]!r} is not a string")
             convert = self.spec.convert
             if convert is not None:  # equal and hashed alike: the codes dict finds either
                 try:
@@ -165,6 +170,10 @@ class Column:
         return used + size(self.values) + size(self.codes) + sum(map(size, self.values))
 
 
+_TEXT_TYPES: set[type] = {str}
+"""Types a str column takes without a closer look (others: any str subclass, an enum)."""
+
+
 def _fits(value: Any, kind: str) -> bool:
     if kind == "bool":
         return type(value) is bool or isinstance(value, np.bool_)
@@ -175,6 +184,4 @@ def _exact(values: Sequence[Any], kind: str) -> bool:
     """Whether every value is of ``kind`` (NumPy would have converted 1.5 or True)."""
     if isinstance(values, np.ndarray):
         return values.dtype == DTYPES[kind]
-    if kind == "bool":
-        return all(type(v) is bool for v in values)
-    return all(type(v) is int for v in values)
+    return set(map(type, values)) <= ({bool} if kind == "bool" else {int})

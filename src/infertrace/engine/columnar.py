@@ -242,8 +242,7 @@ class ColumnTable(Generic[R]):
         clean = True
         for index in self._unique:
             keys = index.combine([arrays[c] for c in index.columns])
-            present = keys[keys != NULL] if index.by_code is not None else keys
-            if (index.owners(keys) >= 0).any() or len(np.unique(present)) != len(present):
+            if (index.owners(keys) >= 0).any() or _repeats(index, keys):
                 clean = False
                 break
         if clean:
@@ -417,9 +416,7 @@ class ColumnTable(Generic[R]):
             self.n, self.dead, self._rank, self.uid = n, 0, None, next(_UIDS)
             self.rebuild_indexes()
             for unique in self._unique:
-                keys = unique.keys(0, n)
-                present = keys[keys != NULL] if unique.by_code is not None else keys
-                if len(np.unique(present)) != len(present):
+                if _repeats(unique, unique.keys(0, n)):
                     raise ValueError(f"unique column {unique.name!r} repeats a value")
         except BaseException:
             self.clear()
@@ -439,7 +436,7 @@ class ColumnTable(Generic[R]):
         if len(data) and (int(data.min()) < low or int(data.max()) >= len(values)):
             raise ValueError(f"column {spec.name!r} has codes outside its dictionary of "
                              f"{len(values)}")  # fmt: skip
-        if any(type(v) is not str for v in values):
+        if not set(map(type, values)) <= {str}:
             raise ValueError(f"column {spec.name!r} has a dictionary value that is not text")
         convert = spec.convert
         column.reset(data, list(map(convert, values)) if convert else list(values))
@@ -675,3 +672,13 @@ class ColumnTable(Generic[R]):
             index._check(self.n)
         problems = self.drift()
         assert not problems, problems
+
+
+def _repeats(index: UniqueIndex, keys: Array) -> bool:
+    """Whether ``keys`` (NULL aside) hold a value twice: codes by counting (O(n +
+    dictionary)), other keys by sorting."""
+    if index.by_code is not None:
+        present = keys[keys != NULL]
+        return bool(len(present)) and int(np.bincount(present).max()) > 1
+    ordered = np.sort(keys)
+    return bool(np.any(ordered[1:] == ordered[:-1]))
