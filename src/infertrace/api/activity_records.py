@@ -141,7 +141,7 @@ def _routes_for(name: str, kind: type[Record], model: type[BaseModel], key_field
         ),
     ) -> Response:
         store = activity_of(request).store
-        records = build_all(kind, model, body.records)
+        records = build_all(kind, body.records)
         done = records if isinstance(records, Refusal) else write(store, records, on_conflict)
         if isinstance(done, Refusal):
             return ApiJSON(done.body(), status_code=done.status)
