@@ -494,3 +494,19 @@ def test_a_store_limit_is_raised_to_the_pipeline_and_stores_no_change() -> None:
     feed.on_metrics([decision(2, T0 + 2 * SECOND, "reject")], [])  # under the limit: stored
     assert store.count(Change) == 2
     feed._check()
+
+
+@pytest.mark.parametrize("first", ["event", "delta point"])
+def test_a_session_begun_in_this_run_counts_a_later_cumulative_series_whole(
+    feed: CodingAgentProcessor, first: str
+) -> None:
+    """The session is stored by the first call; a series that appears later (the first
+    edit of the session) still counts from its start, as this run saw the session new."""
+    if first == "event":
+        feed.on_logs([api_request(T0 + SECOND, "sess-1", tokens_in=5, tokens_out=1, cost=0.1)], [])
+    else:
+        feed.on_metrics([tokens("input", 5, T0 + SECOND)], [])
+    attrs = {**standard(), "type": "added", "model": "claude-sonnet-4-5"}
+    feed.on_metrics([point("lines_of_code.count", 30, T0 + 9 * SECOND, attrs,
+                           temporality=CUMULATIVE)], [])  # fmt: skip
+    assert sum(c.lines_added for c in feed.store.list(Change)) == 30

@@ -88,7 +88,6 @@ _PointRow = tuple[str, MetricType, int, int, "float | int | None", Temporality, 
                   Attributes]  # fmt: skip
 _point_row: Callable[[MetricPoint], _PointRow] = attrgetter(*_POINT_COLUMNS)
 _SUM = MetricType.SUM
-_DELTA = Temporality.DELTA
 _USAGE, _EDITS = "usage", "edits"
 _MISSING = object()
 
@@ -305,7 +304,7 @@ class CodingAgentProcessor:
             if res_key is None:
                 res_key = frozen[id(resource)] = tuple(sorted(resource.items()))
             key = (name, tuple(sorted(attrs.items())), res_key)
-            fresh = temporality == _DELTA or self._fresh(attrs.get(n.SESSION_ID))
+            fresh = self._fresh(attrs.get(n.SESSION_ID))  # asked of every point: first sight
             inc = step(key, temporality, start, time,
                        float(value) if value is not None else 0.0, fresh)  # fmt: skip
             if inc <= 0:
@@ -373,6 +372,7 @@ class CodingAgentProcessor:
             seen[ident] = None
             if len(seen) > self.settings.max_series:
                 seen.popitem(last=False)
+            self._fresh(attrs.get(n.SESSION_ID))  # the session's first sight, if it is
             email = self._email(attrs, resource)
             if email is None:
                 continue
