@@ -81,11 +81,13 @@ def _dict_from(part: Mapping[str, Any]) -> ValueDict:
 
 def _codec_parts(codec: AttributeCodec) -> tuple[dict[str, Any], dict[str, Any]]:
     arena = codec.arena
-    live = np.arange(arena.tail, arena.head, dtype=np.int64)
+    size, lo = len(arena.buf), arena.tail % len(arena.buf)
+    first = min(len(arena), size - lo)  # the live window wraps at most once
+    live = np.concatenate([arena.buf[lo : lo + first], arena.buf[: len(arena) - first]])
     meta = {"attr_floor": codec.floor, "attr_tail": arena.tail, "attr_head": arena.head,
             "attr_size": len(arena.buf)}  # fmt: skip
     parts = {
-        "attr.arena": {"value": arena.take(live)},
+        "attr.arena": {"value": live},
         "attr.values": _dict_part(codec.values, split=True),
         "attr.shapes": _dict_part(codec.shapes, split=False),
     }
@@ -117,7 +119,8 @@ def _index_parts(
     without trace context) in the index's own order, plus every live row's
     back-link; the zone map as it is."""
     ring = table.ring
-    keys = b"".join(cast("bytes", k) or _Z16 for k in traces.newest)
+    ids = cast("dict[bytes, int]", traces.newest)
+    keys = b"".join(ids if b"" not in ids else (k or _Z16 for k in ids))
     return {"zone_chunk": zone.chunk}, {
         "chain": {"back": traces.links(ring.tail, ring.head)},
         "traces": {

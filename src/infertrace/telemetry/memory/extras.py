@@ -12,8 +12,8 @@ maps go through the plain encoding. O(spans with extras + events + links).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from itertools import islice, repeat
-from operator import attrgetter
+from itertools import chain, compress, islice, repeat
+from operator import attrgetter, is_not, itemgetter
 from types import MappingProxyType
 from typing import Any
 
@@ -37,39 +37,49 @@ def _frozen(a: dict[str, Any] | None) -> Any:
     return MappingProxyType(a) if a else EMPTY_ATTRIBUTES
 
 
+def _cells(maps: Sequence[Mapping[str, Any]]) -> list[dict[str, Any] | None]:
+    if not any(maps):  # the usual case: no attributes at all
+        return [None] * len(maps)
+    return list(map(_plain, maps))
+
+
 def to_parts(column: Sequence[Any]) -> dict[str, dict[str, Any]]:
     """The parts ``extras``, ``events`` and ``links`` of an extras column (live rows,
-    oldest first; None where a span has none)."""
-    rows = [i for i, x in enumerate(column) if x is not None]
-    xs = [column[i] for i in rows]
-    long = [x if len(x) > 3 else (*x, None, 0, 0, 0) for x in xs]
-    msg, evs, lks, state, da, de, dl = (list(c) for c in zip(*long, strict=True)) if long else [
-        [] for _ in range(7)
-    ]  # fmt: skip
-    events = [e for ev in evs for e in ev]
-    links = [k for lk in lks for k in lk]
+    oldest first; None where a span has none). C-level loops over the column."""
+    present = list(map(is_not, column, repeat(None)))
+    rows = np.flatnonzero(np.array(present, dtype=np.bool_))
+    xs = list(compress(column, present))
+    m = len(xs)
+    msg, evs, lks = (list(map(itemgetter(i), xs)) for i in range(3))
+    state: list[str | None] = [None] * m  # the long form only: a trace state or drops
+    drops = np.zeros((3, m), np.int64)
+    for j in np.flatnonzero(np.fromiter(map(len, xs), np.int64, m) > 3).tolist():
+        state[j] = xs[j][3]
+        drops[:, j] = xs[j][4:7]
+    events = list(chain.from_iterable(evs))
+    links = list(chain.from_iterable(lks))
     e_cols = list(zip(*map(_EVENT, events), strict=True)) or [(), (), ()]
     l_cols = list(zip(*map(_LINK, links), strict=True)) or [(), (), (), (), ()]
     return {
         "extras": {
-            "row": np.array(rows, np.int64),
+            "row": rows.astype(np.int64),
             "message": msg,
-            "events": np.array(list(map(len, evs)), np.int32),
-            "links": np.array(list(map(len, lks)), np.int32),
+            "events": np.fromiter(map(len, evs), np.int32, m),
+            "links": np.fromiter(map(len, lks), np.int32, m),
             "trace_state": state,
-            "dropped_attributes": np.array(da, np.int64),
-            "dropped_events": np.array(de, np.int64),
-            "dropped_links": np.array(dl, np.int64),
+            "dropped_attributes": drops[0],
+            "dropped_events": drops[1],
+            "dropped_links": drops[2],
         },
         "events": {
             "name": list(e_cols[0]),
             "time": np.array(e_cols[1], np.int64),
-            "attributes": list(map(_plain, e_cols[2])),
+            "attributes": _cells(e_cols[2]),
         },
         "links": {
             "trace_id": list(l_cols[0]),
             "span_id": list(l_cols[1]),
-            "attributes": list(map(_plain, l_cols[2])),
+            "attributes": _cells(l_cols[2]),
             "trace_state": list(l_cols[3]),
             "flags": np.array(l_cols[4], np.int64),
         },
