@@ -145,11 +145,12 @@ class TableMachine(RuleBasedStateMachine):
     def compact(self) -> None:
         self.table.compact()
 
-    @rule()
-    def export_and_load(self) -> None:
+    @rule(with_orders=st.booleans())
+    def export_and_load(self, with_orders: bool) -> None:
         arrays, dictionaries = self.table.export()
+        orders = self.table.index_orders() if with_orders else None
         fresh = make_table()
-        fresh.load(arrays, dictionaries)
+        fresh.load(arrays, dictionaries, orders)
         self.table = fresh
 
     @invariant()
@@ -295,6 +296,22 @@ def test_load_refuses_what_export_never_writes() -> None:
             t.load(broken, dictionaries)
         assert len(t) == 0
         t._check()
+
+
+def test_a_stored_order_is_taken_only_when_it_sorts_its_index() -> None:
+    t = filled(5000)
+    t.delete(7)
+    arrays, dictionaries = t.export()
+    orders = t.index_orders()
+    fresh = make_table()
+    fresh.load(arrays, dictionaries, orders)
+    assert fresh.query([Between("ts", 5, 12)]) == t.query([Between("ts", 5, 12)])
+    fresh._check()
+    swapped = orders["ts"].copy()
+    swapped[[0, 1]] = swapped[[1, 0]]
+    for bad, message in ((swapped, "does not sort"), (orders["ts"][1:], "an order of 4998")):
+        with pytest.raises(ValueError, match=message):
+            make_table().load(arrays, dictionaries, {**orders, "ts": bad})
 
 
 def test_nbytes_counts_columns_and_every_index() -> None:

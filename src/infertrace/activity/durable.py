@@ -17,8 +17,10 @@ R     replace every type           the four tables' states (as in a snapshot fil
 A captured state is one :class:`~infertrace.engine.snapfile.TableState`: per
 record type a ``<name>.rows`` part (its columns as stored: ints, floats, bools,
 text as int32 codes) and a ``<name>.dict.<column>`` part per text column (the
-dictionary), plus ``applied_lsn`` in the meta. Capture and restore move arrays;
-no record object is built.
+dictionary), a ``<name>.order.<index>`` part per sorted index (its entries'
+row positions, so a restore checks an order instead of sorting), plus
+``applied_lsn`` in the meta. Capture and restore move arrays; no record object
+is built.
 """
 
 from __future__ import annotations
@@ -116,17 +118,27 @@ def decode(payload: bytes | memoryview) -> tuple[bytes, Layout, Any]:
 
 
 def table_from(
-    layout: Layout, arrays: dict[str, Array], dictionaries: dict[str, list[Any]]
+    layout: Layout,
+    arrays: dict[str, Array],
+    dictionaries: dict[str, list[Any]],
+    orders: dict[str, Array] | None = None,
 ) -> ColumnTable[Any]:
-    """A new table holding exported columns; ValueError naming what is wrong (a
-    negative count or time, a key held twice, a code outside its dictionary)."""
+    """A new table holding exported columns (and index orders, see
+    :meth:`ColumnTable.index_orders`); ValueError naming what is wrong (a negative
+    count or time, a key held twice, a code outside its dictionary, an order that
+    does not sort its index)."""
     for spec in layout.specs:
         data = arrays.get(spec.name)
         if spec.kind in ("int", "float") and data is not None and len(data) and data.min() < 0:
             raise ValueError(f"{layout.name} column {spec.name!r} holds a negative value")
     table = layout.table()
-    table.load(arrays, dictionaries)
+    table.load(arrays, dictionaries, orders)
     return table
+
+
+def part_name(index: str) -> str:
+    """An index name as a snapshot part name allows it (``+`` is not allowed)."""
+    return index.replace("+", "_and_")
 
 
 def capture(tables: Mapping[type, ColumnTable[Any]], applied_lsn: int) -> TableState:
@@ -135,6 +147,8 @@ def capture(tables: Mapping[type, ColumnTable[Any]], applied_lsn: int) -> TableS
     for kind, layout in LAYOUTS.items():
         arrays, dictionaries = tables[kind].export()
         parts[f"{layout.name}.rows"] = arrays
+        for index, order in tables[kind].index_orders().items():
+            parts[f"{layout.name}.order.{part_name(index)}"] = {"rows": order}
         for spec in layout.specs:
             if spec.kind == "str":
                 values = dictionaries[spec.name]
@@ -162,7 +176,12 @@ def restore(state: TableState) -> tuple[dict[type, ColumnTable[Any]], int]:
                 if part is None or "values" not in part:
                     raise ValueError(f"activity state has no {layout.name}.dict.{spec.name} part")
                 dictionaries[spec.name] = list(part["values"])
-        tables[kind] = table_from(layout, arrays, dictionaries)
+        orders: dict[str, Array] = {}
+        for index in layout.table().indexes:
+            part = state.parts.get(f"{layout.name}.order.{part_name(index)}")
+            if part is not None and "rows" in part:
+                orders[index] = _array(layout, index, part["rows"])
+        tables[kind] = table_from(layout, arrays, dictionaries, orders)
     return tables, lsn
 
 

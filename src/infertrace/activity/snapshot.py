@@ -3,9 +3,12 @@
 Layout: a 50-byte header, then the payload::
 
     magic b"ITACTSNP" | version u16 | payload length u64 | sha256 of payload (32 bytes)
-    payload: per record type, name length u16 | name | section length u64 | Arrow IPC stream
+    payload: sections, each name length u16 | name | section length u64 | Arrow IPC stream
 
-Each section is one Arrow record batch with a column per record field, taken
+A section named for a record type (``commit``) is one Arrow record batch with a
+column per record field; one named ``commit.index.<index>`` holds that sorted
+index's order (row positions, int32), which restore checks in O(n) instead of
+sorting. Columns are taken
 from the table's columns as they are (:mod:`infertrace.engine.colarrow`: text
 as dictionary arrays, enums as their values). :func:`write_snapshot` copies
 the live rows' arrays and the dictionaries under one read lock (NumPy copies:
@@ -31,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from infertrace.activity.durable import table_from
@@ -40,6 +44,8 @@ from infertrace.engine.colarrow import from_batch, to_batch
 from infertrace.engine.columnar import Array, ColumnTable
 from infertrace.errors import InferTraceError, SnapshotInvalid
 
+_ORDER = ".index."
+"""Marks a section holding a sorted index's order: ``<type>.index.<index name>``."""
 MAGIC = b"ITACTSNP"
 VERSION = 2
 """2: sections are the table's columns (text dictionary-encoded as stored)."""
@@ -64,13 +70,18 @@ def write_snapshot(store: MemoryActivityStore, path: str | os.PathLike[str]) -> 
     target = Path(path)
     with store.reading() as view:
         states = {kind: view.tables[kind].export() for kind in LAYOUTS}
+        orders = {kind: view.tables[kind].index_orders() for kind in LAYOUTS}
     counts = {LAYOUTS[k].name: len(arrays[LAYOUTS[k].key]) for k, (arrays, _) in states.items()}
     pieces: list[bytes | pa.Buffer] = []
     for kind, layout in LAYOUTS.items():
         section = _encode(layout, *states[kind])
         name = layout.name.encode()
         pieces += [_SECTION.pack(len(name)) + name + _LENGTH.pack(section.size), section]
-    del states
+        for index, order in orders[kind].items():
+            section = _ipc(pa.record_batch([pa.array(order)], names=["rows"]))
+            name = f"{layout.name}{_ORDER}{index}".encode()
+            pieces += [_SECTION.pack(len(name)) + name + _LENGTH.pack(section.size), section]
+    del states, orders
     hasher = hashlib.sha256()
     for piece in pieces:
         hasher.update(piece)
@@ -94,7 +105,10 @@ def write_snapshot(store: MemoryActivityStore, path: str | os.PathLike[str]) -> 
 def _encode(
     layout: Layout, arrays: dict[str, Array], dictionaries: dict[str, list[Any]]
 ) -> pa.Buffer:
-    batch = to_batch(layout.specs, arrays, dictionaries)
+    return _ipc(to_batch(layout.specs, arrays, dictionaries))
+
+
+def _ipc(batch: pa.RecordBatch) -> pa.Buffer:
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, batch.schema) as writer:
         writer.write_batch(batch)
@@ -142,7 +156,8 @@ def _verified(source: Path, data: bytes) -> tuple[memoryview, str]:
 
 def _sections(source: Path, payload: memoryview) -> dict[type, ColumnTable[Any]]:
     where = f"snapshot {str(source)!r}"
-    out: dict[type, ColumnTable[Any]] = {}
+    columns: dict[type, tuple[dict[str, Array], dict[str, list[Any]]]] = {}
+    orders: dict[type, dict[str, Array]] = {}
     at = 0
     try:
         while at < len(payload):
@@ -151,14 +166,23 @@ def _sections(source: Path, payload: memoryview) -> dict[type, ColumnTable[Any]]
             at += 2 + size
             (length,) = _LENGTH.unpack_from(payload, at)
             at += 8
-            layout = BY_NAME.get(name)
+            kind_name, _, index = name.partition(_ORDER)
+            layout = BY_NAME.get(kind_name)
             if layout is None:
                 raise SnapshotInvalid(f"{where} has an unknown section {name!r}")
             if length > len(payload) - at:
                 raise SnapshotInvalid(f"{where}: section {name} runs past the end")
             batch = pa.ipc.open_stream(payload[at : at + length]).read_all()
             at += length
-            out[layout.kind] = table_from(layout, *from_batch(layout.specs, batch))
+            if index:
+                rows = batch.column(0).to_numpy() if batch.num_columns == 1 else None
+                if rows is None or rows.dtype != np.int32:
+                    raise SnapshotInvalid(f"{where}: section {name} is not one int32 column")
+                orders.setdefault(layout.kind, {})[index] = rows
+            else:
+                columns[layout.kind] = from_batch(layout.specs, batch)
+        out = {kind: table_from(LAYOUTS[kind], *cols, orders.get(kind))
+               for kind, cols in columns.items()}  # fmt: skip
     except SnapshotInvalid:
         raise
     except (InferTraceError, ValueError, TypeError, struct.error, pa.ArrowException) as exc:

@@ -200,15 +200,45 @@ class SortedIndex(_Keyed):
     def merge(self, n: int, live: Array) -> None:
         """Sort the tail into the index and drop entries of retired rows. O(n)."""
         keep = live[self.rows]
-        tail_rows = np.arange(self.built, n, dtype=np.int64)
-        tail_keys = self.keys(self.built, n)
-        alive = live[self.built : n]
-        if self._nullable():
-            alive = alive & (tail_keys != NULL)
-        keys = np.concatenate([self.sorted_keys[keep], tail_keys[alive]])
-        rows = np.concatenate([self.rows[keep], tail_rows[alive]])
+        tail_keys, tail_rows = self._tail_entries(n, live)
+        keys = np.concatenate([self.sorted_keys[keep], tail_keys])
+        rows = np.concatenate([self.rows[keep], tail_rows])
         order = np.argsort(keys, kind="stable")
         self.sorted_keys, self.rows, self.built = keys[order], rows[order], n
+
+    def order(self, n: int, live: Array) -> Array:
+        """Every live entry's row in index order, the tail sorted in, without changing
+        the index (readers may share it). O(n)."""
+        keep = live[self.rows]
+        keys, rows = self._tail_entries(n, live)
+        keys = np.concatenate([self.sorted_keys[keep], keys])
+        rows = np.concatenate([self.rows[keep], rows])
+        ordered: Array = rows[np.argsort(keys, kind="stable")]
+        return ordered
+
+    def _tail_entries(self, n: int, live: Array) -> tuple[Array, Array]:
+        keys = self.keys(self.built, n)
+        alive = live[self.built : n]
+        if self._nullable():
+            alive = alive & (keys != NULL)
+        return keys[alive], np.arange(self.built, n, dtype=np.int64)[alive]
+
+    def install(self, n: int, order: Array) -> None:
+        """Take ``order`` (what :meth:`order` gave for these rows, all live) as the
+        sorted part; ValueError unless it is exactly that. O(n)."""
+        keys = self.keys(0, n)
+        expected = int(np.count_nonzero(keys != NULL)) if self._nullable() else n
+        if len(order) != expected or (len(order) and (order.min() < 0 or order.max() >= n)):
+            raise ValueError(f"index {self.name}: an order of {len(order)} rows, not {expected}")
+        order = order.astype(np.int64)
+        ordered = keys[order]
+        step_up = ordered[1:] > ordered[:-1]
+        tie_up = (ordered[1:] == ordered[:-1]) & (order[1:] > order[:-1])
+        if not bool(np.all(step_up | tie_up)) or (
+            len(order) and int(np.bincount(order, minlength=n).max()) > 1
+        ):
+            raise ValueError(f"index {self.name}: the stored order does not sort the rows")
+        self.sorted_keys, self.rows, self.built = ordered, order, n
 
     def rebuild(self, n: int, live: Array) -> None:
         self.sorted_keys = self.sorted_keys[:0]

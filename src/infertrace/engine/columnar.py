@@ -396,10 +396,26 @@ class ColumnTable(Generic[R]):
                         if c.spec.kind == "str" and n in self.stored}  # fmt: skip
         return arrays, dictionaries
 
-    def load(self, arrays: Mapping[str, Array], dictionaries: Mapping[str, Sequence[Any]]) -> None:
+    def index_orders(self) -> dict[str, Array]:
+        """Each sorted index's entries as positions in :meth:`export`'s rows (int32), so
+        :meth:`load` can take them instead of sorting. O(n) per index, read-only."""
+        position = np.cumsum(self.live[: self.n], dtype=np.int64) - 1
+        return {
+            index.name: position[index.order(self.n, self.live)].astype(np.int32)
+            for index in self._sorted
+        }
+
+    def load(
+        self,
+        arrays: Mapping[str, Array],
+        dictionaries: Mapping[str, Sequence[Any]],
+        orders: Mapping[str, Array] | None = None,
+    ) -> None:
         """Replace the content by :meth:`export`'s output (dictionary text is passed
-        through each column's ``convert``); ValueError naming the first problem, the
-        table then empty. O(n log n) for the sorted indexes."""
+        through each column's ``convert``), taking the sorted indexes from
+        :meth:`index_orders`' output when given (checked: O(n) each) instead of
+        sorting (O(n log n) each); ValueError naming the first problem, the table
+        then empty."""
         lengths = {n: len(arrays[n]) for n in self.stored if n in arrays}
         if len(lengths) != len(self.stored) or len(set(lengths.values())) > 1:
             raise ValueError(f"columns {sorted(lengths)} (lengths {sorted(set(lengths.values()))})"
@@ -414,7 +430,13 @@ class ColumnTable(Generic[R]):
             self.live = np.ones(max(16, n), dtype=bool)
             self.live[n:] = False
             self.n, self.dead, self._rank, self.uid = n, 0, None, next(_UIDS)
-            self.rebuild_indexes()
+            given = orders or {}
+            for index in self.indexes.values():
+                order = given.get(index.name)
+                if isinstance(index, SortedIndex) and order is not None:
+                    index.install(n, np.asarray(order))
+                else:
+                    index.rebuild(n, self.live)
             for unique in self._unique:
                 if _repeats(unique, unique.keys(0, n)):
                     raise ValueError(f"unique column {unique.name!r} repeats a value")
