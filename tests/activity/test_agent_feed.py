@@ -510,3 +510,21 @@ def test_a_session_begun_in_this_run_counts_a_later_cumulative_series_whole(
     feed.on_metrics([point("lines_of_code.count", 30, T0 + 9 * SECOND, attrs,
                            temporality=CUMULATIVE)], [])  # fmt: skip
     assert sum(c.lines_added for c in feed.store.list(Change)) == 30
+
+
+@pytest.mark.parametrize(
+    ("body", "event_name", "counted"),
+    [
+        ("opencode.api_request", "api_request", True),  # Claude Code's shape, mirrored
+        ("", "opencode.api_request", True),  # the name only in event.name, prefixed
+        ("an api request", "api_request", False),  # no prefix anywhere: not the feed's
+        ("other.api_request", "other.api_request", False),
+    ],
+)
+def test_events_are_found_by_body_or_event_name(body: str, event_name: str, counted: bool) -> None:
+    feed = CodingAgentProcessor(MemoryActivityStore(), AgentFeedSettings(("opencode",)))
+    e = api_request(T0 + SECOND, "oc-ev", tokens_in=11, tokens_out=2, cost=0.5)
+    attrs = {**e.attributes, "event.name": event_name}
+    feed.on_logs([dataclasses.replace(e, body=body, attributes=attrs)], [])
+    sessions = feed.store.list(Session)
+    assert [(s.tool, s.input_tokens) for s in sessions] == ([("opencode", 11)] if counted else [])
