@@ -12,9 +12,12 @@ from __future__ import annotations
 import time
 
 import httpx
+import pytest
 
 from infertrace.activity.identity import developer_id_for
+from infertrace.activity.service import ActivityService
 from infertrace.collector.otlp.encode import encode_metrics
+from infertrace.config import ConfigError, Settings
 from infertrace.testing import ServedProcess
 from tests.activity.agent_shapes import RESOURCE, SECOND, T0, point, standard
 
@@ -58,3 +61,39 @@ def test_serve_feeds_and_serves_the_activity_database() -> None:
                           json={"id": "d-over", "email": "over@example.com"})  # fmt: skip
         assert over.status_code == 507
         assert "limit 2" in over.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("env", "field", "expected"),
+    [
+        ({"INFERTRACE_ACTIVITY_LIMIT": "developers=10, commits=0"}, "activity_limit",
+         (("developers", 10), ("commits", 0))),
+        ({"INFERTRACE_AGENT_PREFIX": "claude_code,opencode"}, "agent_prefix",
+         ("claude_code", "opencode")),
+        ({"INFERTRACE_ACTIVITY_ATTRIBUTE": "department=division,geo=region"},
+         "activity_attribute", ("department=division", "geo=region")),
+        ({"INFERTRACE_ACTIVITY_SNAPSHOT_DIR": "/tmp/snaps"}, "activity_snapshot_dir",
+         "/tmp/snaps"),
+        ({}, "activity_limit", ()),
+    ],
+)  # fmt: skip
+def test_activity_settings_from_the_environment(
+    env: dict[str, str], field: str, expected: object
+) -> None:
+    assert getattr(Settings.from_env(env), field) == expected
+
+
+@pytest.mark.parametrize("text", ["developers", "devs=10", "developers=-1", "developers=ten", "=5"])
+def test_a_bad_activity_limit_is_named(text: str) -> None:
+    with pytest.raises(ConfigError, match="INFERTRACE_ACTIVITY_LIMIT"):
+        Settings.from_env({"INFERTRACE_ACTIVITY_LIMIT": text})
+
+
+def test_limits_reach_the_store_and_a_kind_named_twice_is_refused() -> None:
+    settings = Settings.from_env({"INFERTRACE_ACTIVITY_LIMIT": "sessions=3"})
+    with ActivityService.open(dict(settings.activity_limit)) as service:
+        assert service.store.memory_stats()["session"].limit == 3
+        assert service.temporary_dir and service.snapshot_dir.is_dir()
+    assert not service.snapshot_dir.exists()
+    with pytest.raises(ConfigError, match="twice"):
+        Settings(activity_limit=(("sessions", 3), ("sessions", 4)))
