@@ -214,6 +214,9 @@ def test_the_tail_is_merged_and_still_read(n: int) -> None:
     for where in ([Eq("region", "EU")], [Between("ts", n // 3, n // 2)],
                   [Eq("region", "US"), Eq("team", "t2")]):  # fmt: skip
         assert t.query(where) == expected(model, where, None, False)
+    picked = t.select_any("region", ["EU", "APAC", "nowhere"], [Between("ts", 10, n // 2)], ["id"])
+    want = sorted(r[0] for r in model.values() if r[2] in ("EU", "APAC") and 10 <= r[4] < n // 2)
+    assert sorted(picked["id"].tolist()) == want
     t._check()
 
 

@@ -26,7 +26,6 @@ from infertrace.activity.cache import MISSING, RangeCache
 from infertrace.activity.grouping import (
     DeveloperKeys,
     attribute_groups,
-    developers_in,
     metrics_args,
     read,
     totals,
@@ -322,12 +321,10 @@ class ActivityAnalytics:
         key = ("leaders", first_day, last_day, tuple(sorted(scope.items())))
 
         def compute(view: ActivityView) -> tuple[tuple[str, Metrics], ...]:
-            cols = read(view.tables, self.keys, first_day, last_day)
+            members = None
             if scope:
-                members = developers_in(self.keys, [d.id for d in view.query(Developer, scope)])
-                for kind, c in cols.items():
-                    keep = np.isin(c["developer_id"], members)
-                    cols[kind] = {name: array[keep] for name, array in c.items()}
+                members = [d.id for d in view.query(Developer, scope)]
+            cols = read(view.tables, self.keys, first_day, last_day, developer_ids=members)
             developers = len(self.keys)
             t = totals(cols, lambda d, _day: d, developers, developers)
             ids = self.keys.ids

@@ -273,6 +273,22 @@ class SortedIndex(_Keyed):
         found: Array = rows[live[rows]]
         return found
 
+    def lookup_many(self, values: Sequence[Any], live: Array, n: int) -> Array:
+        """Live rows whose key is any of ``values``, in no particular order: one
+        vectorised search of the sorted part and one pass over the tail.
+        O(m log n + tail + k)."""
+        keys = [k for k in map(self.key_of, values) if k is not None]
+        if not keys:
+            return np.zeros(0, dtype=np.int64)
+        wanted = np.unique(np.array(keys, dtype=self.sorted_keys.dtype))
+        lows = np.searchsorted(self.sorted_keys, wanted, "left")
+        highs = np.searchsorted(self.sorted_keys, wanted, "right")
+        parts = [self.rows[lo:hi] for lo, hi in zip(lows.tolist(), highs.tolist(), strict=True)]
+        parts.append(self._tail(n, lambda k: np.isin(k, wanted)))
+        rows = np.concatenate(parts)
+        found: Array = rows[live[rows]]
+        return found
+
     def count(self, low: Any, high: Any, stop: int | None = None) -> int:
         """Entries with ``low <= key < high`` (an estimate for the planner). O(log n + tail)."""
         if not _comparable(low) or not _comparable(high):
@@ -303,7 +319,9 @@ class SortedIndex(_Keyed):
         lo, hi, tail = self._range(low, high, n)
         rows = self.rows[lo:hi]
         if len(tail):
-            keys = np.concatenate([self.sorted_keys[lo:hi], self.keys(0, n)[tail]])
+            keys = np.concatenate(
+                [self.sorted_keys[lo:hi], self.keys(self.built, n)[tail - self.built]]
+            )
             rows = np.concatenate([rows, tail])[np.argsort(keys, kind="stable")]
         found: Array = rows[live[rows]]
         return found
