@@ -12,7 +12,10 @@ https://code.claude.com/docs/en/monitoring-usage):
 Metrics go out in two exports (``force_flush``) with delta temporality (Claude
 Code's default) or cumulative. The test computes every expected number from what it
 sent and compares it with ``/api/activity/metrics/daily``, ``/leaderboard`` and
-``/developers``.
+``/developers``. A second test restarts the server over its data directory between
+two cumulative exports of one process (raw OTLP protobuf built from
+tests/activity/agent_shapes.py, as the SDK cannot keep its totals across two servers
+on different ports).
 """
 
 from __future__ import annotations
