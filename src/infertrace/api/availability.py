@@ -6,8 +6,9 @@ first reads the store's cached health. While the database is known down the
 answer is an immediate 503 with ``Retry-After`` and a ``detail`` naming the
 reason, in the REST API's error shape or Jaeger's (the envelope, or the v3
 gateway's ``{"error": ...}`` under ``/jaeger/api/v3/``), instead of a
-worker thread waiting on connection timeouts. The UI's files and the OpenAPI
-document need no database and pass through.
+worker thread waiting on connection timeouts. The UI's files, the OpenAPI
+document and the activity routes (their store is in memory) need no database
+and pass through.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from infertrace.telemetry.protocols import Monitored
 API_PREFIX = "/api/"
 JAEGER_PREFIX = "/jaeger/api/"
 JAEGER_V3_PREFIX = "/jaeger/api/v3/"
+ACTIVITY_PREFIX = "/api/activity/"
 RETRY_AFTER_SECONDS = 2
 """Retry-After while the store is down: about two health checks."""
 
@@ -34,7 +36,9 @@ class StoreGuard:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             path: str = scope["path"]
-            if path.startswith((API_PREFIX, JAEGER_PREFIX)):
+            if path.startswith((API_PREFIX, JAEGER_PREFIX)) and not path.startswith(
+                ACTIVITY_PREFIX
+            ):
                 store = getattr(scope["app"].state, "store", None)
                 if isinstance(store, Monitored):
                     health = store.health()
