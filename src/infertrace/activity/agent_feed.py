@@ -392,7 +392,7 @@ class CodingAgentProcessor:
                     self._edit(call, prefix, email, session, cid, time, "", accepted)
         return call
 
-    # -- writing ------------------------------------------------------------------
+    # -- invariants ---------------------------------------------------------------
 
     def _check(self) -> None:
         with self._lock:
