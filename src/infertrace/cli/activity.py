@@ -41,7 +41,7 @@ def when(unix_nano: int | None) -> str:
     """Unix nanoseconds as ``YYYY-MM-DD HH:MM:SS`` UTC; empty for None."""
     if unix_nano is None:
         return ""
-    return datetime.fromtimestamp(unix_nano / 1e9, UTC).strftime("%Y-%m-%d %H:%M:%S")
+    return datetime.fromtimestamp(unix_nano // 1_000_000_000, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def lasted(start: int, end: int) -> str:
