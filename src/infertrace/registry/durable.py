@@ -90,6 +90,13 @@ def _record(fields: tuple[Any, ...] | list[Any]) -> ServiceInfo:
     )
 
 
+def save_payload(info: ServiceInfo) -> bytes | None:
+    """The log record of saving ``info`` (None if it is not a ServiceInfo). The
+    plain encoding costs ~25 µs a record here, ten times the store's own save, so
+    a save encodes before taking the store's lock."""
+    return plain.encode((SAVE, *_fields(info))) if type(info) is ServiceInfo else None
+
+
 class RegistryLog:
     """A registry's link to its journal: logs changes, remembers the applied LSN.
 
@@ -104,22 +111,24 @@ class RegistryLog:
         self.journal: Journal | None = None
         self.applied_lsn = 0
 
-    def _append(self, change: tuple[Any, ...]) -> Pending:
+    def _append(self, change: tuple[Any, ...] | bytes) -> Pending:
         journal = self.journal
         if journal is None:
             return None
+        payload = change if type(change) is bytes else plain.encode(change)
         try:
-            lsn = journal.append(TABLE, plain.encode(change))
+            lsn = journal.append(TABLE, payload)
         except (OSError, ValueError) as exc:
             raise LogUnavailable(f"registry change not logged, nothing changed: {exc}") from exc
         self.applied_lsn = lsn
         return journal, lsn
 
-    def log_save(self, info: ServiceInfo) -> Pending:
-        """Log storing ``info`` (a save, or the record a health update makes)."""
+    def log_save(self, info: ServiceInfo, encoded: bytes | None = None) -> Pending:
+        """Log storing ``info`` (a save, or the record a health update makes);
+        ``encoded``: its :func:`save_payload`, made before the lock was taken."""
         if self.journal is None or type(info) is not ServiceInfo:
             return None  # not a ServiceInfo: the core's save refuses it next
-        return self._append((SAVE, *_fields(info)))
+        return self._append(encoded or (SAVE, *_fields(info)))
 
     def log_delete(self, core: RegistryCore, key: str) -> Pending:
         """Check that ``key`` exists (the core's errors) and log deleting it."""
@@ -322,4 +331,12 @@ DEFERRED_WAITS = DeferredWaits()
 """The one instance (its state is per thread): ``with DEFERRED_WAITS, lock: ...``."""
 
 
-__all__ = ["DEFERRED_WAITS", "TABLE", "DeferredWaits", "Pending", "RegistryLog", "wait"]
+__all__ = [
+    "DEFERRED_WAITS",
+    "TABLE",
+    "DeferredWaits",
+    "Pending",
+    "RegistryLog",
+    "save_payload",
+    "wait",
+]

@@ -22,7 +22,7 @@ from infertrace.engine.rwlock import RWLock
 from infertrace.engine.snapfile import TableState
 from infertrace.errors import StoreClosed
 from infertrace.registry.core import RegistryCore
-from infertrace.registry.durable import TABLE, RegistryLog, wait
+from infertrace.registry.durable import TABLE, RegistryLog, save_payload, wait
 from infertrace.registry.records import ServiceInfo, ServiceStatus
 
 
@@ -51,11 +51,12 @@ class ThreadSafeRegistry:
         return self._core
 
     def save_service(self, info: ServiceInfo) -> None:
+        encoded = save_payload(info) if self._log.journal is not None else None
         lock = self._lock
         lock.acquire_write()
         try:
             core = self._open()
-            pending = self._log.log_save(info)
+            pending = self._log.log_save(info, encoded)
             core.save(info)
         finally:
             lock.release_write()
