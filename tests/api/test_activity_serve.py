@@ -10,6 +10,7 @@ cites https://code.claude.com/docs/en/monitoring-usage).
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -97,3 +98,24 @@ def test_limits_reach_the_store_and_a_kind_named_twice_is_refused() -> None:
     assert not service.snapshot_dir.exists()
     with pytest.raises(ConfigError, match="twice"):
         Settings(activity_limit=(("sessions", 3), ("sessions", 4)))
+
+
+def test_serve_with_a_data_dir_keeps_activity_across_a_restart(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    dev = {"id": "d-keep", "email": "keep@example.com", "team": "infra"}
+    sha = "ab" * 20
+    commit = {"sha": sha, "developer_id": "d-keep", "repo": "api", "timestamp": T0}
+    with ServedProcess("--data-dir", str(data), grace=60) as served:
+        assert str(data / "activity") in served.banner
+        assert httpx.post(served.url + "/api/activity/developers", json=dev).status_code == 201
+        assert httpx.post(served.url + "/api/activity/commits", json=commit).status_code == 201
+        snap = httpx.post(served.url + "/api/activity/snapshot", timeout=30)
+        assert snap.status_code == 201
+        assert (data / "activity" / snap.json()["name"]).is_file()
+    with ServedProcess("--data-dir", str(data), grace=60) as again:
+        found = httpx.get(f"{again.url}/api/activity/developers/d-keep", timeout=10)
+        assert found.status_code == 200
+        assert found.json()["team"] == "infra"
+        assert httpx.get(f"{again.url}/api/activity/commits/{sha}").status_code == 200
+        listed = httpx.get(again.url + "/api/activity/snapshots").json()["snapshots"]
+        assert [s["name"] for s in listed] == [snap.json()["name"]]
