@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.report import report
+from infertrace.collector.otlp.decode_traces import TraceDecoder
 from infertrace.collector.otlp.encode import encode_spans
 from infertrace.testing import ServedProcess
 from infertrace.workload import Workload
@@ -118,7 +119,7 @@ def run_once(mode: str, bodies: list[bytes], connections: int, scratch: Path) ->
     }
 
 
-def store_only(mode: str, batches: list[list[Any]], threads: int, scratch: Path) -> float:
+def store_only(mode: str, batches: list[Any], threads: int, scratch: Path) -> float:
     """Spans/s of MemoryStore.write_batch from ``threads`` threads, in this process, with
     no collector around it: the store and log path alone (decode and HTTP excluded)."""
     from infertrace.engine.datadir import DataDir
@@ -170,8 +171,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for r in range(args.rounds):
             for mode in names[r % len(names) :] + names[: r % len(names)]:  # rotate the order
                 runs[mode].append(run_once(mode, bodies, args.connections, scratch))
-        w = Workload(seed=9, start_ns=time.time_ns() - args.spans * 10**7)
-        batches = [w.spans(BATCH) for _ in range(max(1, args.spans // BATCH))]
+        # what the pipeline hands the store: the decoder's checked column batches
+        decoder = TraceDecoder()
+        batches = [decoder.decode(body).records for body in _bodies(args.spans, seed=9)]
         inproc: dict[str, list[float]] = {mode: [] for mode in MODES}
         for r in range(args.rounds):
             for mode in names[r % len(names) :] + names[: r % len(names)]:
