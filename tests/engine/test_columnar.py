@@ -326,3 +326,21 @@ def test_nbytes_counts_columns_and_every_index() -> None:
     assert all(v >= n * 8 for v in stats.indexes.values())  # a row number each at least
     assert stats.rows >= n * (8 + 4 + 4 + 4 + 8 + 4 + 8)  # the arrays themselves
     assert stats.total == stats.rows + stats.primary + sum(stats.indexes.values())
+
+
+@pytest.mark.parametrize(
+    ("offset", "limit"), [(0, 50), (17, 50), (2900, 50), (2990, 50), (5000, 3)]
+)
+@pytest.mark.parametrize("reverse", [False, True])
+def test_pages_of_a_big_bucket_by_text_key(offset: int, limit: int, reverse: bool) -> None:
+    """Past SMALL_SORT matches a page is selected by key rank, not by a full sort."""
+    getters = {n: itemgetter(i) for i, n in enumerate(NAMES)}
+    specs = (ColumnSpec("id"), *SPECS[1:])
+    t: ColumnTable[tuple[Any, ...]] = ColumnTable("id", specs, getters, lambda *v: tuple(v),
+                                                  hashed=["region"])  # fmt: skip
+    rows = [(f"k{(i * 7919) % 6000:05d}", None, "EU" if i % 2 else "US", "t", i, "n")
+            for i in range(6000)]  # fmt: skip
+    assert t.insert_many(rows) == []
+    want = sorted((r for r in rows if r[2] == "EU"), reverse=reverse)
+    got = t.query([Eq("region", "EU")], reverse=reverse, limit=limit, offset=offset)
+    assert got == want[offset : offset + limit]

@@ -548,7 +548,7 @@ class ColumnTable(Generic[R]):
         rows, by_range = self.matching(where)
         stop = None if limit is None else offset + limit
         if order_by is None:
-            ordered = self._by_key(rows, stop, reverse)
+            ordered = self._by_key(rows, stop, reverse, offset)
         else:
             ordered = self._by_column(rows, order_by, by_range)
             if reverse:
@@ -584,8 +584,9 @@ class ColumnTable(Generic[R]):
             rows = rows[self._test(q, rows)]
         return {c: self.columns[c].data[rows] for c in columns}
 
-    def _by_key(self, rows: Array, stop: int | None, reverse: bool) -> Array:
-        """``rows`` ordered by primary key (only the first ``stop`` exact)."""
+    def _by_key(self, rows: Array, stop: int | None, reverse: bool, offset: int = 0) -> Array:
+        """``rows`` ordered by primary key; with ``stop``, only positions ``offset`` to
+        ``stop`` are sure to be in place (a page: O(k) selection, then its sort)."""
         if len(rows) < 2:
             return rows
         pk = self.columns[self.key]
@@ -598,12 +599,13 @@ class ColumnTable(Generic[R]):
             order = np.array(sorted(range(len(rows)), key=texts.__getitem__), dtype=np.int64)
         else:
             ranks = self._ranks()[data]
-            if stop is not None and stop < len(rows) // 4:
+            if stop is not None and offset < stop < len(rows):
                 if reverse:
                     ranks = -ranks
-                part = np.argpartition(ranks, stop - 1)[:stop] if stop else rows[:0]
-                order = part[np.argsort(ranks[part])]
-                return rows[order]
+                part = np.argpartition(ranks, [offset, stop - 1])
+                middle = part[offset:stop]
+                part[offset:stop] = middle[np.argsort(ranks[middle])]
+                return rows[part]
             order = np.argsort(ranks)
         ordered = rows[order]
         return ordered[::-1] if reverse else ordered
