@@ -227,8 +227,9 @@ def test_generate_then_daily_and_leaderboard(cli: Cli) -> None:
                                          for i in range(days)]  # fmt: skip
     assert sum(d["commits"] for d in daily) == n_commits
     table = table_rows(cli.run("daily", *window).output)
-    assert [row[0] for row in table] == [d["day"] for d in daily]
-    assert [int(row[2].replace(",", "")) for row in table] == [d["commits"] for d in daily]
+    assert [row[0] for row in table] == [d["day"] for d in daily] + ["all days"]
+    commits_column = [int(row[2].replace(",", "")) for row in table]
+    assert commits_column == [d["commits"] for d in daily] + [n_commits]
 
     commits = cli.all("commits")
     per_dev = Counter(c["developer_id"] for c in commits)

@@ -251,9 +251,12 @@ def daily(
     as_json: bool,
 ) -> None:  # fmt: skip
     """Activity metrics of each UTC day: active developers, commits and their AI
-    share, agent edits and their acceptance, sessions, tokens, cost."""
+    share, agent edits and their acceptance, sessions, tokens, cost; a last row
+    ``all days`` with the range's own figures (distinct developers over the range,
+    so not the sum of the days' actives)."""
     with _api(url, token) as api:
         doc = api.activity_daily(first, last, developer)
+        whole = None if developer is not None else api.activity_range(first, last)
     if as_json:
         echo_json(doc)
         return
@@ -261,7 +264,11 @@ def daily(
     if developer is not None:
         who = doc["developer"]
         console.print(f"{who['name'] or who['email']} ({who['id']}, {who['team'] or 'no team'})")
-    console.print(metrics_table(doc["days"], ("day", "day (UTC)")))
+    table = metrics_table(doc["days"], ("day", "day (UTC)"))
+    if whole is not None:
+        table.add_section()
+        table.add_row("all days", *(format(whole[f], spec) for f, _, spec in METRIC_COLUMNS))
+    console.print(table)
 
 
 @click.command()
