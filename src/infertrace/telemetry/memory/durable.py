@@ -14,16 +14,18 @@ encoding takes its fast path), events, links and histograms into tuples.
 ``checked`` carries :attr:`ColumnBatch.checked`, so a replay skips the
 per-record checks exactly when the original write did. A purge has no body.
 
-Why marshal: measured on 4,096 Workload spans (this 2-core VM, loaded), per span
+Why marshal: measured on 16,384 Workload spans in batches of 1,024 (CPU time, best
+of 3, this 2-core VM shared and loaded), per span:
 
-===================================  =========  =========  ==========
-candidate                            encode µs  decode µs  bytes/span
-===================================  =========  =========  ==========
-marshal of the plain columns           2.3        1.0        145
-pickle (protocol 5) of the same        2.4        1.1        118
-engine ``plain`` encoding              21         39         482
-Arrow IPC (arrowcols: maps as plain)   46         18         656
-===================================  =========  =========  ==========
+==========================================  =========  =========  ==========
+candidate                                   encode µs  decode µs  bytes/span
+==========================================  =========  =========  ==========
+this module (conversion + marshal)            1.3        1.9        154
+marshal of the plain columns alone            0.7        1.0        154
+pickle (protocol 5) of the same               0.6        0.9        119
+engine ``plain`` encoding of the same         11.6       28.6       498
+Arrow IPC (arrowcols; maps as plain cells)    21         24         719
+==========================================  =========  =========  ==========
 
 (``benchmarks/durability.py`` re-measures marshal and plain.) The original OTLP
 bytes are not an option here: the store is below the collector and receives
@@ -85,14 +87,14 @@ class Logged:
 
 
 def _maps(col: Sequence[Any]) -> list[dict[str, Any]]:
-    memo: dict[int, dict[str, Any]] = {}
-    out = []
-    for m in col:
-        d = memo.get(id(m))
-        if d is None:
-            d = memo[id(m)] = dict(m)
-        out.append(d)
-    return out
+    """One dict per distinct map object, shared by its rows (C-level per row)."""
+    ids = list(map(id, col))
+    plain = {k: dict(m) if m else {} for k, m in dict(zip(ids, col, strict=True)).items()}
+    return list(map(plain.__getitem__, ids))
+
+
+def _plain(m: Any) -> dict[str, Any]:
+    return dict(m) if m else {}
 
 
 def _frozen(d: dict[str, Any]) -> Any:
@@ -112,7 +114,7 @@ def _unmaps(col: Sequence[dict[str, Any]]) -> list[Any]:
 
 def _events(col: Sequence[tuple[SpanEvent, ...]]) -> list[Any]:
     return [
-        tuple((e.name, e.time_unix_nano, dict(e.attributes)) for e in x) if x else () for x in col
+        tuple((e.name, e.time_unix_nano, _plain(e.attributes)) for e in x) if x else () for x in col
     ]
 
 
@@ -122,7 +124,7 @@ def _unevents(col: Sequence[Any]) -> list[tuple[SpanEvent, ...]]:
 
 def _links(col: Sequence[tuple[SpanLink, ...]]) -> list[Any]:
     return [
-        tuple((k.trace_id, k.span_id, dict(k.attributes), k.trace_state, k.flags) for k in x)
+        tuple((k.trace_id, k.span_id, _plain(k.attributes), k.trace_state, k.flags) for k in x)
         if x
         else ()
         for x in col
