@@ -56,9 +56,11 @@ AI_TRAILERS: tuple[tuple[str, re.Pattern[str]], ...] = (
     # carry the model ("Claude Opus 4.7"); setting includeCoAuthoredBy/attribution.
     # https://docs.anthropic.com/en/docs/claude-code/settings
     ("claude-code", re.compile(r"<noreply@anthropic\.com>$", re.I)),
-    # GitHub Copilot coding agent: "Co-authored-by: Copilot
-    # <175728472+Copilot@users.noreply.github.com>" (the id part varies by app).
+    # GitHub Copilot coding agent: it commits as "Copilot
+    # <NNN+Copilot@users.noreply.github.com>" (the id part varies by app), and a squash
+    # merge of its pull request names it "Co-authored-by: Copilot <...>".
     # https://docs.github.com/en/copilot/concepts/agents/coding-agent/about-coding-agent
+    # https://github.com/orgs/community/discussions/179983 (author and co-author shapes)
     ("copilot", re.compile(r"^copilot <|<(\d+\+)?copilot@users\.noreply\.github\.com>$", re.I)),
     # Cursor background/cloud agents: "Co-authored-by: Cursor Agent <cursoragent@cursor.com>".
     # https://docs.cursor.com/background-agent
