@@ -583,3 +583,13 @@ def test_openapi_describes_every_contract_route(server: Server) -> None:
     assert ok["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/DailySeries"
     }
+
+
+def test_a_batch_over_100000_records_is_refused_without_echoing_them(server: Server) -> None:
+    response = server.client.post(
+        "/api/activity/developers/batch", json={"records": [{}] * 100_001}
+    )
+    assert response.status_code == 422
+    assert "100,001" in response.json()["detail"]
+    assert len(response.content) < 1_000
+    assert server.service.store.count(_kinds()["developers"]) == 0

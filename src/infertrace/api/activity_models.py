@@ -114,7 +114,8 @@ class Batch(BaseModel):
     """Records of one kind to insert together (all or none)."""
 
     records: list[Any] = Field(
-        max_length=100_000, description="Record objects (each checked on its own)"
+        description="Record objects, at most 100,000 (each checked on its own; the limit "
+        "is checked by the route, so a refusal does not echo the records back)"
     )
 
 

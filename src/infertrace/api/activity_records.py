@@ -37,6 +37,9 @@ from infertrace.errors import InvalidParameter
 
 router = new_router()
 
+MAX_BATCH = 100_000
+"""Records one batch may hold (about 20 MB of JSON, a few seconds of work)."""
+
 WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
     409: {"description": "The key (or a developer's email) is already stored"},
     422: {"description": "A field has an invalid value; `detail` names it"},
@@ -141,6 +144,9 @@ def _routes_for(name: str, kind: type[Record], model: type[BaseModel], key_field
         ),
     ) -> Response:
         store = activity_of(request).store
+        if len(body.records) > MAX_BATCH:
+            detail = f"records: {len(body.records):,} records, at most {MAX_BATCH:,} a batch"
+            return ApiJSON({"detail": detail, "errors": []}, status_code=422)
         records = build_all(kind, body.records)
         done = records if isinstance(records, Refusal) else write(store, records, on_conflict)
         if isinstance(done, Refusal):
