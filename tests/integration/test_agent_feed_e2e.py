@@ -10,12 +10,13 @@ https://code.claude.com/docs/en/monitoring-usage):
 - cy: events only (``claude_code.api_request``, ``claude_code.tool_decision``).
 
 Metrics go out in two exports (``force_flush``) with delta temporality (Claude
-Code's default) or cumulative. The test computes every expected number from what it
-sent and compares it with ``/api/activity/metrics/daily``, ``/leaderboard`` and
-``/developers``. A second test restarts the server over its data directory between
-two cumulative exports of one process (raw OTLP protobuf built from
-tests/activity/agent_shapes.py, as the SDK cannot keep its totals across two servers
-on different ports).
+Code's default) over OTLP/HTTP, or cumulative over OTLP/gRPC. The test computes
+every expected number from what it sent and compares it with
+``/api/activity/metrics/daily``, ``/leaderboard`` and ``/developers``.
+
+A second test restarts the server over its data directory between two cumulative
+exports of one process (raw OTLP protobuf built from tests/activity/agent_shapes.py:
+one SDK meter provider cannot follow a server to new ports).
 """
 
 from __future__ import annotations
@@ -29,6 +30,12 @@ from typing import Any
 
 import httpx
 import pytest
+from opentelemetry.exporter.otlp.proto.grpc._log_exporter import (
+    OTLPLogExporter as GrpcLogExporter,
+)
+from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
+    OTLPMetricExporter as GrpcMetricExporter,
+)
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.sdk._logs import LoggerProvider
@@ -78,13 +85,27 @@ def _standard(session: str, email: str | None, account: str) -> dict[str, str]:
     return attrs  # fmt: skip
 
 
+def _metric_exporter(served: ServedProcess, transport: str,
+                     temporality: AggregationTemporality) -> Any:  # fmt: skip
+    prefer: dict[type, AggregationTemporality] = {Counter: temporality}
+    if transport == "grpc":  # the protocol of the documentation's quick start
+        return GrpcMetricExporter(endpoint=f"http://{served.grpc_target}", insecure=True,
+                                  timeout=10, preferred_temporality=prefer)  # fmt: skip
+    return OTLPMetricExporter(endpoint=f"{served.url}/v1/metrics", timeout=10,
+                              preferred_temporality=prefer)  # fmt: skip
+
+
+def _log_exporter(served: ServedProcess, transport: str) -> Any:
+    if transport == "grpc":
+        return GrpcLogExporter(endpoint=f"http://{served.grpc_target}", insecure=True, timeout=10)
+    return OTLPLogExporter(endpoint=f"{served.url}/v1/logs", timeout=10)
+
+
 def _metrics_process(
-    url: str, temporality: AggregationTemporality, resource: Resource, std: dict[str, str],
-    sent: Sent, exports: list[dict[str, int]],
+    exporter: Any, resource: Resource, std: dict[str, str], sent: Sent,
+    exports: list[dict[str, int]],
 ) -> None:  # fmt: skip
     """One Claude Code process exporting its counters ``len(exports)`` times."""
-    exporter = OTLPMetricExporter(endpoint=f"{url}/v1/metrics", timeout=10,
-                                  preferred_temporality={Counter: temporality})  # fmt: skip
     reader = PeriodicExportingMetricReader(exporter, export_interval_millis=3_600_000)
     provider = MeterProvider(resource=resource, metric_readers=[reader])
     meter = provider.get_meter("com.anthropic.claude_code", "2.0.14")
@@ -120,12 +141,10 @@ def _metrics_process(
         provider.shutdown()
 
 
-def _events_process(url: str, resource: Resource, std: dict[str, str], sent: Sent) -> None:
+def _events_process(exporter: Any, resource: Resource, std: dict[str, str], sent: Sent) -> None:
     """One Claude Code process exporting events only (``OTEL_LOGS_EXPORTER=otlp``)."""
     provider = LoggerProvider(resource=resource)
-    provider.add_log_record_processor(
-        SimpleLogRecordProcessor(OTLPLogExporter(endpoint=f"{url}/v1/logs", timeout=10))
-    )
+    provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
     logger = provider.get_logger("com.anthropic.claude_code.events", "2.0.14")
     seq = 0
 
@@ -172,10 +191,12 @@ def served() -> Iterator[ServedProcess]:
         yield s
 
 
-@pytest.mark.parametrize("temporality", [AggregationTemporality.DELTA,
-                                         AggregationTemporality.CUMULATIVE])  # fmt: skip
+@pytest.mark.parametrize(
+    ("temporality", "transport"),
+    [(AggregationTemporality.DELTA, "http"), (AggregationTemporality.CUMULATIVE, "grpc")],
+)
 def test_adoption_numbers_read_back_over_rest(
-    served: ServedProcess, temporality: AggregationTemporality
+    served: ServedProcess, temporality: AggregationTemporality, transport: str
 ) -> None:
     url = served.url
     tag = temporality.name.lower()
@@ -184,18 +205,20 @@ def test_adoption_numbers_read_back_over_rest(
     bob = Sent(account_email(bob_account))
     cy = Sent(f"cy.{tag}@example.com")
     _metrics_process(
-        url, temporality,
+        _metric_exporter(served, transport, temporality),
         _resource({"department": "engineering", "team.id": f"platform-{tag}", "region": "eu"}),
         _standard(f"ada-{tag}", ada.email, "6f1c2a3b-0000-4000-8000-00000000ada1"), ada,
         [{"in": 1500, "out": 400, "cents": 3, "accept": 3, "reject": 1, "added": 60},
          {"in": 700, "out": 210, "cents": 2, "accept": 2, "reject": 0, "added": 25}],
     )  # fmt: skip
     _metrics_process(
-        url, temporality, _resource({"team.id": f"mobile-{tag}", "region": "US"}),
+        _metric_exporter(served, transport, temporality),
+        _resource({"team.id": f"mobile-{tag}", "region": "US"}),
         _standard(f"bob-{tag}", None, bob_account), bob,
         [{"in": 300, "out": 50, "cents": 1, "accept": 1, "reject": 2, "added": 9}],
     )  # fmt: skip
-    _events_process(url, _resource({"team.id": f"mobile-{tag}", "region": "apac"}),
+    _events_process(_log_exporter(served, transport),
+                    _resource({"team.id": f"mobile-{tag}", "region": "apac"}),
                     _standard(f"cy-{tag}", cy.email, "acct-cy"), cy)  # fmt: skip
     people = (ada, bob, cy)
     ids = {p.email: developer_id_for(p.email) for p in people}
