@@ -122,11 +122,35 @@ class DirReport:
 
 def lock_holder(root: Path) -> str | None:
     """The pid written in ``root/LOCK`` if a process holds its flock now, else None.
-    Takes the lock for an instant when it is free (a starting server then waits
-    nothing: flock is non-blocking and released at once)."""
+
+    Read from ``/proc/locks`` (Linux), which lists every flock by device and inode,
+    so asking never takes the lock: a server starting at that instant must not
+    find it taken. Where ``/proc/locks`` cannot be read, the lock is tried for an
+    instant (shared, non-blocking) instead.
+    """
     path = root / LOCK_NAME
-    if not path.exists():
+    try:
+        st = path.stat()
+    except FileNotFoundError:
         return None
+    try:
+        table = Path("/proc/locks").read_text()
+    except OSError:
+        held = _probe(path)
+    else:
+        inode = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+        held = any(
+            "FLOCK" in fields and "->" not in fields and inode in fields
+            for fields in map(str.split, table.splitlines())
+        )
+    if not held:
+        return None
+    with open(path, "rb") as f:
+        return f.read(32).decode(errors="replace").strip() or "unknown"
+
+
+def _probe(path: Path) -> bool:
+    """Whether another open file holds the flock of ``path`` (tried for an instant)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         try:
@@ -134,9 +158,9 @@ def lock_holder(root: Path) -> str | None:
         except OSError as exc:
             if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
                 raise
-            return os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            return True
         fcntl.flock(fd, fcntl.LOCK_UN)
-        return None
+        return False
     finally:
         os.close(fd)
 
