@@ -18,6 +18,7 @@ Not thread-safe: the owning table's lock guards a column.
 
 from __future__ import annotations
 
+import random
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -160,14 +161,21 @@ class Column:
             if len(self.codes) != len(self.values) + self.spec.optional:
                 raise ValueError(f"column {self.spec.name!r}: its dictionary repeats a value")
 
-    def nbytes(self) -> int:
+    def nbytes(self, sample: int | None = None) -> int:
         """The array's used part and, for str, the dictionary (its strings counted
-        once each: the rows hold codes, not references)."""
+        once each: the rows hold codes, not references). With ``sample``, strings
+        are measured on a seeded sample of that many and scaled. O(dictionary) or
+        O(sample)."""
         used = self.size * self.data.itemsize
         if self.spec.kind != "str":
             return used
-        size = sys.getsizeof
-        return used + size(self.values) + size(self.codes) + sum(map(size, self.values))
+        size, values = sys.getsizeof, self.values
+        measured: Sequence[Any] = values
+        if sample and len(values) > sample:  # seeded, not strided: values can be periodic
+            measured = random.Random(len(values)).sample(values, sample)
+        text = sum(map(size, measured)) * len(values) // max(1, len(measured))
+        # a dict entry's int code is an object of its own past the small-int cache
+        return used + size(values) + size(self.codes) + text + 28 * max(0, len(values) - 256)
 
 
 _TEXT_TYPES: set[type] = {str}

@@ -693,8 +693,9 @@ class ColumnTable(Generic[R]):
     def nbytes(self, sample: int | None = None) -> TableBytes:
         """Sizes measured from the arrays and dictionaries: ``rows`` (every column and
         the live mask), ``primary`` (the primary key's index) and ``indexes``. O(columns
-        + dictionary values); ``sample`` is accepted for the row-object table's API."""
-        rows = sum(c.nbytes() for c in self.columns.values()) + self.n // 8
+        + dictionary values), or O(columns + sample) with ``sample`` (dictionary
+        strings measured on a sample of that many per column and scaled)."""
+        rows = sum(c.nbytes(sample) for c in self.columns.values()) + self.n  # live: a byte a row
         indexes = {n: i.nbytes() for n, i in self.indexes.items() if i is not self.primary}
         return TableBytes(len(self), rows, self.primary.nbytes(), indexes)
 
