@@ -186,3 +186,60 @@ def test_dictionary_columns_take_codes_the_caller_made() -> None:
     assert [table.value("svc", s) for s in table.live().tolist()] == ["b", "c"]
     strings.drop_unused(strings.codes(["a"]))  # the caller's code for the cut row
     table._check()
+
+
+def _wrapped_table() -> RingTable:
+    """A table whose ring wrapped and whose dictionary has freed and reused codes."""
+    table = RingTable(SPEC, 3)
+    for i in range(7):
+        svc, op = f"s{i % 4}", (None if i % 2 else f"o{i}")
+        table.append(batch([(i, bytes([i]) * 4, svc, op, i, (i,) if i % 3 else None)]), i)
+    return table
+
+
+def _corrupt_codes(state: dict[str, Any]) -> None:
+    state["columns"]["svc"] = state["columns"]["svc"] + 50
+
+
+def _unused_value(state: dict[str, Any]) -> None:
+    state["dictionaries"]["strings"] = [*state["dictionaries"]["strings"], "nobody"]
+    state["dictionary_ranks"] = {}
+
+
+def _bad_shape(state: dict[str, Any]) -> None:
+    state["columns"]["id"] = state["columns"]["id"][:, :2]
+
+
+def _too_many_rows(state: dict[str, Any]) -> None:
+    state["head"] = state["tail"] + 4
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (_corrupt_codes, "codes beyond its dictionary"),
+        (_unused_value, "does not match the codes"),
+        (_bad_shape, "shape"),
+        (_too_many_rows, "for capacity 3"),
+    ],
+)
+def test_an_inconsistent_state_is_refused(damage: Any, message: str) -> None:
+    state = _wrapped_table().state()
+    damage(state)
+    with pytest.raises(ValueError, match=message):
+        RingTable.from_state(SPEC, state)
+
+
+def test_a_restored_table_codes_new_values_as_the_original() -> None:
+    original = _wrapped_table()
+    restored = RingTable.from_state(SPEC, original.state(), check=True)
+    assert restored.ring.spans(restored.ring.tail, restored.ring.head) == original.ring.spans(
+        original.ring.tail, original.ring.head
+    )
+    more = batch([(9, b"9999", "new", "s1", 9, None), (10, b"aaaa", "s0", "other", 1, "x")])
+    for t in (original, restored):
+        t.append(more, 99)
+        t._check()
+    assert restored.state()["dictionaries"] == original.state()["dictionaries"]
+    for name in ("svc", "op"):
+        assert np.array_equal(restored.cols[name], original.cols[name]), name
