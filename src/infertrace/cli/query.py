@@ -413,7 +413,7 @@ def export(
 ) -> None:
     """Download matching spans as Parquet, CSV or JSON Lines, newest first.
 
-    With ``--data-dir`` the spans come from a data directory no server holds,
+    With --data-dir the spans come from a data directory no server holds,
     restored read-only from its snapshot and log, through the same export code.
     """
     if fmt is None:
