@@ -293,6 +293,21 @@ def test_memory_consistency_and_snapshot(cli: Cli) -> None:
     assert cli.json("snapshot", "--restore", made["name"])["name"] == made["name"]
 
 
+def test_consistency_reports_orphans_and_repair_drops_them(cli: Cli) -> None:
+    cli.run("generate", "--developers", "2", "--days", "1")
+    stranger = developer_id_for("nobody@example.com")
+    orphan = record_json(Session("lost-1", stranger, "aider", 1, 2))
+    with ApiClient(cli.url) as api:
+        assert api.activity_batch("sessions", [orphan])["inserted"] == 1
+    report = cli.run("consistency", code=1).output
+    assert "inconsistent" in report and "lost-1" in report
+    assert cli.run("consistency", "--drop-orphans", code=2).exit_code == 2
+    repaired = cli.run("consistency", "--repair", "--drop-orphans").output
+    assert "repaired" in repaired and "consistent" in repaired
+    assert cli.json("consistency")["ok"] is True
+    assert [s["id"] for s in cli.all("sessions") if s["developer_id"] == stranger] == []
+
+
 @pytest.mark.parametrize(
     ("record", "expected"),
     [
