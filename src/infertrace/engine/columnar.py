@@ -37,10 +37,12 @@ from typing import Any, Generic, TypeVar
 
 import numpy as np
 
+from infertrace.engine.colcheck import drift, repeats
 from infertrace.engine.coldata import NULL, Array, Column, ColumnSpec
 from infertrace.engine.colindex import Index, IndexKind, SortedIndex, UniqueIndex
+from infertrace.engine.colorder import KeyOrder, by_column, predicate_mask
 from infertrace.engine.indexed import Problem, TableBytes
-from infertrace.engine.planner import Between, Eq, Plan, Predicate, plan
+from infertrace.engine.planner import Between, Plan, Predicate, plan
 
 R = TypeVar("R")
 __all__ = ["Array", "ColumnSpec", "ColumnTable", "Derived"]
@@ -49,8 +51,6 @@ Derived = tuple[str, Callable[[Array], Array]]
 MIN_DEAD = 1024
 """Fewer retired rows than this never trigger a compaction."""
 _UIDS = _counter(1)
-SMALL_SORT = 2048
-"""Up to this many matches are ordered by key in Python; more go through key ranks."""
 
 
 class ColumnTable(Generic[R]):
@@ -88,10 +88,10 @@ class ColumnTable(Generic[R]):
         self.live: Array = np.zeros(16, dtype=bool)
         self.n = 0
         self.dead = 0
-        self._rank: tuple[int, Array] | None = None
         self.uid = next(_UIDS)
         """Changes whenever codes are renumbered (compaction, clear, load): a cache
         keyed by codes is valid while it stays the same."""
+        self.key_order = KeyOrder(self.columns[key])
         self.indexes: dict[str, Index] = {}
         self._add_index("unique", (key,))
         primary = self.indexes[key]
@@ -242,7 +242,7 @@ class ColumnTable(Generic[R]):
         clean = True
         for index in self._unique:
             keys = index.combine([arrays[c] for c in index.columns])
-            if (index.owners(keys) >= 0).any() or _repeats(index, keys):
+            if (index.owners(keys) >= 0).any() or repeats(index, keys):
                 clean = False
                 break
         if clean:
@@ -368,7 +368,8 @@ class ColumnTable(Generic[R]):
             column.reset(codes, [column.values[c] for c in used.tolist()])
         self.live = np.zeros(max(16, len(rows)), dtype=bool)
         self.live[: len(rows)] = True
-        self.n, self.dead, self._rank, self.uid = len(rows), 0, None, next(_UIDS)
+        self.n, self.dead, self.uid = len(rows), 0, next(_UIDS)
+        self.key_order.reset()
         self.rebuild_indexes()
 
     def clear(self) -> None:
@@ -376,7 +377,8 @@ class ColumnTable(Generic[R]):
         for column in self.columns.values():
             column.reset(column.data[:0], [])
         self.live = np.zeros(16, dtype=bool)
-        self.n, self.dead, self._rank, self.uid = 0, 0, None, next(_UIDS)
+        self.n, self.dead, self.uid = 0, 0, next(_UIDS)
+        self.key_order.reset()
         self.rebuild_indexes()
 
     def rebuild_indexes(self) -> None:
@@ -429,7 +431,8 @@ class ColumnTable(Generic[R]):
                 self.columns[name].reset(np.asarray(fn(self.columns[source].view), dtype=np.int64))
             self.live = np.ones(max(16, n), dtype=bool)
             self.live[n:] = False
-            self.n, self.dead, self._rank, self.uid = n, 0, None, next(_UIDS)
+            self.n, self.dead, self.uid = n, 0, next(_UIDS)
+            self.key_order.reset()
             given = orders or {}
             for index in self.indexes.values():
                 order = given.get(index.name)
@@ -438,7 +441,7 @@ class ColumnTable(Generic[R]):
                 else:
                     index.rebuild(n, self.live)
             for unique in self._unique:
-                if _repeats(unique, unique.keys(0, n)):
+                if repeats(unique, unique.keys(0, n)):
                     raise ValueError(f"unique column {unique.name!r} repeats a value")
         except BaseException:
             self.clear()
@@ -488,33 +491,8 @@ class ColumnTable(Generic[R]):
         for q in p.residual:
             if not len(rows):
                 break
-            rows = rows[self._test(q, rows)]
+            rows = rows[predicate_mask(self.columns[q.column], q, rows)]
         return rows, isinstance(index, SortedIndex) and index.kind == "range"
-
-    def _test(self, q: Predicate, rows: Array) -> Array:
-        column = self.columns[q.column]
-        data = column.data[rows]
-        kind = column.spec.kind
-        if isinstance(q, Eq):
-            if kind == "str":
-                code = column.code_of(q.value)
-                return data == code if code is not None else np.zeros(len(rows), dtype=bool)
-            if kind == "bool":
-                ok = type(q.value) is bool or q.value in (0, 1)
-            else:
-                ok = type(q.value) in (int, float, bool)
-            return data == q.value if ok else np.zeros(len(rows), dtype=bool)
-        if kind == "str":
-            allowed = np.array([v is not None and q.test(v) for v in column.values] + [False])
-            return allowed[data]  # NULL (-1) reads the trailing False
-        mask = np.ones(len(rows), dtype=bool)
-        for bound, above in ((q.low, True), (q.high, False)):
-            if bound is None:
-                continue
-            if type(bound) not in (int, float):
-                return np.zeros(len(rows), dtype=bool)
-            mask &= (data >= bound) if above else (data < bound)
-        return mask
 
     def query(
         self,
@@ -548,9 +526,9 @@ class ColumnTable(Generic[R]):
         rows, by_range = self.matching(where)
         stop = None if limit is None else offset + limit
         if order_by is None:
-            ordered = self._by_key(rows, stop, reverse, offset)
+            ordered = self.key_order.sort(rows, stop, reverse, offset)
         else:
-            ordered = self._by_column(rows, order_by, by_range)
+            ordered = by_column(rows, self.columns[order_by].data[rows], by_range, self.key_order)
             if reverse:
                 ordered = ordered[::-1]
         return ordered[offset:stop]
@@ -581,114 +559,15 @@ class ColumnTable(Generic[R]):
         for q in where:
             if not len(rows):
                 break
-            rows = rows[self._test(q, rows)]
+            rows = rows[predicate_mask(self.columns[q.column], q, rows)]
         return {c: self.columns[c].data[rows] for c in columns}
-
-    def _by_key(self, rows: Array, stop: int | None, reverse: bool, offset: int = 0) -> Array:
-        """``rows`` ordered by primary key; with ``stop``, only positions ``offset`` to
-        ``stop`` are sure to be in place (a page: O(k) selection, then its sort)."""
-        if len(rows) < 2:
-            return rows
-        pk = self.columns[self.key]
-        data = pk.data[rows]
-        if pk.spec.kind != "str":
-            order = np.argsort(data, kind="stable")
-        elif len(rows) <= SMALL_SORT:
-            values = pk.values
-            texts = [values[c] for c in data.tolist()]
-            order = np.array(sorted(range(len(rows)), key=texts.__getitem__), dtype=np.int64)
-        else:
-            ranks = self._ranks()[data]
-            if stop is not None and offset < stop < len(rows):
-                if reverse:
-                    ranks = -ranks
-                part = np.argpartition(ranks, [offset, stop - 1])
-                middle = part[offset:stop]
-                part[offset:stop] = middle[np.argsort(ranks[middle])]
-                return rows[part]
-            order = np.argsort(ranks)
-        ordered = rows[order]
-        return ordered[::-1] if reverse else ordered
-
-    def _ranks(self) -> Array:
-        """Code -> rank of its value among the primary key's dictionary, cached until
-        the dictionary grows. O(d log d) to build."""
-        values = self.columns[self.key].values
-        if self._rank is None or self._rank[0] != len(values):
-            order = sorted(range(len(values)), key=values.__getitem__)
-            rank = np.empty(len(values), dtype=np.int64)
-            rank[np.array(order, dtype=np.int64)] = np.arange(len(values))
-            self._rank = (len(values), rank)
-        return self._rank[1]
-
-    def _by_column(self, rows: Array, column: str, presorted: bool) -> Array:
-        """``rows`` ordered by ``column`` then primary key."""
-        data = self.columns[column].data[rows]
-        if not presorted:
-            order = np.argsort(data, kind="stable")
-            rows, data = rows[order], data[order]
-        ties = np.flatnonzero(data[1:] == data[:-1])
-        if not len(ties):
-            return rows
-        rows = rows.copy()
-        starts = ties[np.r_[True, ties[1:] != ties[:-1] + 1]]
-        for start in starts.tolist():
-            end = start + 1
-            while end < len(data) and data[end] == data[start]:
-                end += 1
-            rows[start:end] = self._by_key(rows[start:end], None, False)
-        return rows
 
     # -- invariants and sizes ------------------------------------------------------
 
     def drift(self) -> list[str]:
         """How the indexes disagree with the rows (missing, extra or wrong entries,
         a unique key held by two rows); [] when they agree. O(n log n)."""
-        problems: list[str] = []
-        live = self.live_rows()
-        pks = self.columns[self.key]
-        for index in self.indexes.values():
-            keys = index.keys(0, self.n)[live]
-            want_pairs = list(zip(keys.tolist(), live.tolist(), strict=True))
-            if isinstance(index, SortedIndex):
-                if (
-                    index.kind == "hash"
-                    and len(index.columns) == 1
-                    and index.sources[0].spec.optional
-                ):
-                    want_pairs = [(k, r) for k, r in want_pairs if k != NULL]
-                have_pairs = index.pairs(self.n, self.live)
-            else:
-                if index.by_code is not None:
-                    want_pairs = [(k, r) for k, r in want_pairs if k != NULL]
-                have_pairs = index.pairs()
-            want: dict[Any, list[int]] = {}
-            for k, r in want_pairs:
-                want.setdefault(k, []).append(r)
-            have: dict[Any, list[int]] = {}
-            for k, r in have_pairs:
-                have.setdefault(k, []).append(r)
-            for key in want.keys() | have.keys():
-                w, h = sorted(want.get(key, [])), sorted(have.get(key, []))
-                value = self._key_text(index, key)
-                if isinstance(index, UniqueIndex) and len(w) > 1:
-                    held = [pks.value_at(r) for r in w]
-                    problems.append(f"unique {index.name} {value!r} is held by rows {held}")
-                    if len(h) == 1 and h[0] in w:
-                        continue
-                if w != h:
-                    rows_w = [pks.value_at(r) if r < self.n else r for r in w]
-                    rows_h = [pks.value_at(r) if 0 <= r < self.n else r for r in h]
-                    problems.append(
-                        f"index {index.name} {value!r}: rows {rows_w}, entries {rows_h}"
-                    )
-        return problems
-
-    def _key_text(self, index: Index, key: Any) -> Any:
-        if len(index.sources) == 1 and index.sources[0].spec.kind == "str":
-            values = index.sources[0].values
-            return values[key] if 0 <= key < len(values) else key
-        return key
+        return drift(self)
 
     def nbytes(self, sample: int | None = None) -> TableBytes:
         """Sizes measured from the arrays and dictionaries: ``rows`` (every column and
@@ -714,13 +593,3 @@ class ColumnTable(Generic[R]):
             index._check(self.n)
         problems = self.drift()
         assert not problems, problems
-
-
-def _repeats(index: UniqueIndex, keys: Array) -> bool:
-    """Whether ``keys`` (NULL aside) hold a value twice: codes by counting (O(n +
-    dictionary)), other keys by sorting."""
-    if index.by_code is not None:
-        present = keys[keys != NULL]
-        return bool(len(present)) and int(np.bincount(present).max()) > 1
-    ordered = np.sort(keys)
-    return bool(np.any(ordered[1:] == ordered[:-1]))
