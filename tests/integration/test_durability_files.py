@@ -114,6 +114,11 @@ def tear_tail(b: Base) -> None:
     os.truncate(last, last.stat().st_size - 5)
 
 
+def flip_last_record(b: Base) -> None:
+    segment, offset, length = _records_after(b.root, 0)[-1]
+    flip(segment, offset + HEADER.size + length - 1)
+
+
 def flip_log_middle(b: Base) -> None:
     after = _records_after(b.root, _snapshot_lsn(b.snapshots[-1]))
     assert len(after) >= 2, "damage in the middle needs records after it"
@@ -139,6 +144,16 @@ STARTS: dict[str, tuple[Callable[[Base], object], list[str], bool]] = {
     # damage, phrases in the banner and standard error, whether every batch is there
     "intact": (lambda b: None, ["snap-0000000002"], True),
     "torn log tail": (tear_tail, ["torn tail", "dropped"], False),
+    "bit flip in the last log record": (
+        flip_last_record,
+        ["torn tail", "payload checksum mismatch in the last record"],
+        False,
+    ),
+    "truncated newest snapshot file": (
+        lambda b: os.truncate(newest_file(b), newest_file(b).stat().st_size // 2),
+        ["refusing snapshot", "spans.rows.arrow has", "snap-0000000001"],
+        True,
+    ),
     "bit flip in the newest snapshot": (
         lambda b: flip(newest_file(b), 64),
         ["refusing snapshot", "sha256", "snap-0000000001", "refused 1 newer snapshot"],
