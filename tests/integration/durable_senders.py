@@ -216,3 +216,10 @@ def _rest_id(signal: str, row: dict[str, Any]) -> str:
     # the scope travels as otel.scope.* point attributes; the records sent had none
     attrs = sorted((k, v) for k, v in row["attributes"].items() if not k.startswith("otel.scope."))
     return f"{row['name']}/{row['time_unix_nano']}/{attrs}"
+
+
+def pod_services(url: str) -> set[str]:
+    """The service names of the pods in the server's registry."""
+    with httpx.Client(base_url=url, timeout=30.0) as client:
+        doc = client.get("/api/registry/pods").json()
+    return {pod["service_name"] for pod in doc["pods"]}

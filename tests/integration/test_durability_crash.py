@@ -10,7 +10,9 @@ data directory; then, through the REST API:
   once (the same identities, no duplicates);
 - a request that was sent but not answered is there whole or not at all (a
   batch is atomic in the log as in the store);
-- nothing is there that was never sent.
+- nothing is there that was never sent;
+- the pod registry, which learns pods from each batch before it is answered,
+  holds the pods of every acknowledged batch.
 
 Under ``--fsync always`` each answer waits for its fsync; under the interval
 policy it waits for the next group flush. The issue asks that, for the interval
@@ -28,7 +30,7 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.integration.durable_senders import Grpc, Http, Ledger, Sender, stored
+from tests.integration.durable_senders import Grpc, Http, Ledger, Sender, pod_services, stored
 
 from infertrace.engine.wal import Fsync
 from infertrace.testing import ServedProcess
@@ -80,11 +82,15 @@ def test_kill_9_mid_ingest_loses_nothing_acknowledged(tmp_path: Path, fsync: str
     with ServedProcess("--data-dir", str(data), "--fsync", fsync) as again:
         restored = _restored_line(again.banner)
         held = stored(again.url)
+        pods = pod_services(again.url)
     assert "log records" in restored
     for key in acked:
         assert held.get(key) == sent[key], f"acknowledged {key} not held exactly once"
     for key in set(sent) - acked:
         assert held.get(key) in (None, sent[key]), f"unanswered {key} held in part"
     assert set(held) <= set(sent), f"never sent: {sorted(set(held) - set(sent))[:5]}"
+    # the registry learnt each acknowledged batch's pods before the answer: they are back
+    missing = {service for _, service in acked} - pods
+    assert not missing, f"pods of acknowledged batches lost: {sorted(missing)[:5]}"
     transports = {service[0] for _, service in acked}
     assert transports == {"h", "g"}, "both OTLP/HTTP and OTLP/gRPC must have been acknowledged"
