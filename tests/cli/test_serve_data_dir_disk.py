@@ -11,17 +11,20 @@ import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import httpx
 import pytest
 
+from infertrace.api import install_query_api
 from infertrace.collector.otlp.encode import encode_spans
+from infertrace.collector.server import BackgroundCollector
+from infertrace.config import Settings
 from infertrace.engine.datadir import DataDir
 from infertrace.errormap import LOG_UNAVAILABLE_RETRY_AFTER
 from infertrace.telemetry.memory import MemoryStore
 from infertrace.workload import Workload
-from tests.collector.helpers import running
 
 GRPC_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
@@ -38,6 +41,26 @@ class DiskFull:
         raise OSError(errno.ENOSPC, "No space left on device")
 
 
+def _serving(store: MemoryStore, data_dir: DataDir) -> BackgroundCollector:
+    """The collector as serve composes it: the query API, and /readyz asking the data dir."""
+
+    def install(app: Any) -> None:
+        install_query_api(app)
+        app.state.ready_checks.append(data_dir.problem)
+
+    return BackgroundCollector(store, Settings(port=0, grpc_port=0), install)
+
+
+def _http_url(collector: BackgroundCollector) -> str:
+    assert collector.endpoints is not None
+    return collector.endpoints.http_url
+
+
+def _grpc_target(collector: BackgroundCollector) -> str:
+    assert collector.endpoints is not None
+    return collector.endpoints.grpc_target
+
+
 def _bodies(n: int) -> Iterator[bytes]:
     w = Workload(seed=3, start_ns=time.time_ns() - 600 * 10**9)
     for _ in range(n):
@@ -52,9 +75,9 @@ def test_refused_log_answers_503_and_unavailable_logs_once_and_recovers(
     bodies = _bodies(8)
     with (
         DataDir(tmp_path, [store], fsync="always") as data_dir,
-        running(store) as endpoints,
-        httpx.Client(base_url=endpoints.http_url, timeout=30) as http,
-        grpc.insecure_channel(endpoints.grpc_target) as channel,
+        _serving(store, data_dir) as collector,
+        httpx.Client(base_url=_http_url(collector), timeout=30) as http,
+        grpc.insecure_channel(_grpc_target(collector)) as channel,
         caplog.at_level(logging.WARNING, logger="infertrace.engine.datadir"),
     ):
         export = channel.unary_unary(GRPC_METHOD)
@@ -67,6 +90,8 @@ def test_refused_log_answers_503_and_unavailable_logs_once_and_recovers(
             assert answer.status_code == 503, answer.text
             assert answer.headers["Retry-After"] == str(int(LOG_UNAVAILABLE_RETRY_AFTER))
             assert "write-ahead log unavailable" in answer.text
+        ready = http.get("/readyz")
+        assert ready.status_code == 503 and "refuses writes" in ready.json()["reason"]
         with pytest.raises(grpc.RpcError) as caught:
             export(next(bodies), timeout=30)
         assert caught.value.code() is grpc.StatusCode.UNAVAILABLE
@@ -76,6 +101,7 @@ def test_refused_log_answers_503_and_unavailable_logs_once_and_recovers(
         setattr(data_dir.log, fail, real)  # space returns: no restart needed
         assert http.post("/v1/traces", content=next(bodies), headers=PROTOBUF).status_code == 200
         export(next(bodies), timeout=30)
+        assert http.get("/readyz").status_code == 200
         recovered = [r for r in caplog.records if "takes writes again" in r.getMessage()]
         assert len(recovered) == 1 and "4 writes refused" in recovered[0].getMessage()
         held = store.stats().spans.count

@@ -301,6 +301,11 @@ def serve(**flags: Any) -> None:
             console.print(line, markup=False, highlight=False)
         console.print("Press Ctrl+C to stop.", highlight=False)
 
+    def install(app: Any) -> None:
+        install_query_api(app)
+        if data_dir is not None:  # a refusing disk makes /readyz say unavailable
+            app.state.ready_checks.append(data_dir.problem)
+
     drain = _Drain(store, settings.shutdown_timeout)
     try:
         run(
@@ -308,7 +313,7 @@ def serve(**flags: Any) -> None:
             settings,
             ready,
             drain.start,
-            install_query_api,
+            install,
             processors=[CodingAgentProcessor(activity.store, agent_feed)],
             registry=registry,
             activity=activity,

@@ -14,7 +14,7 @@ threading.Event the collector sets when it begins to stop, so long-lived answers
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 
 import anyio
@@ -35,9 +35,16 @@ from infertrace.config import Settings
 from infertrace.registry.service import RegistryService
 from infertrace.telemetry.protocols import Monitored, TelemetryStore
 
+ReadyCheck = Callable[[], str | None]
+"""Why the collector cannot take writes now (e.g. its data directory's disk is full), or
+None; O(1), called on the event loop by ``/readyz``."""
 
-def health_routes(pipeline: Pipeline) -> list[Route]:
+
+def health_routes(pipeline: Pipeline, checks: Sequence[ReadyCheck] = ()) -> list[Route]:
     """``/healthz`` (the process serves), ``/readyz`` (the store takes writes), ``/metrics``.
+
+    ``/readyz`` also asks each of ``checks`` (read when asked: a list given here may
+    be added to later, as ``install`` hooks do through ``app.state.ready_checks``).
 
     For a store watched in the background (:class:`Monitored`, PostgreSQL) all
     three answer on the event loop from cached state, in microseconds, during
@@ -55,11 +62,12 @@ def health_routes(pipeline: Pipeline) -> list[Route]:
             problem = "store is closed" if pipeline.store_closed else None
             problem = problem or (None if health.ok else health.reason)
             checked = {"checked_at": _iso(health.checked_unix)} if health.checked_unix else {}
+            problem = problem or _first_problem(checks)
             if problem is not None:
                 body = {"status": "unavailable", "reason": problem, **checked}
                 return JSONResponse(body, 503, headers={"Retry-After": "1"})
             return JSONResponse({"status": "ready", **checked})
-        problem = await anyio.to_thread.run_sync(pipeline.ready)
+        problem = await anyio.to_thread.run_sync(pipeline.ready) or _first_problem(checks)
         if problem is not None:
             return JSONResponse({"status": "unavailable", "reason": problem}, 503)
         return JSONResponse({"status": "ready"})
@@ -75,6 +83,14 @@ def health_routes(pipeline: Pipeline) -> list[Route]:
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
     ]
+
+
+def _first_problem(checks: Sequence[ReadyCheck]) -> str | None:
+    for check in checks:
+        problem = check()
+        if problem is not None:
+            return problem
+    return None
 
 
 def _iso(unix: float) -> str:
@@ -115,7 +131,9 @@ def create_app(
     )
     receiver = OtlpHttpReceiver(pipeline, settings.max_body_bytes, settings.max_inflight)
     app.router.routes.extend(receiver.routes())
-    app.router.routes.extend(health_routes(pipeline))
+    checks: list[ReadyCheck] = []
+    app.state.ready_checks = checks  # more reasons for /readyz: install hooks append
+    app.router.routes.extend(health_routes(pipeline, checks))
     if install is not None:
         install(app)
     app.add_middleware(TokenAuth, api_token=settings.api_token, ingest_token=settings.ingest_token)

@@ -125,6 +125,7 @@ class DataDir:
         self._outage_lock = threading.Lock()
         self._outage_since: float | None = None
         self._refused = 0
+        self._last_refusal = ""
         self._snap_lock = threading.Lock()
         self._close_lock = threading.Lock()
         self._wake = threading.Event()
@@ -192,6 +193,7 @@ class DataDir:
         """Count a refusal; log the outage once, when it begins."""
         with self._outage_lock:
             self._refused += 1
+            self._last_refusal = str(exc)
             if self._outage_since is not None:
                 return
             self._outage_since = time.monotonic()
@@ -220,6 +222,14 @@ class DataDir:
     def refusing(self) -> bool:
         """True from a refused write until a record is durable again."""
         return self._outage_since is not None
+
+    def problem(self) -> str | None:
+        """Why writes are refused now (for a readiness probe), or None. O(1)."""
+        since = self._outage_since
+        if since is None:
+            return None
+        lasted = time.monotonic() - since
+        return f"write-ahead log refuses writes for {lasted:.0f} s: {self._last_refusal}"
 
     @property
     def log(self) -> WriteAheadLog:
