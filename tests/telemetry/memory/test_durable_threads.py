@@ -21,7 +21,7 @@ from tests.telemetry.memory.kit import (
 )
 
 THREADS = 6
-BATCHES = 25
+BATCHES = 30
 
 
 def test_a_capture_taken_during_writes_plus_the_log_after_it_is_the_final_store() -> None:
@@ -29,6 +29,8 @@ def test_a_capture_taken_during_writes_plus_the_log_after_it_is_the_final_store(
     store = MemoryStore(400, 300, 350)  # small rings: writers evict while capturing
     store.attach(journal)
     start = threading.Barrier(THREADS + 1)
+    halfway = threading.Barrier(THREADS + 1)  # writers pause: one capture surely between
+    resume = threading.Barrier(THREADS + 1)
     errors: list[BaseException] = []
     writers: list[tuple[Callable[[Any], None], Callable[[int, int], Any]]] = [
         (store.write_batch, rich_spans),
@@ -41,6 +43,9 @@ def test_a_capture_taken_during_writes_plus_the_log_after_it_is_the_final_store(
         start.wait()
         try:
             for b in range(BATCHES):
+                if b == BATCHES // 2:
+                    halfway.wait()
+                    resume.wait()
                 write(make(1000 * i + b, 20))
                 if b % 10 == 9:
                     store.purge_older_than(3600.0)  # nothing that old: logs nothing
@@ -51,7 +56,9 @@ def test_a_capture_taken_during_writes_plus_the_log_after_it_is_the_final_store(
     for t in pool:
         t.start()
     start.wait()
-    captures: list[Mapping[str, TableState]] = []
+    halfway.wait()
+    captures: list[Mapping[str, TableState]] = [store.capture()]
+    resume.wait()
     while any(t.is_alive() for t in pool):
         captures.append(store.capture())
     for t in pool:
@@ -60,12 +67,15 @@ def test_a_capture_taken_during_writes_plus_the_log_after_it_is_the_final_store(
     assert len(journal.records) == THREADS * BATCHES
     final = answers(store)
 
-    def last(c: Mapping[str, TableState]) -> int:
-        return max(applied_lsn(ts) for ts in c.values())
+    last = {t: lsn for lsn, (t, _) in enumerate(journal.records, 1)}
 
-    mid = [c for c in captures if 0 < last(c) < len(journal.records)]
-    assert mid, "no capture fell between the writes: the test raced past the writers"
-    for states in [mid[0], mid[len(mid) // 2], mid[-1]]:
+    def between(c: Mapping[str, TableState]) -> bool:
+        """Some table already held rows and had more to come when this was taken."""
+        return any(0 < applied_lsn(c[t]) < last[t] for t in last)
+
+    mid = [c for c in captures if between(c)]
+    assert mid and mid[0] is captures[0]  # the paused one; the others raced the writers
+    for states in [mid[0], *mid[1:][:: max(1, len(mid) // 3)]]:
         restored = MemoryStore()
         restored.restore(states)
         journal.replay_into(restored)  # records at or below applied_lsn are skipped

@@ -15,7 +15,7 @@ Tables: ``spans``, ``logs``, ``metrics``. Records are
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from infertrace.engine.gcpause import gc_paused
@@ -44,6 +44,8 @@ class Journaled:
     _log_lock: RWLock
     _metric_lock: RWLock
     _journal: Journal | None = None
+    _clock: Callable[[], int]
+    _check_open: Callable[[], None]
     _applied: dict[str, int]
 
     @property
@@ -144,6 +146,23 @@ class Journaled:
             self._logs.append(records, now)
         else:
             self._metrics.append(records, now)
+
+    def _write_logged(
+        self, table: str, records: Sequence[Any], problem: Any, apply: Callable[[int], None]
+    ) -> None:
+        """A write with a journal attached: encode before the lock; under it stamp the
+        receive time, log, then ``apply(now)``; wait for durability after it. The
+        journal is read under the lock (attach takes it), so a write racing attach or
+        detach is logged exactly when it is applied with a journal in place."""
+        record = self._encode(table, records, problem)
+        with self._lock(table).write():
+            self._check_open()
+            now = self._clock()
+            journal = self._journal
+            lsn = 0 if journal is None else self._log(journal, table, durable.stamp(record, now))
+            apply(now)
+        if journal is not None:
+            self._wait(journal, table, lsn)
 
     def _encode(self, table: str, records: Sequence[Any], problem: Any) -> bytearray:
         """The record of a write (before the lock); InvalidRecord naming the bad record

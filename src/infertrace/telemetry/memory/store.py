@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 
+from infertrace.engine.journal import Journal
 from infertrace.engine.rwlock import RWLock
 from infertrace.errors import LogUnavailable, StoreClosed, TraceNotFound
 from infertrace.model import LogRecord, MetricPoint, Span, parse_id
@@ -92,19 +93,15 @@ class MemoryStore(PurgeOwner, Journaled):
             return
         batch = self._spans.prepare(spans)
         self.time_bounds.check_array(batch.starts, "start time", self._clock())
-        journal = self._journal
-        if journal is None:
+        if self._journal is None:
             with self._span_lock.write():
                 self._check_open()
-                self._spans.store(batch, spans, self._clock())
-            return
-        record = self._encode("spans", spans, span_problem)
-        with self._span_lock.write():
-            self._check_open()
-            now = self._clock()
-            lsn = self._log(journal, "spans", durable.stamp(record, now))
-            self._spans.store(batch, spans, now)
-        self._wait(journal, "spans", lsn)
+                if self._journal is None:  # attach() takes this lock: re-read under it
+                    self._spans.store(batch, spans, self._clock())
+                    return
+        self._write_logged(
+            "spans", spans, span_problem, lambda now: self._spans.store(batch, spans, now)
+        )
 
     def get_trace(self, trace_id: str | bytes) -> list[Span]:
         """Spans of a trace by start time; raise TraceNotFound. O(spans in trace)."""
@@ -155,19 +152,15 @@ class MemoryStore(PurgeOwner, Journaled):
     def write_logs(self, records: Sequence[LogRecord]) -> None:
         """Store log records atomically, or raise InvalidRecord and store none."""
         self.time_bounds.check_logs(records, self._clock())
-        journal = self._journal
-        if journal is None:
+        if self._journal is None:
             with self._log_lock.write():
                 self._check_open()
-                self._logs.append(records, self._clock())
-            return
-        record = self._encode("logs", records, log_problem)
-        with self._log_lock.write():
-            self._check_open()
-            now = self._clock()
-            lsn = self._log(journal, "logs", durable.stamp(record, now))
-            self._logs.append(records, now)
-        self._wait(journal, "logs", lsn)
+                if self._journal is None:
+                    self._logs.append(records, self._clock())
+                    return
+        self._write_logged(
+            "logs", records, log_problem, lambda now: self._logs.append(records, now)
+        )
 
     def list_logs(self, flt: LogFilter) -> list[LogRecord]:
         r = flt.resolve()
@@ -177,19 +170,15 @@ class MemoryStore(PurgeOwner, Journaled):
     def write_metrics(self, points: Sequence[MetricPoint]) -> None:
         """Store metric points atomically, or raise InvalidRecord and store none."""
         self.time_bounds.check_metrics(points, self._clock())
-        journal = self._journal
-        if journal is None:
+        if self._journal is None:
             with self._metric_lock.write():
                 self._check_open()
-                self._metrics.append(points, self._clock())
-            return
-        record = self._encode("metrics", points, metric_problem)
-        with self._metric_lock.write():
-            self._check_open()
-            now = self._clock()
-            lsn = self._log(journal, "metrics", durable.stamp(record, now))
-            self._metrics.append(points, now)
-        self._wait(journal, "metrics", lsn)
+                if self._journal is None:
+                    self._metrics.append(points, self._clock())
+                    return
+        self._write_logged(
+            "metrics", points, metric_problem, lambda now: self._metrics.append(points, now)
+        )
 
     def list_metric_points(self, flt: MetricFilter) -> list[MetricPoint]:
         r = flt.resolve()
@@ -248,19 +237,20 @@ class MemoryStore(PurgeOwner, Journaled):
         LogUnavailable when the log refuses it (that table and the ones after it
         keep their records)."""
         cutoff = self._clock() - int(seconds(max_age, "max_age") * 1e9)
-        journal = self._journal
         n = 0
-        waits: list[tuple[str, int]] = []
+        waits: list[tuple[Journal, str, int]] = []
         for name in ("spans", "logs", "metrics"):
             with self._lock(name).write():
                 table = self._table(name)
                 if not table.table.stale(cutoff):
                     continue  # nothing received before the cutoff: nothing to log
+                journal = self._journal
                 if journal is not None:
-                    waits.append((name, self._log(journal, name, durable.encode_purge(cutoff))))
+                    lsn = self._log(journal, name, durable.encode_purge(cutoff))
+                    waits.append((journal, name, lsn))
                 n += table.purge(cutoff)
-        for name, lsn in waits:
-            self._wait(journal, name, lsn)  # type: ignore[arg-type]
+        for journal, name, lsn in waits:
+            self._wait(journal, name, lsn)
         return n
 
     def start_purge(self, interval: timedelta | float, max_age: timedelta | float) -> None:
