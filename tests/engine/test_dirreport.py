@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -36,3 +37,41 @@ def test_lock_holder_names_the_pid_only_while_the_lock_is_held(
     assert dirreport.lock_holder(tmp_path) is None  # a stale file is not a holder
     again = lock_directory(tmp_path, "data directory")  # and nobody kept it
     os.close(again)
+
+
+def test_inspect_beside_a_directory_that_snapshots_and_compacts(tmp_path: Path) -> None:
+    """A server deletes old snapshots and log segments while the tool reads: the
+    report may name what vanished, but reading never fails."""
+    from infertrace.engine.datadir import DataDir
+    from infertrace.registry import ServiceInfo, ThreadSafeRegistry
+
+    registry = ThreadSafeRegistry()
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    reports = 0
+
+    def read() -> None:
+        nonlocal reports
+        while not stop.is_set():
+            try:
+                dirreport.inspect_dir(tmp_path)
+                reports += 1
+            except BaseException as exc:
+                errors.append(exc)
+                return
+
+    with DataDir(tmp_path, [registry], fsync="off", segment_bytes=400) as data:
+        reader = threading.Thread(target=read)
+        reader.start()
+        try:
+            for i in range(30):
+                for p in range(5):
+                    registry.save_service(ServiceInfo("svc", f"p{p}", port=i))
+                data.snapshot()
+        finally:
+            stop.set()
+            reader.join(30)
+    assert not errors, errors
+    assert reports > 0
+    final = dirreport.inspect_dir(tmp_path)
+    assert final.ok, final.problems

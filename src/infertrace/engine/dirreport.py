@@ -190,19 +190,19 @@ def check_snapshot(path: Path) -> SnapshotCheck:
         expect = listed[fname]
         tname, pname = owner.get(fname, ("?", "?"))
         fpath = path / fname
-        size = fpath.stat().st_size if fpath.is_file() else None
-        rows = None
-        if size is None:
-            state = "missing"
-        elif size != expect["bytes"]:
-            state = "size mismatch"
-        elif snapfile._sha256(fpath) != expect["sha256"]:
-            state = "sha256 mismatch"
-        else:
-            try:
+        size, rows = None, None
+        try:  # a server may delete an old snapshot meanwhile: then it reads as missing
+            size = fpath.stat().st_size
+            if size != expect["bytes"]:
+                state = "size mismatch"
+            elif snapfile._sha256(fpath) != expect["sha256"]:
+                state = "sha256 mismatch"
+            else:
                 rows, state = _rows(fpath), "ok"
-            except (pa.ArrowException, OSError) as exc:
-                state = f"unreadable ({exc})"
+        except FileNotFoundError:
+            state = "missing"
+        except (pa.ArrowException, OSError) as exc:
+            state = f"unreadable ({exc})"
         if state != "ok" and problem is None:
             problem = f"snapshot {path}: {fname} {state}"
             if state == "size mismatch":
