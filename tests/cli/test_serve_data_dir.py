@@ -175,3 +175,18 @@ def test_damage_in_the_log_stops_start_up_until_asked_to_move_it_aside(tmp_path:
         assert "0 spans" in served.banner  # the spans were the damaged first record
     assert [p.name for p in tmp_path.glob("damaged-*/*.wal")] == [segment.name]
     assert os.listdir(tmp_path / "wal")
+
+
+def test_with_postgres_the_data_dir_keeps_only_what_stays_in_memory(
+    tmp_path: Path, pg_dsn: str
+) -> None:
+    from infertrace.activity.memory import MemoryActivityStore
+
+    with _serve(tmp_path, "--store", "postgres", "--dsn", pg_dsn) as served:
+        restored = next(line for line in served.banner.splitlines() if "Restored" in line)
+        assert "spans" not in restored and "pods" not in restored
+        assert "developers" in restored
+        _send(served.url)  # telemetry and pods go to PostgreSQL, not to the log
+        assert served.stop() == 0
+    (snap,) = snapfile.list_snapshots(tmp_path)
+    assert set(snapfile.load(snap).tables) == set(MemoryActivityStore().table_names())

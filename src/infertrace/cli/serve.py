@@ -297,7 +297,8 @@ def serve(**flags: Any) -> None:
             markup=False,
             highlight=False,
         )
-        for line in banner_lines(settings, data_dir, _held(store, registry_store)):
+        held = _held(store, registry_store, activity.store)
+        for line in banner_lines(settings, data_dir, held):
             console.print(line, markup=False, highlight=False)
         console.print("Press Ctrl+C to stop.", highlight=False)
 
@@ -404,8 +405,9 @@ def _print_endpoints(console: Console, settings: Settings, endpoints: Any, store
     console.print(f"  SDKs:      export OTEL_EXPORTER_OTLP_ENDPOINT={url}")
 
 
-def _held(store: Any, registry_store: Any) -> str:
+def _held(store: Any, registry_store: Any, activity_store: Any) -> str:
     """What the stores a data directory keeps hold, for the banner's restore line."""
+    from infertrace.activity.records import Change, Commit, Developer, Session
     from infertrace.engine.journal import Durable
 
     parts = []
@@ -419,4 +421,10 @@ def _held(store: Any, registry_store: Any) -> str:
         held = getattr(registry_store, "stats", lambda: ())()
         if isinstance(held, tuple) and held:
             parts.append(f"{held[0]:,} pods")
+    kept = isinstance(activity_store, Durable)  # a flag: the store stays Any, its count()
+    if kept:
+        kinds = ((Developer, "developers"), (Commit, "commits"), (Change, "changes"))
+        counts = [f"{activity_store.count(k):,} {name}" for k, name in kinds]
+        counts.append(f"{activity_store.count(Session):,} agent sessions")
+        parts.append(", ".join(counts))
     return ", ".join(parts) or "nothing"
