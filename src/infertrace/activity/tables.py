@@ -49,7 +49,8 @@ def builder(kind: type[Record]) -> Callable[..., Any]:
     """A function of the field values (in order) returning a ``kind`` record without
     running its validation: for values read back from a table, which were valid."""
     names = [f.name for f in fields(kind)]
-    args = ", ".join(names)
+    # the setters and the class bound as defaults: local lookups, not global ones
+    args = ", ".join([*names, *(f"set_{n}=set_{n}" for n in names), "new=new", "cls=cls"])
     body = "".join(f"    set_{n}(o, {n})\n" for n in names)
     scope: dict[str, Any] = {f"set_{n}": getattr(kind, n).__set__ for n in names}
     scope["new"], scope["cls"] = object.__new__, kind
