@@ -120,6 +120,9 @@ def test_restart_keeps_spans_logs_and_points(tmp_path: Path, fsync: str) -> None
         _send(first.url)
         before = _held(first.url)
         assert before["stats"] == {"spans": 300, "logs": 200, "metrics": 100}
+        samples = httpx.get(first.url + "/metrics").text
+        assert "infertrace_datadir_refusing 0.0" in samples
+        assert "infertrace_datadir_log_bytes " in samples
         assert first.stop() == 0
     assert len(snapfile.list_snapshots(tmp_path)) == 1  # the clean shutdown's snapshot
     with _serve(tmp_path) as second:

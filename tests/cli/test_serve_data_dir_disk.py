@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from infertrace.api import install_query_api
+from infertrace.collector.datadir_metrics import DataDirCollector
 from infertrace.collector.otlp.encode import encode_spans
 from infertrace.collector.server import BackgroundCollector
 from infertrace.config import Settings
@@ -47,6 +48,7 @@ def _serving(store: MemoryStore, data_dir: DataDir) -> BackgroundCollector:
     def install(app: Any) -> None:
         install_query_api(app)
         app.state.ready_checks.append(data_dir.problem)
+        app.state.pipeline.metrics.registry.register(DataDirCollector(data_dir))
 
     return BackgroundCollector(store, Settings(port=0, grpc_port=0), install)
 
@@ -59,6 +61,14 @@ def _http_url(collector: BackgroundCollector) -> str:
 def _grpc_target(collector: BackgroundCollector) -> str:
     assert collector.endpoints is not None
     return collector.endpoints.grpc_target
+
+
+def _sample(http: httpx.Client, name: str) -> float:
+    """The value of ``infertrace_datadir_<name>`` on /metrics."""
+    for line in http.get("/metrics").text.splitlines():
+        if line.startswith(f"infertrace_datadir_{name} "):
+            return float(line.split()[1])
+    raise AssertionError(f"no sample infertrace_datadir_{name}")
 
 
 def _bodies(n: int) -> Iterator[bytes]:
@@ -90,6 +100,7 @@ def test_refused_log_answers_503_and_unavailable_logs_once_and_recovers(
             assert answer.status_code == 503, answer.text
             assert answer.headers["Retry-After"] == str(int(LOG_UNAVAILABLE_RETRY_AFTER))
             assert "write-ahead log unavailable" in answer.text
+        assert _sample(http, "refusing") == 1
         ready = http.get("/readyz")
         assert ready.status_code == 503 and "refuses writes" in ready.json()["reason"]
         with pytest.raises(grpc.RpcError) as caught:
@@ -102,6 +113,8 @@ def test_refused_log_answers_503_and_unavailable_logs_once_and_recovers(
         assert http.post("/v1/traces", content=next(bodies), headers=PROTOBUF).status_code == 200
         export(next(bodies), timeout=30)
         assert http.get("/readyz").status_code == 200
+        assert _sample(http, "refusing") == 0 and _sample(http, "refused_writes_total") == 4
+        assert _sample(http, "log_bytes") > 0
         recovered = [r for r in caplog.records if "takes writes again" in r.getMessage()]
         assert len(recovered) == 1 and "4 writes refused" in recovered[0].getMessage()
         held = store.stats().spans.count

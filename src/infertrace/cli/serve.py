@@ -224,6 +224,7 @@ def serve(**flags: Any) -> None:
     from infertrace.api import install_query_api
     from infertrace.cli.persist import banner_lines, open_data_dir
     from infertrace.collector.connections import raise_fd_limit
+    from infertrace.collector.datadir_metrics import DataDirCollector
     from infertrace.collector.server import Endpoints, run
     from infertrace.registry.checker import CheckSettings
     from infertrace.registry.factory import open_registry
@@ -306,6 +307,7 @@ def serve(**flags: Any) -> None:
         install_query_api(app)
         if data_dir is not None:  # a refusing disk makes /readyz say unavailable
             app.state.ready_checks.append(data_dir.problem)
+            app.state.pipeline.metrics.registry.register(DataDirCollector(data_dir))
 
     drain = _Drain(store, settings.shutdown_timeout)
     try:

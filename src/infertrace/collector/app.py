@@ -133,12 +133,12 @@ def create_app(
     app.router.routes.extend(receiver.routes())
     checks: list[ReadyCheck] = []
     app.state.ready_checks = checks  # more reasons for /readyz: install hooks append
+    app.state.pipeline = pipeline  # before install: hooks may register /metrics samples
     app.router.routes.extend(health_routes(pipeline, checks))
     if install is not None:
         install(app)
     app.add_middleware(TokenAuth, api_token=settings.api_token, ingest_token=settings.ingest_token)
     app.state.store = store
-    app.state.pipeline = pipeline
     app.state.settings = settings
     app.state.registry = registry
     app.state.activity = activity

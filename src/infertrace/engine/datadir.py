@@ -125,6 +125,9 @@ class DataDir:
         self._outage_lock = threading.Lock()
         self._outage_since: float | None = None
         self._refused = 0
+        self.refused_total = 0
+        """Writes the log refused since opening (full disk, failed fsync)."""
+        self.snapshots_taken = 0
         self._last_refusal = ""
         self._snap_lock = threading.Lock()
         self._close_lock = threading.Lock()
@@ -193,6 +196,7 @@ class DataDir:
         """Count a refusal; log the outage once, when it begins."""
         with self._outage_lock:
             self._refused += 1
+            self.refused_total += 1
             self._last_refusal = str(exc)
             if self._outage_since is not None:
                 return
@@ -271,6 +275,7 @@ class DataDir:
             deleted = self._wal.truncate_before(oldest + 1) if oldest is not None else 0
             took = time.perf_counter() - started
             self.last_snapshot = SnapshotTaken(info, captured_in, took, deleted)
+            self.snapshots_taken += 1
         log.info(
             "data directory %s: snapshot %s (lsn %d) in %.2f s, captures %.2f s",
             self.path,
