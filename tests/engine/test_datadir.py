@@ -415,3 +415,28 @@ def test_two_participants_claiming_one_table_are_refused(tmp_path: Path) -> None
 def test_journal_refuses_an_undeclared_table(tmp_path: Path) -> None:
     with reopen(tmp_path, "a")[0] as dd, pytest.raises(ValueError, match="'zz'"):
         dd.append("zz", b"x")
+
+
+def test_a_failed_background_snapshot_is_logged_retried_and_loses_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = snapfile.save
+    failures = [OSError(errno.ENOSPC, "No space left on device")] * 2
+
+    def save(*args: object, **kw: object) -> snapfile.SnapshotInfo:
+        if failures:
+            raise failures.pop()
+        return real(*args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(snapfile, "save", save)
+    with caplog.at_level(logging.ERROR, logger="infertrace.engine.datadir"):
+        dd, kv = reopen(tmp_path, "a", snapshot_interval=0.05)
+        with dd:
+            want = fill(kv, 10)
+            assert _eventually(lambda: dd.last_snapshot is not None)
+            assert not failures
+    failed = [r for r in caplog.records if "snapshot failed" in r.getMessage()]
+    assert len(failed) == 2 and "No space left" in failed[0].getMessage()
+    dd2, kv2 = reopen(tmp_path, "a")
+    with dd2:
+        assert kv2.tables == want

@@ -132,6 +132,7 @@ class DataDir:
         self._snap_lock = threading.Lock()
         self._close_lock = threading.Lock()
         self._wake = threading.Event()
+        self._halt = threading.Event()
         self._stopping = False
         self._closed = False
         for participant in self.participants:
@@ -301,8 +302,10 @@ class DataDir:
                 if self._stopping:
                     return
                 log.error("data directory %s: snapshot failed: %s", self.path, exc)
-                due = time.monotonic() + min(RETRY_SECONDS, self.snapshot_interval)
-                time.sleep(min(RETRY_SECONDS, self.snapshot_interval) / 10)
+                # back off (size triggers keep coming while the disk is full), then retry
+                if self._halt.wait(min(RETRY_SECONDS, self.snapshot_interval)):
+                    return
+                due = time.monotonic()
 
     # -- life cycle ------------------------------------------------------------------
 
@@ -315,6 +318,7 @@ class DataDir:
             if self._stopping:
                 return
             self._stopping = True
+        self._halt.set()
         self._wake.set()
         self._thread.join()
         for participant in self.participants:
