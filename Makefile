@@ -11,14 +11,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	@touch $(STAMP)
 
-# `make run` keeps its data across restarts in DATA_DIR; `make run ARGS=--no-persist`
-# (or INFERTRACE_NO_PERSIST=1) keeps nothing. ARGS go to `infertrace serve`.
-DATA_DIR ?= $(or $(XDG_DATA_HOME),$(HOME)/.local/share)/infertrace
-ARGS     ?=
+# `make run` keeps its data across restarts in INFERTRACE_DATA_DIR (the variable serve
+# reads too); `make run ARGS=--no-persist` (or INFERTRACE_NO_PERSIST=1) keeps nothing.
+# ARGS go to `infertrace serve`.
+INFERTRACE_DATA_DIR ?= $(or $(XDG_DATA_HOME),$(HOME)/.local/share)/infertrace
+ARGS ?=
 
 run: $(STAMP)
-	@mkdir -p "$(DATA_DIR)"
-	$(BIN)/infertrace serve --data-dir "$(DATA_DIR)" $(ARGS)
+	@mkdir -p "$(INFERTRACE_DATA_DIR)"
+	$(BIN)/infertrace serve --data-dir "$(INFERTRACE_DATA_DIR)" $(ARGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
