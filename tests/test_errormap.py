@@ -17,6 +17,7 @@ from infertrace.api.export import ExportIncomplete
 from infertrace.api.jaeger_params import ParamError
 from infertrace.api.params import BadParameter
 from infertrace.cli.demo import DemoError
+from infertrace.cli.offline import OfflineError
 from infertrace.collector.app import create_app
 from infertrace.collector.body import BodyTooLarge, UnsupportedMediaType
 from infertrace.collector.grpc_gate import CallRefused
@@ -83,6 +84,7 @@ CASES: dict[type[BaseException], tuple[Callable[[], BaseException], tuple[Any, .
     InferTraceError: (lambda: InferTraceError("secret"), INTERNAL),
     ConfigError: (lambda: ConfigError("port"), INTERNAL),
     DemoError: (lambda: DemoError("no collector"), INTERNAL),
+    OfflineError: (lambda: OfflineError("held by pid 7"), INTERNAL),
     CallRefused: (lambda: CallRefused(grpc.StatusCode.UNAVAILABLE, "busy", ""), INTERNAL),  # gate
     MigrationError: (lambda: MigrationError("layout"), INTERNAL),
     ClusterError: (lambda: ClusterError("no initdb"), INTERNAL),

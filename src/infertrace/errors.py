@@ -24,6 +24,7 @@
     │   └── collector.body.BodyTooLarge             over the size limit (413)
     ├── config.ConfigError (ValueError)   a setting has a value the collector cannot use
     ├── cli.demo.DemoError                the demo cannot reach or talk to the collector
+    ├── cli.offline.OfflineError          a data directory the offline tools cannot open
     ├── collector.grpc_gate.CallRefused   the gRPC call gate ended a call (its own code)
     ├── telemetry.postgres.migrate.MigrationError (RuntimeError)   schema not brought up
     ├── telemetry.postgres.cluster.ClusterError (RuntimeError)     throwaway cluster failed

@@ -39,13 +39,16 @@ from infertrace.engine.snapfile import SnapshotInfo
 from infertrace.engine.startup import LOG_DIR, RestoreReport, restore
 from infertrace.engine.wal import lock_directory
 from infertrace.engine.walformat import list_segments
+from infertrace.errors import InferTraceError
 from infertrace.registry import ThreadSafeRegistry
 from infertrace.telemetry.factory import build_store
 from infertrace.telemetry.protocols import TelemetryStore
 
 
-class OfflineError(click.ClickException):
-    """The data directory cannot be opened here; the message says why and what to do."""
+class OfflineError(InferTraceError, click.ClickException):
+    """The data directory cannot be opened here; the message says why and what to do.
+
+    A ClickException too, so a command that raises it exits 1 with the message."""
 
 
 @dataclass(frozen=True, slots=True)
