@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Hashable, Iterable
+from itertools import repeat
+from operator import is_
 
 import numpy as np
 import numpy.typing as npt
@@ -47,18 +49,20 @@ class ValueDict:
         d = cls()
         d.values = list(values)
         n = len(d.values)
-        live = [i for i, v in enumerate(d.values) if v is not None]
-        free = [i for i, v in enumerate(d.values) if v is None]
+        is_free = np.fromiter(map(is_, d.values, repeat(None)), np.bool_, n)
+        live, free = np.flatnonzero(~is_free), np.flatnonzero(is_free)
         if ranks is not None:
             if len(ranks) != n:
                 raise ValueError(f"{len(ranks)} ranks for {n} codes")
             r = np.asarray(ranks, dtype=np.int64)
-            live.sort(key=r.__getitem__)
-            free.sort(key=r.__getitem__)
-        d._code = dict(zip([d.values[i] for i in live], live, strict=True))
+            live = live[np.argsort(r[live], kind="stable")]
+            free = free[np.argsort(r[free], kind="stable")]
+        codes = live.tolist()
+        values_of = d.values
+        d._code = dict(zip([values_of[c] for c in codes], codes, strict=True))
         if len(d._code) != len(live):
             raise ValueError("a dictionary's values must be distinct")
-        d._free = free
+        d._free = free.tolist()
         d._bytes = sum(map(sys.getsizeof, d._code))
         d._refs = np.zeros(max(64, n), dtype=np.int64)
         if refs is not None:
