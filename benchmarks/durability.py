@@ -198,7 +198,7 @@ def snapshot_rows(n_spans: int, repeats: int = 3) -> list[dict[str, Any]]:
             with timers["load"], gc_paused():  # as the data directory loads it
                 snap = snapfile.load_latest(directory)
             assert snap is not None
-            restored = MemoryStore(span_capacity=10)
+            restored = MemoryStore(span_capacity=n_spans)
             with timers["restore"]:
                 restored.restore(snap.tables)
             assert restored.stats().spans.count == n_spans

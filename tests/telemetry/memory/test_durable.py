@@ -213,7 +213,7 @@ def test_batches_larger_than_the_ring_and_redeliveries_replay_alike(
     states = live.capture()
     _write(live, table, first[-10:])  # redelivered (spans keep the first copy)
     _write(live, table, make(2, 5))
-    restored = MemoryStore(1, 1, 1)
+    restored = MemoryStore(30, 25, 28)
     restored.restore(states)
     journal.replay_into(restored)
     restored._check()

@@ -76,7 +76,7 @@ def test_a_capture_taken_during_writes_plus_the_log_after_it_is_the_final_store(
     mid = [c for c in captures if between(c)]
     assert mid and mid[0] is captures[0]  # the paused one; the others raced the writers
     for states in [mid[0], *mid[1:][:: max(1, len(mid) // 3)]]:
-        restored = MemoryStore()
+        restored = MemoryStore(400, 300, 350)
         restored.restore(states)
         journal.replay_into(restored)  # records at or below applied_lsn are skipped
         restored._check()

@@ -131,7 +131,9 @@ def _index_parts(
     }
 
 
-def _indexes_from(ts: TableState, table: RingTable) -> tuple[ChainIndex, ZoneMap]:
+def _indexes_from(
+    ts: TableState, table: RingTable, times: np.ndarray
+) -> tuple[ChainIndex, ZoneMap]:
     ring = table.ring
     traces = ChainIndex(table.capacity)
     back = np.asarray(ts.parts["chain"]["back"], np.uint32)
@@ -146,6 +148,10 @@ def _indexes_from(ts: TableState, table: RingTable) -> tuple[ChainIndex, ZoneMap
         raise ValueError("trace index points at rows that are not live")
     traces.newest = dict(zip([k if k != _Z16 else b"" for k in keys], newest.tolist(), strict=True))
     zone = ZoneMap(table.capacity, int(ts.meta["zone_chunk"]))  # type: ignore[arg-type]
+    if "zone" not in ts.parts:  # resized (see :func:`resized`): bounds of the live rows
+        for s, e, _ in ring.spans(ring.tail, ring.head):
+            zone.update(s, times[s:e], times)
+        return traces, zone
     lo, hi = (np.asarray(ts.parts["zone"][k], np.int64) for k in ("lo", "hi"))
     if len(lo) != len(zone.lo):
         raise ValueError(f"zone map of {len(lo)} chunks for {len(zone.lo)}")
@@ -175,7 +181,7 @@ def restore_spans(ts: TableState) -> spans.SpanTable:
     ring = RingTable.from_state(spans.SPEC, state)
     t = spans.SpanTable(ring.capacity, ring)
     t.codec = _codec_from(ts)
-    t.traces, t.zone = _indexes_from(ts, ring)
+    t.traces, t.zone = _indexes_from(ts, ring, t.start)
     live = ring.slots(ring.live())
     svc, op, model = t.svc[live], t.op[live], t.model[live]
     t.svc_live.add(svc.astype(np.int64))
@@ -197,7 +203,7 @@ def restore_logs(ts: TableState) -> logs.LogTable:
     ring = RingTable.from_state(logs.SPEC, from_table_state(ts))
     t = logs.LogTable(ring.capacity, ring)
     t.codec = _codec_from(ts)
-    t.traces, t.zone = _indexes_from(ts, ring)
+    t.traces, t.zone = _indexes_from(ts, ring, t.time)
     t.svc_live.add(t.svc[ring.slots(ring.live())].astype(np.int64))
     return t
 
@@ -234,6 +240,28 @@ def restore_metrics(ts: TableState) -> metrics.MetricTable:
     return t
 
 
+Table = spans.SpanTable | logs.LogTable | metrics.MetricTable
+
+
+def resized(table: Table, capacity: int, lsn: int) -> TableState:
+    """The state of ``table`` (a restored one) for a ring of ``capacity`` slots: when
+    it shrinks, the oldest rows are evicted first as the table evicts (indexes,
+    attribute values and series bases follow, the eviction count grows); rows
+    keep their sequence numbers, and the zone map is rebuilt from the rows. What a
+    store configured with another capacity than its snapshot's restores. O(rows)."""
+    ring = table.table.ring
+    if len(ring) > capacity:
+        table.table.evict_to(ring.head - capacity)
+    if isinstance(table, spans.SpanTable):
+        ts = capture_spans(table, lsn)
+    elif isinstance(table, logs.LogTable):
+        ts = capture_logs(table, lsn)
+    else:
+        ts = capture_metrics(table, lsn)
+    parts = {name: cols for name, cols in ts.parts.items() if name != "zone"}
+    return TableState({**ts.meta, "capacity": capacity}, parts)
+
+
 def applied_lsn(ts: TableState) -> int:
     """The ``applied_lsn`` of a captured state (0 when absent)."""
     return int(ts.meta.get(APPLIED_LSN) or 0)  # type: ignore[arg-type]
@@ -244,6 +272,7 @@ __all__ = [
     "capture_logs",
     "capture_metrics",
     "capture_spans",
+    "resized",
     "restore_logs",
     "restore_metrics",
     "restore_spans",

@@ -87,24 +87,31 @@ class Journaled:
 
     def restore(self, states: Mapping[str, TableState]) -> None:
         """Replace the tables by captured states; a table missing from ``states`` starts
-        empty at its current capacity. ValueError naming the table if a state is
-        unusable (every table is then left as it was). O(capacity)."""
+        empty. Each table keeps the capacity this store was made with: a state of
+        another capacity is resized (:func:`capture.resized`: a smaller ring evicts
+        the oldest rows). ValueError naming the table if a state is unusable (every
+        table is then left as it was). O(capacity)."""
         unknown = set(states) - set(TABLES)
         if unknown:
             raise ValueError(f"no memory-store table is named {sorted(unknown)}")
         built: dict[str, Any] = {}
         for name, restore, empty in (
-            ("spans", capture.restore_spans, lambda: SpanTable(self._spans.ring.capacity)),
-            ("logs", capture.restore_logs, lambda: LogTable(self._logs.ring.capacity)),
-            ("metrics", capture.restore_metrics, lambda: MetricTable(self._metrics.ring.capacity)),
+            ("spans", capture.restore_spans, SpanTable),
+            ("logs", capture.restore_logs, LogTable),
+            ("metrics", capture.restore_metrics, MetricTable),
         ):
             ts = states.get(name)
+            capacity = self._table(name).table.capacity
             if ts is None:
-                built[name] = (empty(), 0)
+                built[name] = (empty(capacity), 0)
                 continue
             try:
                 with gc_paused():
-                    built[name] = (restore(ts), capture.applied_lsn(ts))
+                    lsn = capture.applied_lsn(ts)
+                    table = restore(ts)
+                    if table.table.capacity != capacity:
+                        table = restore(capture.resized(table, capacity, lsn))
+                    built[name] = (table, lsn)
             except (KeyError, ValueError, TypeError, IndexError) as exc:
                 raise ValueError(f"the {name} table's state is unusable: {exc!r}") from exc
         with self._span_lock.write(), self._log_lock.write(), self._metric_lock.write():
