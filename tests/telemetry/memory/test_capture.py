@@ -82,7 +82,7 @@ def test_a_restored_store_answers_and_behaves_as_the_original(
     assert {ts.meta[APPLIED_LSN] for ts in states.values()} <= {0, len(journal.records)}
     assert states[table].meta[APPLIED_LSN] == len(journal.records)
 
-    restored = MemoryStore(70, 60, 65, clock=clock)
+    restored = MemoryStore(1, 1, 1, clock=clock)  # capacities come from the states
     restored.restore(states)
     restored._check()
     assert_same_answers(answers(restored), answers(original))
@@ -198,15 +198,16 @@ def test_span_extras_refuse_counts_that_do_not_add_up() -> None:
 
 @pytest.mark.parametrize(("table", "make"), SIGNALS)
 @pytest.mark.parametrize("capacities", [(25, 20, 22), (200, 150, 170), (70, 60, 65)])
-def test_a_store_of_another_capacity_restores_the_newest_rows_it_can_hold(
+def test_a_resized_store_keeps_the_newest_rows_it_can_hold(
     table: str, make: Callable[[int, int], Sequence[Any]], capacities: tuple[int, int, int]
 ) -> None:
     original = MemoryStore(70, 60, 65)
     for i in range(4):
         _write(original, table, make(i, 30))
-    states = original.capture()
-    restored = MemoryStore(*capacities)
-    restored.restore(states)
+    restored = MemoryStore(1, 1, 1)
+    restored.restore(original.capture())
+    assert restored.stats().spans.capacity == 70  # restore keeps the snapshot's capacities
+    restored.resize(*capacities)
     restored._check()
     # the oracle: the original after evicting, as its ring does, what the smaller ring
     # cannot hold; its answers are then the restored store's, capacities aside
@@ -230,3 +231,8 @@ def test_a_store_of_another_capacity_restores_the_newest_rows_it_can_hold(
     restored._check()
     stored = getattr(restored.stats(), table)
     assert stored.count == min(capacities[("spans", "logs", "metrics").index(table)], before + 40)
+
+
+def test_a_resize_refuses_an_empty_ring() -> None:
+    with pytest.raises(ValueError, match="logs capacity must be at least 1, got 0"):
+        MemoryStore().resize(log_capacity=0)

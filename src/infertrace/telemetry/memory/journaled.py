@@ -86,10 +86,9 @@ class Journaled:
         return out
 
     def restore(self, states: Mapping[str, TableState]) -> None:
-        """Replace the tables by captured states; a table missing from ``states`` starts
-        empty. Each table keeps the capacity this store was made with: a state of
-        another capacity is resized (:func:`capture.resized`: a smaller ring evicts
-        the oldest rows). ValueError naming the table if a state is unusable (every
+        """Replace the tables by captured states, capacities included (see :meth:`resize`
+        to apply other ones); a table missing from ``states`` starts empty at this
+        store's capacity. ValueError naming the table if a state is unusable (every
         table is then left as it was). O(capacity)."""
         unknown = set(states) - set(TABLES)
         if unknown:
@@ -101,22 +100,48 @@ class Journaled:
             ("metrics", capture.restore_metrics, MetricTable),
         ):
             ts = states.get(name)
-            capacity = self._table(name).table.capacity
             if ts is None:
-                built[name] = (empty(capacity), 0)
+                built[name] = (empty(self._table(name).table.capacity), 0)
                 continue
             try:
                 with gc_paused():
-                    lsn = capture.applied_lsn(ts)
-                    table = restore(ts)
-                    if table.table.capacity != capacity:
-                        table = restore(capture.resized(table, capacity, lsn))
-                    built[name] = (table, lsn)
+                    built[name] = (restore(ts), capture.applied_lsn(ts))
             except (KeyError, ValueError, TypeError, IndexError) as exc:
                 raise ValueError(f"the {name} table's state is unusable: {exc!r}") from exc
         with self._span_lock.write(), self._log_lock.write(), self._metric_lock.write():
             self._set_tables(built["spans"][0], built["logs"][0], built["metrics"][0])
             self._applied = {name: lsn for name, (_, lsn) in built.items()}
+
+    def resize(
+        self,
+        span_capacity: int | None = None,
+        log_capacity: int | None = None,
+        metric_capacity: int | None = None,
+    ) -> None:
+        """Give tables new capacities (None: unchanged), e.g. the configured ones after a
+        restore from a snapshot taken with others. A smaller ring evicts its oldest
+        rows through the table's own eviction; rows keep their sequence numbers and
+        answer every query as before (:func:`capture.resized`). Call it before
+        attaching a journal: an eviction by resizing is not logged. O(capacity)."""
+        for name, capacity in (
+            ("spans", span_capacity), ("logs", log_capacity), ("metrics", metric_capacity)
+        ):  # fmt: skip
+            if capacity is not None and capacity < 1:
+                raise ValueError(f"{name} capacity must be at least 1, got {capacity}")
+
+        if span_capacity is not None and span_capacity != self._spans.table.capacity:
+            with self._span_lock.write(), gc_paused():
+                state = capture.resized(self._spans, span_capacity, self._applied["spans"])
+                self._set_tables(capture.restore_spans(state), self._logs, self._metrics)
+        if log_capacity is not None and log_capacity != self._logs.table.capacity:
+            with self._log_lock.write(), gc_paused():
+                state = capture.resized(self._logs, log_capacity, self._applied["logs"])
+                self._logs = capture.restore_logs(state)
+        if metric_capacity is not None and metric_capacity != self._metrics.table.capacity:
+            with self._metric_lock.write(), gc_paused():
+                applied = self._applied["metrics"]
+                state = capture.resized(self._metrics, metric_capacity, applied)
+                self._metrics = capture.restore_metrics(state)
 
     def _set_tables(self, spans: SpanTable, logs: LogTable, metrics: MetricTable) -> None:
         self._spans, self._rows = spans, SpanRows(spans)
