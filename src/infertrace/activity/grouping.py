@@ -34,6 +34,11 @@ READS: tuple[tuple[type, str, tuple[str, ...]], ...] = (
 """Per record type: its time column and the columns the metrics need."""
 
 
+MAX_MAPS = 32
+"""Code maps kept at most (three tables' developer ids and the developer table's
+ids are four; the rest belong to tables since compacted or replaced)."""
+
+
 class DeveloperKeys:
     """Developer id <-> one int per id, and each table's code -> that int."""
 
@@ -61,6 +66,8 @@ class DeveloperKeys:
                     ids.append(value)
                 fresh[i] = at
             mapped = fresh if known is None else np.concatenate([known, fresh])
+            if known is None and len(self._maps) >= MAX_MAPS:
+                self._maps.clear()  # maps of tables compacted or replaced since: rebuilt on use
             self._maps[key] = mapped
             return mapped
 
