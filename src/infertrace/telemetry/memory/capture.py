@@ -11,15 +11,18 @@ order) plus what the table keeps beside it:
   id and the back-links of the live rows;
 - ``zone`` (spans, logs): the zone map's bounds, as they were (they may be
   wider than the live rows, never narrower);
+- ``extras``, ``events``, ``links`` (spans): the status messages, events, links, trace
+  states and dropped counts, flattened into columns (:mod:`.extras`);
 - ``series`` and ``escapes`` (metrics): each series' rolling time state and the
   delta-of-deltas too large for the int32 column.
 
 Live counts per service, operation and model are rebuilt from the rows, and the
 caches (decoded maps, attribute plans) fill again on use. ``meta`` holds the ring's
 counters, the codec's arena bounds and ``applied_lsn``. Everything is arrays
-and Arrow-native strings except the few irregular values (events, links,
-histograms, canonical maps, attribute shapes), which go through the engine's
-plain encoding. O(rows) in vectorised copies, plus Python work per object.
+and Arrow-native strings except the few irregular values (non-empty event and
+link attributes, histograms, canonical maps, attribute shapes), which go through
+the engine's plain encoding. :func:`resized` re-targets a state to another
+capacity. O(rows) in vectorised copies, plus Python work per object.
 """
 
 from __future__ import annotations
