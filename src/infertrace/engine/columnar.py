@@ -32,6 +32,7 @@ as it was.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from itertools import count as _counter
 from typing import Any, Generic, TypeVar
 
@@ -41,10 +42,29 @@ from infertrace.engine.colcheck import drift, repeats
 from infertrace.engine.coldata import NULL, Array, Column, ColumnSpec
 from infertrace.engine.colindex import Index, IndexKind, SortedIndex, UniqueIndex
 from infertrace.engine.colorder import KeyOrder, by_column, predicate_mask
-from infertrace.engine.indexed import Problem, TableBytes
 from infertrace.engine.planner import Between, Plan, Predicate, plan
 
 R = TypeVar("R")
+
+Problem = tuple[int, str]
+"""``(position in the batch, reason)`` of a row a batch write refuses."""
+
+
+@dataclass(frozen=True, slots=True)
+class TableBytes:
+    """Measured sizes: ``rows`` (the column arrays and their dictionaries' share),
+    ``primary`` (the primary-key index) and ``indexes`` (index name -> bytes)."""
+
+    count: int
+    rows: int
+    primary: int
+    indexes: Mapping[str, int]
+
+    @property
+    def total(self) -> int:
+        return self.rows + self.primary + sum(self.indexes.values())
+
+
 __all__ = ["Array", "ColumnSpec", "ColumnTable", "Derived"]
 Derived = tuple[str, Callable[[Array], Array]]
 """A derived int column: (the column it is computed from, the vectorised function)."""
