@@ -9,6 +9,9 @@ tag   change                       body
 ====  ===========================  ==============================================
 I     insert a batch               Arrow IPC stream: the records' fields by column
 U     update one record            the same, one row
+P     upsert a batch               the written records by column, in the order
+                                   appended: each replaces the record under its
+                                   key if one is stored, else is inserted
 D     delete by keys               Arrow IPC stream: one ``key`` text column
 C     clear every type             (none)
 R     replace every type           the four tables' states (as in a snapshot file)
@@ -57,7 +60,7 @@ def _read(body: bytes | memoryview) -> pa.Table:
 
 
 def values_payload(tag: bytes, layout: Layout, values: Mapping[str, Sequence[Any]]) -> bytes:
-    """An ``I`` or ``U`` record: the records' fields by column. O(m) in Arrow."""
+    """An ``I``, ``U`` or ``P`` record: the records' fields by column. O(m) in Arrow."""
     arrays = [pa.array(values[s.name], type=_ARROW[s.kind]) for s in layout.specs]
     batch = pa.record_batch(arrays, names=[s.name for s in layout.specs])
     return _HEAD.pack(tag, KINDS.index(layout.kind)) + _ipc(batch)
@@ -83,7 +86,7 @@ def replace_payload(tables: Mapping[type, ColumnTable[Any]]) -> bytes:
 
 
 def decode(payload: bytes | memoryview) -> tuple[bytes, Layout, Any]:
-    """``(tag, layout, body)`` of a record: the column values (I, U), the keys (D),
+    """``(tag, layout, body)`` of a record: the column values (I, U, P), the keys (D),
     None (C) or the new tables (R). ValueError naming what is wrong."""
     if len(payload) < _HEAD.size:
         raise ValueError(f"activity log record of {len(payload)} bytes is too short")
@@ -93,7 +96,7 @@ def decode(payload: bytes | memoryview) -> tuple[bytes, Layout, Any]:
     layout = LAYOUTS[KINDS[index]]
     body = memoryview(payload)[_HEAD.size :]
     try:
-        if tag in (b"I", b"U"):
+        if tag in (b"I", b"U", b"P"):
             table = _read(body)
             names = [s.name for s in layout.specs]
             if table.column_names != names:

@@ -2,9 +2,11 @@
 
 Readers share the lock; a writer holds it alone and briefly (a batch of 10,000
 holds it for its check and insert, a few milliseconds), so a reader sees a
-batch entirely or not at all. Every write checks everything before it changes
-anything. Listeners (the aggregation cache) hear which days a write touched
-after the lock is let go, never under it.
+batch entirely or not at all: a skip or replace batch too
+(:meth:`MemoryActivityStore.upsert_batch` decides, logs and applies it under one
+lock). Every write checks everything before it changes anything. Listeners
+(the aggregation cache) hear which days a write touched after the lock is let
+go, never under it.
 
 Durable (:class:`infertrace.engine.journal.Durable`, one table ``activity``,
 records in :mod:`infertrace.activity.durable`): with a journal attached, every
@@ -18,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from operator import attrgetter
 from typing import Any, TypeVar
 
@@ -25,9 +28,11 @@ import numpy as np
 
 from infertrace.activity import durable
 from infertrace.activity.records import DAY_NS, Commit, Developer, Record
+from infertrace.activity.store import OnConflict, UpsertResult
 from infertrace.activity.tables import LAYOUTS, Layout
 from infertrace.activity.view import ActivityView, check_page, layout_of
 from infertrace.engine.columnar import ColumnTable
+from infertrace.engine.colupsert import RULES, Upserted
 from infertrace.engine.journal import Journal
 from infertrace.engine.planner import Between
 from infertrace.engine.rwlock import RWLock
@@ -174,6 +179,10 @@ class MemoryActivityStore:
                 problems = current.insert_columns(body)
                 if problems:
                     raise ValueError(f"activity log record {lsn}: {problems[0][1]}")
+            elif tag == b"P":
+                done = current.upsert_columns(body, "replace")
+                if isinstance(done, list):
+                    raise ValueError(f"activity log record {lsn}: {done[0][1]}")
             elif tag == b"U":
                 row = [body[name][0] for name in layout.fields]
                 current.update(layout.kind(*row))
@@ -228,24 +237,53 @@ class MemoryActivityStore:
         O(m) vectorised, amortised."""
         if not records:
             return 0
-        layout = layout_of(type(records[0]))
-        if set(map(type, records)) != {layout.kind}:
-            strays = [i for i, r in enumerate(records) if type(r) is not layout.kind]
-            raise InvalidParameter(
-                "records", f"records {strays[:10]} are not {layout.kind.__name__} like record 0 "
-                "(a batch holds one type)",
-            )  # fmt: skip
+        layout = _one_kind(records)
         problems, logged = self._insert(layout, records)
         if problems:
-            first = problems[0]
-            raise DuplicateRecord(
-                f"{len(problems)} of {len(records)} {layout.name} records refused, nothing "
-                f"stored; first: record {first[0]}: {first[1]}",
-                problems,
-            )
+            raise _refused(layout, problems, len(records))
         self._durable(logged)
         self._notify(layout.kind, _days(layout, records))
         return len(records)
+
+    def upsert_batch(
+        self, records: Sequence[Record], on_conflict: OnConflict = "error"
+    ) -> UpsertResult:
+        """Insert ``records`` (one type), skipping or replacing those whose key is
+        stored, as one change (rules: :mod:`infertrace.engine.colupsert`): decided,
+        checked against the limit, logged as one journal record and applied under one
+        write lock, so readers see the whole batch or none of it, and a replay repeats
+        it. DuplicateRecord lists every refused record by index, CapacityExceeded and
+        LogUnavailable refuse it whole: nothing changes. O(m) vectorised, amortised."""
+        if on_conflict not in RULES:
+            raise InvalidParameter("on_conflict", f"on_conflict {on_conflict!r} is not one of "
+                                   f"{', '.join(RULES)}")  # fmt: skip
+        if not records:
+            return UpsertResult(0, 0, 0)
+        layout = _one_kind(records)
+        table = self._tables[layout.kind]
+        values = table.extract(records)  # reads immutable records: no lock needed
+        tag = b"I" if on_conflict == "error" else b"P"
+        logged: list[tuple[Journal, int] | None] = [None]
+
+        def before(plan: Upserted[Any]) -> None:
+            self._check_room(layout, plan.inserted)
+            if len(plan.written):
+                payload = partial(durable.values_payload, tag, layout, plan.values)
+                logged[0] = self._log(payload)
+
+        keep_old = layout.kind is not Developer  # for their days (a developer's: all days)
+        self._lock.acquire_write()
+        try:
+            done = table.upsert_columns(values, on_conflict, before, old=keep_old)
+        finally:
+            self._lock.release_write()
+        if isinstance(done, list):
+            raise _refused(layout, done, len(records))
+        self._durable(logged[0])
+        if len(done.written):
+            written = [records[i] for i in done.written.tolist()]
+            self._notify(layout.kind, _days(layout, [*written, *done.old]))
+        return UpsertResult(done.inserted, done.skipped, done.replaced)
 
     def _insert(
         self, layout: Layout, records: Sequence[Record]
@@ -436,6 +474,27 @@ class MemoryActivityStore:
             return view.query(
                 kind, filters, limit=limit, offset=offset, order_by=order_by, reverse=reverse
             )
+
+
+def _one_kind(records: Sequence[Record]) -> Layout:
+    """The layout of a batch's one record type; InvalidParameter naming the strays."""
+    layout = layout_of(type(records[0]))
+    if set(map(type, records)) != {layout.kind}:
+        strays = [i for i, r in enumerate(records) if type(r) is not layout.kind]
+        raise InvalidParameter(
+            "records", f"records {strays[:10]} are not {layout.kind.__name__} like record 0 "
+            "(a batch holds one type)",
+        )  # fmt: skip
+    return layout
+
+
+def _refused(layout: Layout, problems: list[tuple[int, str]], total: int) -> DuplicateRecord:
+    first = problems[0]
+    return DuplicateRecord(
+        f"{len(problems)} of {total} {layout.name} records refused, nothing stored; "
+        f"first: record {first[0]}: {first[1]}",
+        problems,
+    )
 
 
 def _kind_named(name: str) -> type[Record]:

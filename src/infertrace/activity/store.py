@@ -14,7 +14,8 @@ or offset, ``CapacityExceeded`` past a configured per-type limit.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Protocol, TypeVar, runtime_checkable
+from dataclasses import dataclass
+from typing import Literal, Protocol, TypeVar, runtime_checkable
 
 from infertrace.activity.records import Commit, Record
 
@@ -23,6 +24,20 @@ R = TypeVar("R", bound=Record)
 Filters = Mapping[str, object]
 """Column -> value (equality) or a :class:`~infertrace.engine.planner.Between`
 (``low <= column < high``). Columns are the record's fields and ``day``."""
+OnConflict = Literal["error", "skip", "replace"]
+"""What a batch does with a record whose key is stored (or repeated in the batch):
+refuse the batch, leave the record out (the first of repeats is kept), or replace the
+stored record (the last of repeats wins)."""
+
+
+@dataclass(frozen=True, slots=True)
+class UpsertResult:
+    """What a batch did: records inserted, left out (stored or repeated keys) and
+    replacing a stored one; they add up to the batch's length."""
+
+    inserted: int
+    skipped: int
+    replaced: int
 
 
 @runtime_checkable
@@ -34,6 +49,13 @@ class ActivityStore(Protocol):
 
     def save_batch(self, records: Sequence[Record]) -> int:
         """Insert all records (one type) or none, atomically to readers; how many."""
+
+    def upsert_batch(
+        self, records: Sequence[Record], on_conflict: OnConflict = "error"
+    ) -> UpsertResult:
+        """Insert all records (one type), skipping or replacing stored keys by
+        ``on_conflict``, as one atomic change, or refuse the batch whole
+        (DuplicateRecord listing every clash of a unique field, CapacityExceeded)."""
 
     def get(self, kind: type[R], key: str) -> R:
         """The record of ``kind`` with primary key ``key``; RecordNotFound if none."""

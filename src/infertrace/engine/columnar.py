@@ -42,6 +42,7 @@ from infertrace.engine.colcheck import drift, repeats
 from infertrace.engine.coldata import NULL, Array, Column, ColumnSpec
 from infertrace.engine.colindex import Index, IndexKind, SortedIndex, UniqueIndex
 from infertrace.engine.colorder import KeyOrder, by_column, predicate_mask
+from infertrace.engine.colupsert import OnConflict, Upserted, upsert
 from infertrace.engine.planner import Between, Plan, Predicate, plan
 
 R = TypeVar("R")
@@ -366,6 +367,25 @@ class ColumnTable(Generic[R]):
             self._retire(row)
         self._maybe_compact()
         return len(rows)
+
+    def upsert_columns(
+        self,
+        values: Mapping[str, Sequence[Any]],
+        on_conflict: OnConflict,
+        before: Callable[[Upserted[R]], object] | None = None,
+        old: bool = False,
+    ) -> Upserted[R] | list[Problem]:
+        """Insert a batch given by column, skipping or replacing stored keys, as one
+        change: see :func:`~infertrace.engine.colupsert.upsert`. O(m) amortised."""
+        return upsert(self, values, on_conflict, before, old)
+
+    def retire_rows(self, rows: Array) -> None:
+        """Retire distinct live ``rows`` at once (vectorised); no compaction. O(m)."""
+        self.live[rows] = False
+        self.dead += len(rows)
+        for unique in self._unique:
+            keys = unique.combine([self.columns[c].data[rows] for c in unique.columns])
+            unique.release_many(keys, rows)
 
     def _retire(self, row: int) -> None:
         self.live[row] = False
