@@ -11,7 +11,7 @@ not opened at all (the banner says so).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from infertrace.config import Settings
@@ -25,9 +25,12 @@ def participants(parts: Sequence[object]) -> list[Durable]:
     return [p for p in parts if p is not None and isinstance(p, Durable)]
 
 
-def open_data_dir(settings: Settings, parts: Sequence[object]) -> DataDir | None:
+def open_data_dir(
+    settings: Settings, parts: Sequence[object], on_restored: Callable[[], None] | None = None
+) -> DataDir | None:
     """The data directory ``settings`` ask for, restored into the durable ``parts``
     and attached to them; None when persistence is off or nothing is in memory.
+    ``on_restored`` runs between the restore and the first logged change.
 
     Raises BlockingIOError (another process has it), OSError (cannot create or
     read it) or ValueError (damage, a foreign table), each naming the problem.
@@ -43,7 +46,21 @@ def open_data_dir(settings: Settings, parts: Sequence[object]) -> DataDir | None
         snapshot_interval=settings.snapshot_interval,
         snapshot_log_bytes=settings.snapshot_log_bytes,
         move_damaged_aside=settings.move_damaged_aside,
+        on_restored=on_restored,
     )
+
+
+def configured_capacities(store: object, settings: Settings) -> Callable[[], None]:
+    """What gives a restored memory store the capacities ``settings`` ask for: a
+    snapshot keeps the ones it was taken with, and a restart with another
+    ``--span-capacity`` (or log, metric) must honour the new one."""
+
+    def apply() -> None:
+        resize = getattr(store, "resize", None)
+        if callable(resize):
+            resize(settings.span_capacity, settings.log_capacity, settings.metric_capacity)
+
+    return apply
 
 
 def _duration(seconds: float) -> str:
@@ -95,4 +112,10 @@ def restored_text(report: RestoreReport) -> str:
     return f"{snap} + {report.records_replayed:,} log records in {report.seconds:.2f} s"
 
 
-__all__ = ["banner_lines", "open_data_dir", "participants", "restored_text"]
+__all__ = [
+    "banner_lines",
+    "configured_capacities",
+    "open_data_dir",
+    "participants",
+    "restored_text",
+]

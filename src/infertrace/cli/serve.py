@@ -222,7 +222,7 @@ def serve(**flags: Any) -> None:
     """Run the collector: OTLP/HTTP and OTLP/gRPC receivers in front of a store."""
     from infertrace.activity.agent_feed import CodingAgentProcessor
     from infertrace.api import install_query_api
-    from infertrace.cli.persist import banner_lines, open_data_dir
+    from infertrace.cli.persist import banner_lines, configured_capacities, open_data_dir
     from infertrace.collector.connections import raise_fd_limit
     from infertrace.collector.datadir_metrics import DataDirCollector
     from infertrace.collector.server import Endpoints, run
@@ -256,7 +256,11 @@ def serve(**flags: Any) -> None:
         store.close()
         raise click.ClickException(f"registry: {exc}") from None
     try:  # restored before the registry service reads its pods
-        data_dir = open_data_dir(settings, [store, registry_store, activity.store])
+        data_dir = open_data_dir(
+            settings,
+            [store, registry_store, activity.store],
+            on_restored=configured_capacities(store, settings),
+        )
     except (OSError, ValueError) as exc:
         registry_store.close()
         activity.close()

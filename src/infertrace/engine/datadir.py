@@ -36,7 +36,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -92,7 +92,12 @@ class DataDir:
         keep: int = 2,
         move_damaged_aside: bool = False,
         segment_bytes: int = DEFAULT_SEGMENT_BYTES,
+        on_restored: Callable[[], None] | None = None,
     ) -> None:
+        """Open (lock, restore, replay) ``path`` for ``participants``. ``on_restored``
+        runs once the tables hold what was restored and before anything is logged, for
+        changes that replay would reproduce anyway (e.g. new ring capacities: a ring
+        keeps the newest rows whether it shrinks before or after them)."""
         if not snapshot_interval > 0:
             raise ValueError(f"snapshot_interval must be positive: {snapshot_interval!r}")
         if snapshot_log_bytes < 1:
@@ -135,6 +140,13 @@ class DataDir:
         self._halt = threading.Event()
         self._stopping = False
         self._closed = False
+        if on_restored is not None:
+            try:
+                on_restored()
+            except BaseException:
+                self._wal.close()
+                os.close(self._lock_fd)
+                raise
         for participant in self.participants:
             participant.attach(self)
         if moved is not None:  # make what was salvaged durable before anything else
