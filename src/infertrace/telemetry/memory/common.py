@@ -1,4 +1,4 @@
-"""Helpers shared by the log and metric tables."""
+"""Helpers shared by the span, log and metric tables."""
 
 from __future__ import annotations
 
@@ -9,13 +9,30 @@ from typing import Any, cast
 import numpy as np
 import numpy.typing as npt
 
+from infertrace.engine.ring import EvictListener
 from infertrace.engine.strings import ValueDict
+from infertrace.engine.table import RingTable, TableSpec
 from infertrace.errors import InferTraceError
 from infertrace.model import EMPTY_ATTRIBUTES
 from infertrace.telemetry.validate import attributes_problem
 
 I64 = npt.NDArray[np.int64]
 CanonicalMap = tuple[tuple[str, str, Any], ...]
+
+
+def owned_ring(
+    owner: object, spec: TableSpec, capacity: int, table: RingTable | None,
+    on_evict: EvictListener,
+) -> RingTable:  # fmt: skip
+    """``table`` (a restored RingTable, which must be of ``spec`` and ``capacity``) or a
+    new empty one, evicting through ``on_evict`` either way: how a signal's table takes
+    its ring, fresh or from a snapshot (whose indexes the caller then restores)."""
+    if table is None:
+        table = RingTable(spec, capacity, on_evict)
+    elif table.spec is not spec or table.capacity != capacity:
+        raise ValueError(f"a {type(owner).__name__} needs a RingTable of its spec")
+    table.on_evict = on_evict
+    return table
 
 
 class BadMap(InferTraceError):

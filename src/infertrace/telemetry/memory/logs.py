@@ -24,7 +24,7 @@ from infertrace.model import LogRecord
 from infertrace.telemetry.batches import LogBatch
 from infertrace.telemetry.filters import ResolvedLogFilter
 from infertrace.telemetry.memory.attrs import AttributeCodec
-from infertrace.telemetry.memory.common import MapDict, canonical_maps
+from infertrace.telemetry.memory.common import MapDict, canonical_maps, owned_ring
 from infertrace.telemetry.memory.counts import LiveCounts
 from infertrace.telemetry.schema import LOG
 from infertrace.telemetry.validate import check_batch, log_problem
@@ -60,12 +60,7 @@ class LogTable:
     def __init__(self, capacity: int, table: RingTable | None = None) -> None:
         """An empty table, or one around ``table`` (a restored RingTable of :data:`SPEC`,
         whose indexes the caller then restores)."""
-        if table is None:
-            table = RingTable(SPEC, capacity, self._on_evict)
-        elif table.spec is not SPEC or table.capacity != capacity:
-            raise ValueError(f"a {type(self).__name__} needs a RingTable of its spec")
-        table.on_evict = self._on_evict
-        self.table = table
+        self.table = owned_ring(self, SPEC, capacity, table, self._on_evict)
         cols = self.table.cols
         self.time, self.observed, self.sev = cols["time"], cols["observed"], cols["sev"]
         self.sevtext, self.svc, self.res = cols["sevtext"], cols["svc"], cols["res"]

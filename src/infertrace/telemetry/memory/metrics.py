@@ -24,7 +24,7 @@ from infertrace.engine.table import OBJECT, Column, RingTable, TableSpec
 from infertrace.model import MetricPoint, MetricType, Temporality
 from infertrace.telemetry.batches import MetricBatch
 from infertrace.telemetry.filters import ResolvedMetricFilter, attribute_equal
-from infertrace.telemetry.memory.common import CanonicalMap, canonical
+from infertrace.telemetry.memory.common import CanonicalMap, canonical, owned_ring
 from infertrace.telemetry.semconv import METRIC_MODEL_LABELS
 from infertrace.telemetry.validate import check_batch, metric_problem
 
@@ -57,12 +57,7 @@ class MetricTable:
     def __init__(self, capacity: int, table: RingTable | None = None) -> None:
         """An empty table, or one around ``table`` (a restored RingTable of :data:`SPEC`,
         whose indexes the caller then restores)."""
-        if table is None:
-            table = RingTable(SPEC, capacity, self._on_evict)
-        elif table.spec is not SPEC or table.capacity != capacity:
-            raise ValueError(f"a {type(self).__name__} needs a RingTable of its spec")
-        table.on_evict = self._on_evict
-        self.table = table
+        self.table = owned_ring(self, SPEC, capacity, table, self._on_evict)
         cols = self.table.cols
         self.series_col: npt.NDArray[np.int32] = cols["series"]
         self.dod: npt.NDArray[np.int32] = cols["dod"]

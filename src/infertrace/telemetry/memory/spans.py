@@ -33,7 +33,7 @@ from infertrace.errors import InferTraceError, InvalidRecord
 from infertrace.model import Span, SpanEvent, SpanKind, SpanLink, StatusCode
 from infertrace.telemetry.batches import SpanBatch
 from infertrace.telemetry.memory.attrs import AttributeCodec
-from infertrace.telemetry.memory.common import BadMap, MapDict
+from infertrace.telemetry.memory.common import BadMap, MapDict, owned_ring
 from infertrace.telemetry.memory.counts import LiveCounts, pair
 from infertrace.telemetry.schema import SPAN
 from infertrace.telemetry.validate import check_batch, span_problem
@@ -257,12 +257,7 @@ class SpanTable:
     def __init__(self, capacity: int, table: RingTable | None = None) -> None:
         """An empty table, or one around ``table`` (a restored RingTable of :data:`SPEC`,
         whose indexes the caller then restores)."""
-        if table is None:
-            table = RingTable(SPEC, capacity, self._on_evict)
-        elif table.spec is not SPEC or table.capacity != capacity:
-            raise ValueError(f"a {type(self).__name__} needs a RingTable of its spec")
-        table.on_evict = self._on_evict
-        self.table = table
+        self.table = owned_ring(self, SPEC, capacity, table, self._on_evict)
         cols = self.table.cols
         self.tid: U8 = cols["tid"]
         self.sid: U8 = cols["sid"]
