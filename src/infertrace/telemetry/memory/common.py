@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -18,6 +18,8 @@ from infertrace.telemetry.validate import attributes_problem
 
 I64 = npt.NDArray[np.int64]
 CanonicalMap = tuple[tuple[str, str, Any], ...]
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 def owned_ring(
@@ -81,16 +83,18 @@ class MapDict:
         return m
 
 
+def per_object(convert: Callable[[T], R], items: Sequence[T]) -> list[R]:
+    """``convert`` of each item, called once per distinct object (first-seen order) and
+    the result shared by the items that are that object: records of one resource or
+    one decoded map share one object. O(n), the per-item part C-level maps."""
+    ids = list(map(id, items))
+    done = {k: convert(v) for k, v in dict(zip(ids, items, strict=True)).items()}
+    return list(map(done.__getitem__, ids))
+
+
 def canonical_maps(maps: Sequence[Mapping[str, Any]]) -> list[CanonicalMap]:
     """:func:`canonical` of each map, computed once per distinct map object. O(n)."""
-    done: dict[int, CanonicalMap] = {}
-    out = []
-    for m in maps:
-        c = done.get(id(m))
-        if c is None:
-            c = done[id(m)] = canonical(m)
-        out.append(c)
-    return out
+    return per_object(canonical, maps)
 
 
 def canonical(m: Mapping[str, Any]) -> CanonicalMap:

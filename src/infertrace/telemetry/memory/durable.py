@@ -62,6 +62,7 @@ from infertrace.model import (
     SpanLink,
 )
 from infertrace.telemetry.batches import ColumnBatch, LogBatch, MetricBatch, SpanBatch
+from infertrace.telemetry.memory.common import per_object
 from infertrace.telemetry.schema import FieldType, RecordSchema
 
 VERSION = 1
@@ -88,10 +89,8 @@ class Logged:
 
 
 def _maps(col: Sequence[Any]) -> list[dict[str, Any]]:
-    """One dict per distinct map object, shared by its rows (C-level per row)."""
-    ids = list(map(id, col))
-    plain = {k: dict(m) if m else {} for k, m in dict(zip(ids, col, strict=True)).items()}
-    return list(map(plain.__getitem__, ids))
+    """One dict per distinct map object, shared by its rows."""
+    return per_object(_plain, col)
 
 
 def _plain(m: Any) -> dict[str, Any]:
@@ -103,14 +102,8 @@ def _frozen(d: dict[str, Any]) -> Any:
 
 
 def _unmaps(col: Sequence[dict[str, Any]]) -> list[Any]:
-    memo: dict[int, Any] = {}
-    out = []
-    for d in col:
-        m = memo.get(id(d))
-        if m is None:
-            m = memo[id(d)] = _frozen(d)
-        out.append(m)
-    return out
+    """One read-only map per distinct dict (the sharing :func:`_maps` logged)."""
+    return per_object(_frozen, col)
 
 
 def _sparse(col: Sequence[tuple[Any, ...]], convert: Callable[[Any], Any]) -> list[Any]:
