@@ -53,6 +53,14 @@ OWNERS: dict[str, ActivityKind] = {
     "commits": "developers", "changes": "developers", "sessions": "developers",
 }  # fmt: skip
 """Kinds whose records name a developer: their queued developers are posted first."""
+batch_size_option = click.option(
+    "--batch-size",
+    type=click.IntRange(1, 100_000),
+    default=BATCH,
+    show_default=True,
+    help="Records per request.",
+)
+"""``--batch-size``, of the commands that post in batches."""
 
 
 def record_json(record: ActivityRecord) -> JSON:
@@ -189,13 +197,7 @@ class GitImport:
     is_flag=True,
     help="Every local and remote branch and tag, not only HEAD's history.",
 )
-@click.option(
-    "--batch-size",
-    type=click.IntRange(1, 100_000),
-    default=BATCH,
-    show_default=True,
-    help="Records per request.",
-)
+@batch_size_option
 @api_options
 @json_option
 def import_git(
@@ -340,13 +342,7 @@ def population(
     type=click.IntRange(min=0),
     help="Agent sessions in all (default: one per developer every other day).",
 )
-@click.option(
-    "--batch-size",
-    type=click.IntRange(1, 100_000),
-    default=BATCH,
-    show_default=True,
-    help="Records per request.",
-)
+@batch_size_option
 @api_options
 @json_option
 def generate(
