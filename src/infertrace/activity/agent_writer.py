@@ -4,8 +4,8 @@
 :meth:`AgentWriter.write` stores them developers first, then sessions, then
 changes (so no change is written before its developer), one batch insert per
 record type, leaving out records already stored (a resent batch). A session
-seen before is updated in place (tokens and cost added, times widened): the
-store has no batch update, so that is one write per session.
+seen before is updated in place (tokens and cost added, times widened), all of a
+call's in one ``upsert_batch`` (replace), as are its changed developers.
 
 A write the store refuses (``CapacityExceeded`` past a limit) raises to the
 pipeline, which logs and counts it; what the call gathered is then lost (its
@@ -162,6 +162,7 @@ class AgentWriter:
         store = self.store
         ids: dict[str, str] = {}
         new: list[Developer] = []
+        changed: list[Developer] = []
         for email, (first, named) in call.developers.items():
             key = dev_id(email)
             current = self._known[Developer].get(email) or self._find(key, email)
@@ -175,9 +176,11 @@ class AgentWriter:
             ids[email] = current.id
             if any(getattr(current, k) != v for k, v in fields.items()):
                 current = dataclasses.replace(current, **fields)
-                store.update(current)
-                self.stats["developers_updated"] += 1
+                changed.append(current)
             self._remember(Developer, email, current)
+        if changed:
+            store.upsert_batch(changed, "replace")
+            self.stats["developers_updated"] += len(changed)
         for dev in self._insert_new(new, "developers_created"):
             self._remember(Developer, dev.email, dev)
         return ids
@@ -195,6 +198,7 @@ class AgentWriter:
 
     def _write_sessions(self, call: Gathered, ids: dict[str, str]) -> None:
         new: list[Session] = []
+        changed: list[Session] = []
         known = self._known[Session]
         for sid, d in call.sessions.items():
             s = known.get(sid)
@@ -210,9 +214,11 @@ class AgentWriter:
                 input_tokens=s.input_tokens + d.input_tokens,
                 output_tokens=s.output_tokens + d.output_tokens, cost_usd=s.cost_usd + d.cost,
             )  # fmt: skip
-            self.store.update(s)
+            changed.append(s)
             self._remember(Session, sid, s)
-            self.stats["sessions_updated"] += 1
+        if changed:
+            self.store.upsert_batch(changed, "replace")
+            self.stats["sessions_updated"] += len(changed)
         for s in self._insert_new(new, "sessions_created"):
             self._remember(Session, s.id, s)
 

@@ -25,8 +25,7 @@ from typing import Any, Protocol
 
 
 class Index(Protocol):
-    """What the planner asks of an index (the row-object table's indexes in
-    :mod:`.indexes` and the column table's in :mod:`.colindex` both answer it)."""
+    """What the planner asks of an index (the column table's, :mod:`.colindex`)."""
 
     @property
     def name(self) -> str: ...
