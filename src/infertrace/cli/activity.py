@@ -23,8 +23,8 @@ from rich.table import Table
 from rich.text import Text
 
 from infertrace.api.client import JSON, ActivityKind, RankedBy
-from infertrace.cli.activity_import import IMPORT_COMMANDS, echo_json
-from infertrace.cli.query import _api, api_options, json_option
+from infertrace.cli.activity_import import IMPORT_COMMANDS
+from infertrace.cli.query import _api, api_options, echo_json, json_option, number_table
 
 KINDS: tuple[ActivityKind, ...] = ("developers", "commits", "changes", "sessions")
 METRIC_COLUMNS = (
@@ -372,10 +372,7 @@ def memory(url: str, token: str | None, as_json: bool) -> None:
     if as_json:
         echo_json(doc)
         return
-    table = Table()
-    table.add_column("kind")
-    for name in ("records", "limit", "data", "index", "total", "bytes/record"):
-        table.add_column(name, justify="right")
+    table = number_table("kind", ("records", "limit", "data", "index", "total", "bytes/record"))
     for kind, s in doc["kinds"].items():
         table.add_row(
             kind, f"{s['count']:,}", "-" if s["limit"] is None else f"{s['limit']:,}",

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import json
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -44,7 +43,7 @@ from infertrace.activity.records import DAY_NS
 from infertrace.activity.records import Record as ActivityRecord
 from infertrace.activity.roster import developer_of, read_roster
 from infertrace.api.client import JSON, ActivityKind, ApiClient, OnConflict
-from infertrace.cli.query import _api, api_options, json_option
+from infertrace.cli.query import _api, api_options, echo_json, json_option, number_table
 from infertrace.errors import InvalidParameter
 
 BATCH = 5_000
@@ -132,16 +131,9 @@ def tallies_json(tallies: dict[str, Tally]) -> JSON:
     return {kind: dataclasses.asdict(t) for kind, t in tallies.items()}
 
 
-def echo_json(doc: JSON) -> None:
-    click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
-
-
 def tally_table(tallies: dict[str, Tally], extra: Sequence[tuple[str, int]] = ()) -> Table:
     """One row per kind: inserted, skipped (already stored), replaced."""
-    table = Table()
-    table.add_column("records")
-    for name in ("inserted", "skipped", "replaced"):
-        table.add_column(name, justify="right")
+    table = number_table("records", ("inserted", "skipped", "replaced"))
     for kind, t in tallies.items():
         table.add_row(kind, f"{t.inserted:,}", f"{t.skipped:,}", f"{t.replaced:,}")
     for name, count in extra:

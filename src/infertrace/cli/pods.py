@@ -9,7 +9,6 @@ server's REST API like the other query commands (``--url``, ``--token``,
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 
@@ -19,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from infertrace.api.client import JSON, ApiClient, ApiError
-from infertrace.cli.query import api_options, json_option
+from infertrace.cli.query import api_options, echo_json, json_option
 from infertrace.registry import ServiceStatus
 
 STATUS_STYLES = {
@@ -132,7 +131,7 @@ def pods(
 
     def show(doc: JSON) -> None:
         if as_json:
-            click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+            echo_json(doc)
             return
         if watching and console.is_terminal:
             console.clear()

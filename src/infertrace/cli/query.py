@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -119,8 +119,18 @@ def _api(url: str, token: str | None, timeout: float = 30.0) -> Iterator[ApiClie
         raise click.ClickException(str(exc)) from None
 
 
-def _echo_json(doc: JSON) -> None:
+def echo_json(doc: JSON) -> None:
+    """An API answer on standard output as indented JSON (``--json``)."""
     click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+
+
+def number_table(label: str, names: Iterable[str]) -> Table:
+    """An empty table: a ``label`` column, then right-justified number columns."""
+    table = Table()
+    table.add_column(label)
+    for name in names:
+        table.add_column(name, justify="right")
+    return table
 
 
 def _ms(nanos: float | None) -> str:
@@ -149,7 +159,7 @@ def trace(trace_id: str, url: str, token: str | None, as_json: bool) -> None:
     with _api(url, token) as api:
         doc = api.trace(trace_id)
     if as_json:
-        _echo_json(doc)
+        echo_json(doc)
         return
     console = Console()
     console.print(
@@ -224,7 +234,7 @@ def spans(url: str, token: str | None, as_json: bool, **options: Any) -> None:
     with _api(url, token) as api:
         doc = api.spans(**_filters(options))
     if as_json:
-        _echo_json(doc)
+        echo_json(doc)
         return
     table = Table()
     table.add_column("start (UTC)", no_wrap=True)
@@ -309,7 +319,7 @@ def models(
             since, until, cast(GroupBy, group_by), cast(Counted, spans), cast(Source, source)
         )
     if as_json:
-        _echo_json(doc)
+        echo_json(doc)
         return
     groups = doc["groups"]
     gauges = [k for k in _GAUGES if any(g.get(k) is not None for g in groups)]
@@ -362,12 +372,9 @@ def stats(url: str, token: str | None, as_json: bool) -> None:
     with _api(url, token) as api:
         doc = api.stats()
     if as_json:
-        _echo_json(doc)
+        echo_json(doc)
         return
-    table = Table()
-    table.add_column("signal")
-    for name in ("stored", "capacity", "evicted", "data", "index", "total"):
-        table.add_column(name, justify="right")
+    table = number_table("signal", ("stored", "capacity", "evicted", "data", "index", "total"))
     for signal in ("spans", "logs", "metrics"):
         s = doc[signal]
         table.add_row(
