@@ -159,7 +159,6 @@ class AgentWriter:
 
     def _write_developers(self, call: Gathered) -> dict[str, str]:
         """Create or update the call's developers; email -> the stored id."""
-        store = self.store
         ids: dict[str, str] = {}
         new: list[Developer] = []
         changed: list[Developer] = []
@@ -178,9 +177,7 @@ class AgentWriter:
                 current = dataclasses.replace(current, **fields)
                 changed.append(current)
             self._remember(Developer, email, current)
-        if changed:
-            store.upsert_batch(changed, "replace")
-            self.stats["developers_updated"] += len(changed)
+        self._replace(changed, "developers_updated")
         for dev in self._insert_new(new, "developers_created"):
             self._remember(Developer, dev.email, dev)
         return ids
@@ -216,11 +213,19 @@ class AgentWriter:
             )  # fmt: skip
             changed.append(s)
             self._remember(Session, sid, s)
-        if changed:
-            self.store.upsert_batch(changed, "replace")
-            self.stats["sessions_updated"] += len(changed)
+        self._replace(changed, "sessions_updated")
         for s in self._insert_new(new, "sessions_created"):
             self._remember(Session, s.id, s)
+
+    def _replace(self, records: Sequence[Developer] | Sequence[Session], stat: str) -> None:
+        """Store the updated ``records``: one ``update`` for one (the common case, a
+        Claude Code process's own request; cheaper than the vectorised batch path),
+        else one ``upsert_batch``."""
+        if len(records) == 1:
+            self.store.update(records[0])
+        elif records:
+            self.store.upsert_batch(records, "replace")
+        self.stats[stat] += len(records)
 
     def _insert_new(self, records: Sequence[R], stat: str) -> Sequence[R]:
         """Insert the records in one batch, leaving out any whose key is stored; those
