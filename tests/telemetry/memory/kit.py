@@ -1,10 +1,12 @@
 """Shared pieces of the memory store's durability tests: an in-memory journal, records
-with every column kind, and every query a store answers, in one comparable value."""
+with every column kind (and a write of them to their table), and every query a store
+answers, in one comparable value."""
 
 from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Callable, Sequence
 from types import MappingProxyType
 from typing import Any
 
@@ -198,6 +200,24 @@ def rich_points(seed: int, n: int, base_time: int = 1_700_000_000_000_000_000) -
             )
         )
     return out
+
+
+RICH_SIGNALS: list[tuple[str, Callable[[int, int], Sequence[Any]]]] = [
+    ("spans", rich_spans),
+    ("logs", rich_logs),
+    ("metrics", rich_points),
+]
+"""Each table's name and its records maker ``(seed, n)``, for parametrized tests."""
+
+
+def write(store: MemoryStore, table: str, records: Sequence[Any]) -> None:
+    """Write ``records`` to the store's ``table`` ("spans", "logs" or "metrics")."""
+    if table == "spans":
+        store.write_batch(records)
+    elif table == "logs":
+        store.write_logs(records)
+    else:
+        store.write_metrics(records)
 
 
 def answers(store: MemoryStore) -> dict[str, Any]:

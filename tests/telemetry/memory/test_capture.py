@@ -18,28 +18,14 @@ from infertrace.engine.journal import APPLIED_LSN, Durable
 from infertrace.engine.snapfile import TableState
 from infertrace.telemetry.memory import extras
 from tests.telemetry.memory.kit import (
+    RICH_SIGNALS,
     ListJournal,
     answers,
     assert_same_answers,
     rich_logs,
-    rich_points,
     rich_spans,
+    write,
 )
-
-SIGNALS: list[tuple[str, Callable[[int, int], Sequence[Any]]]] = [
-    ("spans", rich_spans),
-    ("logs", rich_logs),
-    ("metrics", rich_points),
-]
-
-
-def _write(store: MemoryStore, table: str, records: Sequence[Any]) -> None:
-    if table == "spans":
-        store.write_batch(records)
-    elif table == "logs":
-        store.write_logs(records)
-    else:
-        store.write_metrics(records)
 
 
 class Clock:
@@ -63,7 +49,7 @@ def test_memory_store_is_durable() -> None:
     assert list(store.table_names()) == ["spans", "logs", "metrics"]
 
 
-@pytest.mark.parametrize(("table", "make"), SIGNALS)
+@pytest.mark.parametrize(("table", "make"), RICH_SIGNALS)
 @pytest.mark.parametrize("batches", [0, 1, 3, 9])  # empty, partial, wrapped several times
 def test_a_restored_store_answers_and_behaves_as_the_original(
     tmp_path: Path, table: str, make: Callable[[int, int], Sequence[Any]], batches: int
@@ -73,10 +59,10 @@ def test_a_restored_store_answers_and_behaves_as_the_original(
     journal = ListJournal()
     original.attach(journal)
     for i in range(batches):
-        _write(original, table, make(i, 25))
+        write(original, table, make(i, 25))
     if batches > 2:
         clock.now += 10**12
-        _write(original, table, make(50, 25))
+        write(original, table, make(50, 25))
         original.purge_older_than(10**12 / 2e9)  # the older batches go: a TTL purge
     states = _through_files(tmp_path, original.capture())
     assert {ts.meta[APPLIED_LSN] for ts in states.values()} <= {0, len(journal.records)}
@@ -96,9 +82,9 @@ def test_a_restored_store_answers_and_behaves_as_the_original(
         twin.now = clock.now
         store._clock = twin
         for i in range(3):
-            _write(store, table, make(100 + i, 30))
+            write(store, table, make(100 + i, 30))
         twin.now += 10**12
-        _write(store, table, make(200, 10))
+        write(store, table, make(200, 10))
         store.purge_older_than(10**12 / 2e9)
         store._check()
     assert_same_answers(answers(restored), answers(original))
@@ -196,14 +182,14 @@ def test_span_extras_refuse_counts_that_do_not_add_up() -> None:
         extras.from_parts(parts, 20)
 
 
-@pytest.mark.parametrize(("table", "make"), SIGNALS)
+@pytest.mark.parametrize(("table", "make"), RICH_SIGNALS)
 @pytest.mark.parametrize("capacities", [(25, 20, 22), (200, 150, 170), (70, 60, 65)])
 def test_a_resized_store_keeps_the_newest_rows_it_can_hold(
     table: str, make: Callable[[int, int], Sequence[Any]], capacities: tuple[int, int, int]
 ) -> None:
     original = MemoryStore(70, 60, 65)
     for i in range(4):
-        _write(original, table, make(i, 30))
+        write(original, table, make(i, 30))
     restored = MemoryStore(1, 1, 1)
     restored.restore(original.capture())
     assert restored.stats().spans.capacity == 70  # restore keeps the snapshot's capacities
@@ -227,7 +213,7 @@ def test_a_resized_store_keeps_the_newest_rows_it_can_hold(
     # rows sit in other slots now: float sums over them may differ in the last bit
     assert_same_answers(_rounded(got), _rounded(want))
     before = getattr(restored.stats(), table).count
-    _write(restored, table, make(9, 40))  # and it fills to its own capacity
+    write(restored, table, make(9, 40))  # and it fills to its own capacity
     restored._check()
     stored = getattr(restored.stats(), table)
     assert stored.count == min(capacities[("spans", "logs", "metrics").index(table)], before + 40)

@@ -15,28 +15,20 @@ from infertrace.telemetry.batches import LogBatch, MetricBatch, SpanBatch
 from infertrace.telemetry.memory import durable
 from tests.telemetry.factories import span
 from tests.telemetry.memory.kit import (
+    RICH_SIGNALS,
     ListJournal,
     answers,
     assert_same_answers,
     rich_logs,
     rich_points,
     rich_spans,
+    write,
 )
 
 SIGNALS: list[tuple[str, Callable[[int, int], Sequence[Any]], Any]] = [
-    ("spans", rich_spans, SpanBatch),
-    ("logs", rich_logs, LogBatch),
-    ("metrics", rich_points, MetricBatch),
+    (table, make, batch)
+    for (table, make), batch in zip(RICH_SIGNALS, (SpanBatch, LogBatch, MetricBatch), strict=True)
 ]
-
-
-def _write(store: MemoryStore, table: str, records: Sequence[Any]) -> None:
-    if table == "spans":
-        store.write_batch(records)
-    elif table == "logs":
-        store.write_logs(records)
-    else:
-        store.write_metrics(records)
 
 
 @pytest.mark.parametrize(("table", "make", "batch_type"), SIGNALS)
@@ -100,9 +92,9 @@ def test_replaying_the_journal_rebuilds_the_same_store(
     live = MemoryStore(50, 40, 45, clock=lambda: next(clock))
     live.attach(journal)
     for i in range(6):  # enough to wrap every ring
-        _write(live, table, make(i, 20))
+        write(live, table, make(i, 20))
     live.purge_older_than(1e-6)  # everything: logged as a purge...
-    _write(live, table, make(99, 20))  # ...then more rows
+    write(live, table, make(99, 20))  # ...then more rows
     kinds = [durable.decode(t, p).kind for t, p in journal.records]
     assert kinds.count(durable.PURGE) == 1 and len(kinds) == 8
     replayed = MemoryStore(50, 40, 45, clock=lambda: 0)  # never read: times are logged
@@ -144,15 +136,15 @@ def test_a_journal_that_refuses_the_record_stores_nothing(
     journal = ListJournal()
     store = MemoryStore()
     store.attach(journal)
-    _write(store, table, make(1, 5))
+    write(store, table, make(1, 5))
     before = answers(store)
     journal.fail_append = True
     with pytest.raises(LogUnavailable, match=r"No space left on device.*seg-1.*nothing was stored"):
-        _write(store, table, make(2, 5))
+        write(store, table, make(2, 5))
     assert_same_answers(answers(store), before)
     assert len(journal.records) == 1
     journal.fail_append = False
-    _write(store, table, make(2, 5))  # the disk is back: writes go on
+    write(store, table, make(2, 5))  # the disk is back: writes go on
     assert len(journal.records) == 2
 
 
@@ -209,10 +201,10 @@ def test_batches_larger_than_the_ring_and_redeliveries_replay_alike(
     live = MemoryStore(30, 25, 28)
     live.attach(journal)
     first = make(1, 70)  # more than any ring holds: its oldest rows go at once
-    _write(live, table, first)
+    write(live, table, first)
     states = live.capture()
-    _write(live, table, first[-10:])  # redelivered (spans keep the first copy)
-    _write(live, table, make(2, 5))
+    write(live, table, first[-10:])  # redelivered (spans keep the first copy)
+    write(live, table, make(2, 5))
     restored = MemoryStore(30, 25, 28)
     restored.restore(states)
     journal.replay_into(restored)
