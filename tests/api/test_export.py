@@ -12,6 +12,7 @@ import io
 import json
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -67,19 +68,29 @@ def feed(url: str, spans: list[Span], batch: int = 4000) -> None:
 
 @dataclass
 class Fed:
+    """A served store, its URL and the spans it was fed (as the tests compare them)."""
+
     url: str
     store: MemoryStore
     spans: list[Span]
 
 
+@contextmanager
+def served_fed(spans: list[Span], capacity: int) -> Iterator[Fed]:
+    """A real server over a MemoryStore of ``capacity`` spans, fed ``spans`` over
+    OTLP/HTTP; the store is closed on exit."""
+    store = MemoryStore(span_capacity=capacity)
+    with running(store) as endpoints:
+        feed(endpoints.http_url, spans)
+        yield Fed(endpoints.http_url, store, spans)
+    store.close()
+
+
 @pytest.fixture(scope="module")
 def fed() -> Iterator[Fed]:
     spans = Workload(seed=7, start_ns=START, rate=50).spans(TRACES * 6)
-    store = MemoryStore(span_capacity=50_000)
-    with running(store) as endpoints:
-        feed(endpoints.http_url, spans)
-        yield Fed(endpoints.http_url, store, [as_sent(s) for s in spans])
-    store.close()
+    with served_fed(spans, 50_000) as served:
+        yield dataclasses.replace(served, spans=[as_sent(s) for s in spans])
 
 
 def as_sent(span: Span) -> Span:
@@ -177,7 +188,7 @@ def read_csv(data: bytes) -> list[dict[str, Any]]:
 def read_parquet(data: bytes) -> list[dict[str, Any]]:
     table = pq.read_table(io.BytesIO(data))
     assert table.schema.names == COLUMNS
-    rows = table.to_pylist()
+    rows: list[dict[str, Any]] = table.to_pylist()
     for row in rows:
         for name in JSON_COLUMNS:
             row[name] = json.loads(row[name])

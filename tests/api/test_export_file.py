@@ -9,7 +9,6 @@ generated spans.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,27 +19,14 @@ from infertrace.api.export import ExportFormat, export_file
 from infertrace.api.params import BadParameter
 from infertrace.cli.query import count_rows
 from infertrace.model import Span
-from infertrace.telemetry.memory import MemoryStore
 from infertrace.workload import Workload
-from tests.api.test_export import START, feed
-from tests.collector.helpers import running
-
-
-@dataclass
-class Served:
-    url: str
-    store: MemoryStore
-    spans: list[Span]
+from tests.api.test_export import START, Fed, served_fed
 
 
 @pytest.fixture(scope="module")
-def served() -> Iterator[Served]:
-    spans = Workload(seed=17, start_ns=START, rate=50).spans(1200)
-    store = MemoryStore(span_capacity=10_000)
-    with running(store) as endpoints:
-        feed(endpoints.http_url, spans)
-        yield Served(endpoints.http_url, store, spans)
-    store.close()
+def served() -> Iterator[Fed]:
+    with served_fed(Workload(seed=17, start_ns=START, rate=50).spans(1200), 10_000) as fed:
+        yield fed
 
 
 def _service(spans: list[Span]) -> str:
@@ -57,7 +43,7 @@ CASES: dict[str, tuple[ExportFormat, dict[str, Any]]] = {
 
 @pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
 def test_export_file_writes_what_the_endpoint_sends(
-    served: Served, tmp_path: Path, case: tuple[ExportFormat, dict[str, Any]]
+    served: Fed, tmp_path: Path, case: tuple[ExportFormat, dict[str, Any]]
 ) -> None:
     fmt, raw = case
     filters: dict[str, Any] = {
@@ -92,7 +78,7 @@ def test_export_file_writes_what_the_endpoint_sends(
     ],
 )
 def test_a_bad_parameter_names_itself_and_leaves_no_file(
-    served: Served, tmp_path: Path, params: list[tuple[str, str]], name: str
+    served: Fed, tmp_path: Path, params: list[tuple[str, str]], name: str
 ) -> None:
     target = tmp_path / "out.jsonl"
     with pytest.raises(BadParameter) as exc:
