@@ -22,6 +22,7 @@ from infertrace.engine.snapfile import TableState
 from infertrace.errors import InvalidParameter, LogUnavailable, ServiceNotFound
 from infertrace.registry import Origin, ServiceInfo, ServiceStatus, ThreadSafeRegistry
 from infertrace.registry.durable import DEFERRED_WAITS, TABLE
+from tests.threads import run_threads
 
 from .conftest import pod
 from .journal_double import MemoryJournal
@@ -408,12 +409,8 @@ def test_threads_hammering_one_store_log_in_the_order_they_apply() -> None:
         except BaseException as exc:
             errors.append(exc)
 
-    threads = [threading.Thread(target=work, args=(seed,)) for seed in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert not errors and not any(t.is_alive() for t in threads)
+    run_threads(work, 8)
+    assert not errors
     store._check()
     assert len(journal.records) > 100
     assert contents(replayed(journal)) == contents(store)

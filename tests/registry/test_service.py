@@ -12,6 +12,7 @@ from infertrace.errors import InvalidParameter, ServiceNotFound
 from infertrace.registry import Origin, ServiceStatus, ThreadSafeRegistry
 from infertrace.registry.events import EventType, RegistryEvent
 from infertrace.registry.service import MAX_PROVIDERS, RegistryService
+from tests.threads import run_threads
 
 S = 1_000_000_000
 T0 = 1_700_000_000 * S
@@ -391,7 +392,7 @@ def test_pods_filters(
     service.register("vllm", "p0", providers=["llama"])
     service.observe("tgi", "t0", providers={"llama"})
     service.set_status("vllm:p1", "draining")
-    assert [p.key for p in service.pods(**filters)] == expected  # type: ignore[arg-type]
+    assert [p.key for p in service.pods(**filters)] == expected
 
 
 @pytest.mark.parametrize(
@@ -401,7 +402,7 @@ def test_bad_pod_filters_are_refused_naming_them(
     service: RegistryService, filters: dict[str, str], name: str
 ) -> None:
     with pytest.raises(InvalidParameter) as info:
-        service.pods(**filters)  # type: ignore[arg-type]
+        service.pods(**filters)
     assert info.value.name == name
 
 
@@ -446,11 +447,7 @@ def test_many_threads_leave_events_that_replay_to_the_store(clock: Clock) -> Non
             except BaseException as exc:
                 failures.append(exc)
 
-    threads = [threading.Thread(target=work, args=(seed,)) for seed in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
+    run_threads(work, 8)
     assert not failures, failures[:3]
     replayed: dict[str, tuple[ServiceStatus, tuple[str, ...]]] = {}
     events = service.events.since(0)
