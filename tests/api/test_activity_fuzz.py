@@ -13,39 +13,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import schemathesis
-from schemathesis.checks import (
-    content_type_conformance,
-    negative_data_rejection,
-    not_a_server_error,
-    response_schema_conformance,
-    status_code_conformance,
-)
 
 from infertrace.activity.generate import generate
 from infertrace.activity.service import ActivityService
-from infertrace.api import install_query_api
-from infertrace.collector.app import create_app
-from infertrace.collector.server import BackgroundCollector
-from infertrace.config import Settings
 from infertrace.telemetry.memory import MemoryStore
-from tests.api.fuzzing import fuzz_operation
+from tests.api.fuzzing import CHECKS, fuzz_operation, operations, serving
 
-SCHEMA = schemathesis.openapi.from_dict(
-    create_app(MemoryStore(span_capacity=16), install=install_query_api).openapi()
-)
-OPERATIONS = [
-    op
-    for op in (result.ok() for result in SCHEMA.get_all_operations())  # type: ignore[union-attr]
-    if op.path.startswith("/api/activity/")
-]
-CHECKS = [
-    not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_schema_conformance,
-    negative_data_rejection,
-]
+OPERATIONS = operations(lambda op: op.path.startswith("/api/activity/"))
 EXAMPLES = 25
 
 
@@ -58,14 +32,10 @@ def base_url() -> Iterator[str]:
     service.store.save_batch(population.commits)
     service.store.save_batch(population.changes)
     service.store.save_batch(population.sessions)
-    collector = BackgroundCollector(
-        store, Settings(port=0, grpc_port=0), install_query_api, activity=service
-    )
-    endpoints = collector.start()
     try:
-        yield endpoints.http_url
+        with serving(store, activity=service) as url:
+            yield url
     finally:
-        collector.stop()
         service.close()
         store.close()
 

@@ -12,40 +12,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import schemathesis
-from schemathesis.checks import (
-    content_type_conformance,
-    negative_data_rejection,
-    not_a_server_error,
-    response_schema_conformance,
-    status_code_conformance,
-)
 
-from infertrace.api import install_query_api
-from infertrace.collector.app import create_app
-from infertrace.collector.server import BackgroundCollector
-from infertrace.config import Settings
 from infertrace.registry import ThreadSafeRegistry
 from infertrace.registry.service import RegistryService
 from infertrace.telemetry.memory import MemoryStore
-from tests.api.fuzzing import fuzz_operation
+from tests.api.fuzzing import CHECKS, fuzz_operation, operations, serving
 
 STREAM = "GET /api/registry/events"
-SCHEMA = schemathesis.openapi.from_dict(
-    create_app(MemoryStore(span_capacity=16), install=install_query_api).openapi()
-)
-OPERATIONS = [
-    op
-    for op in (result.ok() for result in SCHEMA.get_all_operations())  # type: ignore[union-attr]
-    if op.path.startswith("/api/registry/") and op.label != STREAM
-]
-CHECKS = [
-    not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_schema_conformance,
-    negative_data_rejection,
-]
+OPERATIONS = operations(lambda op: op.path.startswith("/api/registry/") and op.label != STREAM)
 EXAMPLES = 40
 
 
@@ -55,14 +29,10 @@ def base_url() -> Iterator[str]:
     service = RegistryService(ThreadSafeRegistry())
     for i in range(3):
         service.register("svc", f"p{i}", providers=[f"m{i}"])
-    collector = BackgroundCollector(
-        store, Settings(port=0, grpc_port=0), install_query_api, registry=service
-    )
-    endpoints = collector.start()
     try:
-        yield endpoints.http_url
+        with serving(store, registry=service) as url:
+            yield url
     finally:
-        collector.stop()
         service.store.close()
         store.close()
 
