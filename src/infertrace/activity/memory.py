@@ -33,7 +33,7 @@ from infertrace.activity.tables import LAYOUTS, Layout
 from infertrace.activity.view import ActivityView, check_page, layout_of
 from infertrace.engine.columnar import ColumnTable
 from infertrace.engine.colupsert import RULES, Upserted
-from infertrace.engine.journal import Journal
+from infertrace.engine.journal import Journal, wait_for
 from infertrace.engine.planner import Between
 from infertrace.engine.rwlock import RWLock
 from infertrace.engine.snapfile import TableState
@@ -216,7 +216,7 @@ class MemoryActivityStore:
             return
         journal, lsn = logged
         try:
-            journal.wait(lsn)
+            wait_for(journal, lsn)  # or left to an enclosing deferral block
         except OSError as exc:
             raise LogUnavailable(f"activity write {lsn} not made durable: {exc}") from exc
 

@@ -6,7 +6,9 @@ INVALID_ARGUMENT and a message saying what was wrong, not gRPC's generic
 INTERNAL deserialisation failure. Small requests are processed on the event
 loop, big ones on worker threads, as in :mod:`infertrace.collector.http`
 (every request on a thread, up to the concurrency limit, when the store's
-writes block).
+writes block). With a data directory an answer waits, without blocking the
+loop, until the request's logged records are durable
+(:mod:`infertrace.collector.durability`).
 gzip-compressed requests are inflated by gRPC itself;
 ``max_receive_message_length`` (the body limit) bounds the inflated size, so a
 compression bomb gets RESOURCE_EXHAUSTED. An overloaded store answers
@@ -36,6 +38,7 @@ import grpc.aio
 
 from infertrace.auth import bearer_matches
 from infertrace.collector.connections import clamp_connections
+from infertrace.collector.durability import collected, settled
 from infertrace.collector.grpc_gate import CallGate, CallRefused
 from infertrace.collector.http import INLINE_BYTES
 from infertrace.collector.pipeline import Pipeline, Signal
@@ -130,12 +133,13 @@ class OtlpGrpcReceiver:
                 await context.abort(code, str(exc), trailing_metadata=trailers)
             try:
                 if len(request) <= self._inline_bytes:
-                    outcome = pipeline.export(signal, request)
+                    outcome, waits = collected(pipeline.export, signal, request)
                 else:
                     loop = asyncio.get_running_loop()
-                    outcome = await loop.run_in_executor(
-                        self._executor, pipeline.export, signal, request
+                    outcome, waits = await loop.run_in_executor(
+                        self._executor, collected, pipeline.export, signal, request
                     )
+                await settled(waits)
                 return bytes(outcome.response(signal).SerializeToString())
             except Exception as exc:  # answered by the one error mapping
                 answer = answer_for(exc)

@@ -18,6 +18,12 @@ clients for its whole decode. A store whose writes wait on I/O
 returns once committed) gets every request on a worker thread, up to
 ``max_inflight`` at once, so the loop never waits on the database and
 concurrent requests share one commit.
+
+With a data directory the memory store logs every write, and an answer waits
+until the request's records (the processors' registry and activity changes
+included) are durable under the fsync policy: the pipeline runs inline all the
+same, collecting the waits, and the handler awaits them
+(:mod:`~infertrace.collector.durability`) without holding up the loop.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from starlette.routing import Route
 
 from infertrace.collector import body as bodies
 from infertrace.collector.body import BodyError, Format
+from infertrace.collector.durability import collected, settled
 from infertrace.collector.otlp import otlp_json
 from infertrace.collector.pipeline import Outcome, Pipeline, Signal
 from infertrace.collector.status import error_body
@@ -96,11 +103,12 @@ class OtlpHttpReceiver:
             )
             size = len(raw) * (COMPRESSION_GUESS if codings else 1)
             if size <= INLINE_BYTES and not self._blocking:
-                outcome = self._process(signal, raw, codings, fmt)
+                outcome, waits = collected(self._process, signal, raw, codings, fmt)
             else:
-                outcome = await anyio.to_thread.run_sync(
-                    self._process, signal, raw, codings, fmt, limiter=self._limiter
+                outcome, waits = await anyio.to_thread.run_sync(
+                    collected, self._process, signal, raw, codings, fmt, limiter=self._limiter
                 )
+            await settled(waits)
         except ClientDisconnect:
             return Response(status_code=400)
         except Exception as exc:  # answered by the one error mapping

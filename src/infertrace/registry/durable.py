@@ -16,19 +16,21 @@ for the protocol). The directory knows one table, ``registry``:
 The store calls the ``log_*`` methods inside its write lock, after the checks
 that could refuse the change and before applying it; each returns a
 :data:`Pending` (None when detached or nothing to log) that :func:`wait`
-settles outside the lock.
+settles outside the lock, or leaves to an enclosing deferral block
+(:mod:`infertrace.engine.journal`: ``DEFERRED_WAITS`` here is the engine's, its
+errors raised as LogUnavailable).
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
+from infertrace.engine import journal as _journal
 from infertrace.engine import plain
-from infertrace.engine.journal import APPLIED_LSN, Journal
+from infertrace.engine.journal import APPLIED_LSN, Journal, wait_for
 from infertrace.engine.snapfile import TableState
 from infertrace.errors import InferTraceError, LogUnavailable
 from infertrace.registry.core import RegistryCore, _check_group
@@ -268,67 +270,35 @@ def _apply(core: RegistryCore, change: tuple[Any, ...]) -> None:
         raise ValueError(f"unknown registry change {op!r} with {len(args)} arguments")
 
 
-def _settle(pending: tuple[Journal, int]) -> None:
+def wait(pending: Pending) -> None:
+    """Wait until a logged change is durable (outside the store's lock), or leave it to
+    an enclosing deferral (:func:`~infertrace.engine.journal.wait_for`: inside
+    ``with DEFERRED_WAITS:`` it waits when the outermost block exits); a failed fsync
+    is LogUnavailable: the change was applied but must not be acknowledged."""
+    if pending is None:
+        return
     journal, lsn = pending
     try:
-        journal.wait(lsn)
+        wait_for(journal, lsn)
     except OSError as exc:
         raise LogUnavailable(f"registry change {lsn} may not be durable: {exc}") from exc
 
 
-_deferred = threading.local()
-"""Per thread: ``depth`` of nested DEFERRED_WAITS blocks, ``pending`` changes."""
-
-
-def wait(pending: Pending) -> None:
-    """Wait until a logged change is durable (outside the store's lock); a failed
-    fsync is LogUnavailable: the change was applied but must not be acknowledged.
-    Inside ``with DEFERRED_WAITS:`` on this thread, the wait is left to its exit."""
-    if pending is None:
-        return
-    state = _deferred.__dict__
-    if state.get("depth"):
-        state.setdefault("pending", []).append(pending)
-        return
-    _settle(pending)
-
-
-class DeferredWaits:
-    """``with DEFERRED_WAITS:``: on this thread, wait for the registry's logged changes
-    when the outermost of these blocks exits instead of at each store call.
-
-    For a caller that changes the store under a lock of its own (the registry
-    service): entered before that lock and left after it, the durability waits
-    happen once the lock is free, so one change waiting for the next fsync (up to
-    the interval of ``--fsync interval=...``) does not hold up every other
-    thread that needs the lock. The caller still returns only once its changes
-    are durable (LogUnavailable as :func:`wait`). Re-entrant; about 0.6 µs over
-    a bare ``with`` when nothing was logged (timeit, this 2-core VM, loaded).
-    """
+class DeferredWaits(_journal.DeferredWaits):
+    """The engine's :class:`~infertrace.engine.journal.DeferredWaits` (``with
+    DEFERRED_WAITS, lock:``: wait once the lock is released), a failed wait raised as
+    LogUnavailable like :func:`wait`'s."""
 
     __slots__ = ()
 
-    def __enter__(self) -> None:
-        state = _deferred.__dict__
-        state["depth"] = state.get("depth", 0) + 1
-
-    def __exit__(self, *exc: object) -> None:
-        state = _deferred.__dict__
-        depth = state["depth"] = state["depth"] - 1
-        if depth or "pending" not in state:
-            return
-        error: LogUnavailable | None = None
-        for item in state.pop("pending"):
-            try:
-                _settle(item)
-            except LogUnavailable as failed:
-                error = error or failed
-        if error is not None and exc[0] is None:
-            raise error
+    def failure(self, lsn: int, error: OSError) -> Exception:
+        failed = LogUnavailable(f"registry change {lsn} may not be durable: {error}")
+        failed.__cause__ = error
+        return failed
 
 
 DEFERRED_WAITS = DeferredWaits()
-"""The one instance (its state is per thread): ``with DEFERRED_WAITS, lock: ...``."""
+"""The one instance (its state is per thread, shared with the engine's deferral)."""
 
 
 __all__ = [

@@ -167,7 +167,9 @@ def writes_block(store: object) -> bool:
 
     Such writes must not run on an event loop: the receivers hand them to worker
     threads, enough of them at once for the store to group their commits. A
-    store says so with a true ``writes_block`` attribute; the memory store does not.
+    store says so with a true ``writes_block`` attribute; the memory store does not,
+    with a data directory either: its waits for the write-ahead log go through
+    :func:`~infertrace.engine.journal.wait_for`, which the receivers defer.
     """
     return bool(getattr(store, "writes_block", False))
 

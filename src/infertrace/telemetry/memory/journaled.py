@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from infertrace.engine.gcpause import gc_paused
-from infertrace.engine.journal import Journal
+from infertrace.engine.journal import Journal, wait_for
 from infertrace.engine.rwlock import RWLock
 from infertrace.engine.snapfile import TableState
 from infertrace.errors import InvalidRecord, LogUnavailable
@@ -48,11 +48,10 @@ class Journaled:
     _check_open: Callable[[], None]
     _applied: dict[str, int]
 
-    @property
-    def writes_block(self) -> bool:
-        """True while a journal is attached: a write then waits for the log, so the
-        receivers run it on a worker thread, never on the event loop."""
-        return self._journal is not None
+    writes_block = False
+    """False with a journal attached too: a write's wait for the log goes through
+    :func:`~infertrace.engine.journal.wait_for`, which the receivers defer and settle
+    without blocking their loop, so they run writes inline as without one."""
 
     def table_names(self) -> Sequence[str]:
         """``("spans", "logs", "metrics")``."""
@@ -222,10 +221,11 @@ class Journaled:
 
     @staticmethod
     def _wait(journal: Journal, table: str, lsn: int) -> None:
-        """Wait until record ``lsn`` is durable (outside the lock); LogUnavailable if
-        the fsync covering it failed (the write is stored but must not be acknowledged)."""
+        """Wait until record ``lsn`` is durable (outside the lock), or leave it to an
+        enclosing deferral (:func:`~infertrace.engine.journal.wait_for`); LogUnavailable
+        if the fsync covering it failed (the write is stored but must not be acknowledged)."""
         try:
-            journal.wait(lsn)
+            wait_for(journal, lsn)
         except OSError as exc:
             raise LogUnavailable(
                 f"a {table} write could not be made durable: {exc.strerror or exc} "
