@@ -44,6 +44,14 @@ BAD = [
     (Session, "cost_usd", float("nan")),
     (Session, "cost_usd", -0.5),
     (Session, "tool", ""),
+    # past int64: the store's columns could not hold them (a 500 found by fuzzing)
+    (Developer, "created_at", 2**63),
+    (Commit, "timestamp", 2**63),
+    (Commit, "additions", 2**64),
+    (Change, "timestamp", 2**63),
+    (Change, "lines_removed", 2**63),
+    (Session, "ended_at", 2**63),
+    (Session, "output_tokens", 2**63),
 ]
 
 
@@ -53,6 +61,11 @@ def test_a_bad_field_is_refused_by_name(kind: type[Any], field: str, value: Any)
         kind(**{**GOOD[kind], field: value})
     assert err.value.name == field
     assert repr(value)[:10] in str(err.value) or field in str(err.value)
+
+
+@pytest.mark.parametrize(("kind", "field"), [(Commit, "timestamp"), (Change, "lines_added")])
+def test_the_largest_int64_is_kept(kind: type[Any], field: str) -> None:
+    assert getattr(kind(**{**GOOD[kind], field: 2**63 - 1}), field) == 2**63 - 1
 
 
 @pytest.mark.parametrize("kind", list(GOOD), ids=lambda k: k.__name__)

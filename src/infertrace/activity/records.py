@@ -20,6 +20,9 @@ from infertrace.errors import InvalidParameter
 DAY_NS = 86_400 * 1_000_000_000
 """Nanoseconds in a (UTC) day."""
 
+INT64_MAX = 2**63 - 1
+"""The largest time or count a record holds: the store keeps them in int64 columns."""
+
 _intern = sys.intern
 _set = object.__setattr__
 
@@ -62,14 +65,16 @@ def _optional_text(record: object, name: str) -> None:
 
 def _count(record: object, name: str) -> None:
     value = getattr(record, name)
-    if type(value) is not int or value < 0:
-        raise InvalidParameter(name, f"{name} {value!r} must be an int >= 0")
+    if type(value) is not int or not 0 <= value <= INT64_MAX:
+        raise InvalidParameter(name, f"{name} {value!r} must be an int from 0 to 2**63-1")
 
 
 def _time(record: object, name: str) -> None:
     value = getattr(record, name)
-    if type(value) is not int or value < 0:
-        raise InvalidParameter(name, f"{name} {value!r} must be unix nanoseconds (an int >= 0)")
+    if type(value) is not int or not 0 <= value <= INT64_MAX:
+        raise InvalidParameter(
+            name, f"{name} {value!r} must be unix nanoseconds (an int from 0 to 2**63-1)"
+        )
 
 
 def _flag(record: object, name: str) -> None:
@@ -147,9 +152,9 @@ class Commit:
         if (
             type(sha) is str and 7 <= len(sha) <= 64 and _LOWER_HEX.issuperset(sha)
             and type(dev) is str and dev and type(repo) is str and repo
-            and type(self.timestamp) is int and self.timestamp >= 0
-            and type(self.additions) is int and self.additions >= 0
-            and type(self.deletions) is int and self.deletions >= 0
+            and type(self.timestamp) is int and 0 <= self.timestamp <= INT64_MAX
+            and type(self.additions) is int and 0 <= self.additions <= INT64_MAX
+            and type(self.deletions) is int and 0 <= self.deletions <= INT64_MAX
             and type(self.ai_assisted) is bool
             and (tool is None or (self.ai_assisted and type(tool) is str and tool))
         ):  # fmt: skip
@@ -201,9 +206,9 @@ class Change:
         if (
             kind is not None and type(self.id) is str and self.id
             and type(dev) is str and dev and type(tool) is str and type(language) is str
-            and type(self.timestamp) is int and self.timestamp >= 0
-            and type(self.lines_added) is int and self.lines_added >= 0
-            and type(self.lines_removed) is int and self.lines_removed >= 0
+            and type(self.timestamp) is int and 0 <= self.timestamp <= INT64_MAX
+            and type(self.lines_added) is int and 0 <= self.lines_added <= INT64_MAX
+            and type(self.lines_removed) is int and 0 <= self.lines_removed <= INT64_MAX
             and type(self.accepted) is bool
             and (sha is None or (type(sha) is str and 7 <= len(sha) <= 64
                                  and _LOWER_HEX.issuperset(sha)))
