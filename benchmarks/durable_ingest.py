@@ -3,8 +3,8 @@
 Each run starts a real ``infertrace serve`` (memory store) on a fresh data
 directory (or none), and a separate load process sends pre-encoded 500-span
 requests over ``--connections`` keep-alive connections; a run ends when every
-request is answered (an answer comes only after the store's write returned,
-which waits for the log under the policy). The four settings run alternately,
+request is answered (an answer comes only once the request's log records are
+durable under the policy). The four settings run alternately,
 ``--rounds`` times, so that the load of this shared machine falls on all of
 them alike; the table shows each one's median rate, the collector's CPU per
 span (what logging costs in work, apart from waiting) and the log bytes per span.
