@@ -38,15 +38,21 @@ def test_a_write_record_decodes_to_the_same_records(
 ) -> None:
     records = make(7, 60)
     given = batch_type.of(records) if as_batch else records
-    record = durable.stamp(durable.encode_write(table, given), 1234)
+    record = durable.stamp(durable.encode_write(table, given), 1234, 777)
     logged = durable.decode(table, bytes(record))
-    assert logged.kind == durable.WRITE and logged.time == 1234
+    assert logged.kind == durable.WRITE and logged.time == 1234 and logged.capacity == 777
     assert logged.batch is not None and not logged.batch.checked
     assert logged.batch.records() == list(records)
     # value types survive, not just equality (1 == 1.0 == True)
     for got, want in zip(logged.batch.records(), records, strict=True):
         for k, v in want.attributes.items():
             assert type(got.attributes[k]) is type(v), k
+
+
+@pytest.mark.parametrize(("capacity", "kept"), [(1, 1), (2**32 - 1, 2**32 - 1), (2**32, 0)])
+def test_a_write_record_carries_its_ring_capacity(capacity: int, kept: int) -> None:
+    record = durable.stamp(durable.encode_write("spans", rich_spans(1, 2)), 5, capacity)
+    assert durable.decode("spans", bytes(record)).capacity == kept  # 0: not recorded
 
 
 def test_checked_flag_travels_with_the_batch() -> None:

@@ -2,10 +2,14 @@
 
 A record is a 16-byte header and a body::
 
-    version u8 (1) | kind u8 (b"W" write, b"P" purge) | checked u8 | pad u8 x5 | time i64
+    version u8 (1) | kind u8 (b"W" write, b"P" purge) | checked u8 | pad u8 |
+    capacity u32 | time i64
 
 ``time`` is the receive time of a write (the table's TTL reads it) or the
-cutoff of a purge, so a replay never reads the clock. A write's body is the
+cutoff of a purge, so a replay never reads the clock. ``capacity`` is the
+table's ring capacity when a write was applied (0: not recorded, in a purge or
+past u32): a replay into a store started with another capacity takes it before
+the write, so it evicts as the store did. A write's body is the
 batch's columns (schema order, :mod:`infertrace.telemetry.schema`) in
 ``marshal`` form, after turning what marshal cannot hold into plain data:
 enums into ints, attribute maps into dicts (one dict per distinct map
@@ -37,8 +41,8 @@ producer validated it. marshal's format is Python's own (version 4 since 3.4,
 read by every later release); a clean shutdown writes a snapshot (Arrow), so
 the log holds records only from the last snapshot on.
 
-Encoding runs before the table's write lock; only the receive time is stamped
-into the header under the lock (:func:`stamp`).
+Encoding runs before the table's write lock; only the receive time and the
+capacity are stamped into the header under the lock (:func:`stamp`).
 """
 
 from __future__ import annotations
@@ -68,7 +72,8 @@ from infertrace.telemetry.schema import FieldType, RecordSchema
 VERSION = 1
 WRITE = ord("W")
 PURGE = ord("P")
-HEADER = struct.Struct("<BBB5xq")
+HEADER = struct.Struct("<BBBxIq")
+"""version, kind, checked, -, ring capacity at the write (0: not known), time."""
 MARSHAL_VERSION = 4
 
 _HIST = attrgetter(
@@ -86,6 +91,8 @@ class Logged:
     kind: int
     time: int
     batch: ColumnBatch[Any] | None
+    capacity: int = 0
+    """The table's ring capacity when the write was applied (0 in a purge)."""
 
 
 def _maps(col: Sequence[Any]) -> list[dict[str, Any]]:
@@ -200,20 +207,23 @@ def encode_write(
     )
     body = marshal.dumps(cols, MARSHAL_VERSION)  # type: ignore[arg-type]  # plain by now
     out = bytearray(HEADER.size + len(body))
-    HEADER.pack_into(out, 0, VERSION, WRITE, int(batch.checked), 0)
+    HEADER.pack_into(out, 0, VERSION, WRITE, int(batch.checked), 0, 0)
     out[HEADER.size :] = body
     return out
 
 
-def stamp(record: bytearray, now: int) -> bytearray:
-    """Set the receive time of a write record (under the table's lock). O(1)."""
-    struct.pack_into("<q", record, HEADER.size - 8, now)
+def stamp(record: bytearray, now: int, capacity: int) -> bytearray:
+    """Set the receive time of a write record and the table's ring capacity (under the
+    table's lock): a replay into a store started with another capacity first takes
+    this one, so it evicts as the store did. O(1)."""
+    known = capacity if capacity <= 0xFFFF_FFFF else 0  # past u32: not recorded
+    struct.pack_into("<Iq", record, HEADER.size - 12, known, now)
     return record
 
 
 def encode_purge(cutoff: int) -> bytes:
     """The record of a TTL purge of every batch received before ``cutoff``."""
-    return HEADER.pack(VERSION, PURGE, 0, cutoff)
+    return HEADER.pack(VERSION, PURGE, 0, 0, cutoff)
 
 
 def decode(table: str, payload: bytes | bytearray | memoryview) -> Logged:
@@ -223,11 +233,12 @@ def decode(table: str, payload: bytes | bytearray | memoryview) -> Logged:
         raise ValueError(f"no memory-store table is named {table!r}")
     if len(raw) < HEADER.size:
         raise ValueError(f"a {table} record of {len(raw)} bytes is shorter than its header")
-    version, kind, checked, when = HEADER.unpack_from(raw)
+    version, kind, checked, capacity, when = HEADER.unpack_from(raw)
     if version != VERSION:
         raise ValueError(f"{table} record has format version {version}, not {VERSION}")
     if kind == PURGE:
         return Logged(PURGE, when, None)
+
     if kind != WRITE:
         raise ValueError(f"{table} record has unknown kind {kind:#x}")
     try:
@@ -242,7 +253,7 @@ def decode(table: str, payload: bytes | bytearray | memoryview) -> Logged:
         batch = _BATCHES[table](cols, bool(checked))
     except (TypeError, ValueError, AttributeError) as exc:
         raise ValueError(f"{table} record body is not a batch: {exc}") from None
-    return Logged(WRITE, when, batch)
+    return Logged(WRITE, when, batch, capacity)
 
 
 __all__ = ["PURGE", "WRITE", "Logged", "decode", "encode_purge", "encode_write", "stamp"]

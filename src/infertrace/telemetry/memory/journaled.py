@@ -121,26 +121,31 @@ class Journaled:
         restore from a snapshot taken with others. A smaller ring evicts its oldest
         rows through the table's own eviction; rows keep their sequence numbers and
         answer every query as before (:func:`capture.resized`). Call it before
-        attaching a journal: an eviction by resizing is not logged. O(capacity)."""
-        for name, capacity in (
-            ("spans", span_capacity), ("logs", log_capacity), ("metrics", metric_capacity)
-        ):  # fmt: skip
+        attaching a journal. Each logged write carries its table's capacity, and a
+        replay takes it before applying the write. O(capacity)."""
+        wanted = (("spans", span_capacity), ("logs", log_capacity),
+                  ("metrics", metric_capacity))  # fmt: skip
+        for name, capacity in wanted:
             if capacity is not None and capacity < 1:
                 raise ValueError(f"{name} capacity must be at least 1, got {capacity}")
+        for name, capacity in wanted:
+            if capacity is not None:
+                with self._lock(name).write(), gc_paused():
+                    self._resize_locked(name, capacity)
 
-        if span_capacity is not None and span_capacity != self._spans.table.capacity:
-            with self._span_lock.write(), gc_paused():
-                state = capture.resized(self._spans, span_capacity, self._applied["spans"])
-                self._set_tables(capture.restore_spans(state), self._logs, self._metrics)
-        if log_capacity is not None and log_capacity != self._logs.table.capacity:
-            with self._log_lock.write(), gc_paused():
-                state = capture.resized(self._logs, log_capacity, self._applied["logs"])
-                self._logs = capture.restore_logs(state)
-        if metric_capacity is not None and metric_capacity != self._metrics.table.capacity:
-            with self._metric_lock.write(), gc_paused():
-                applied = self._applied["metrics"]
-                state = capture.resized(self._metrics, metric_capacity, applied)
-                self._metrics = capture.restore_metrics(state)
+    def _resize_locked(self, table: str, capacity: int) -> None:
+        """Give ``table`` a ring of ``capacity`` (the caller holds its write lock)."""
+        if capacity == self._table(table).table.capacity:
+            return
+        applied = self._applied[table]
+        if table == "spans":
+            state = capture.resized(self._spans, capacity, applied)
+            self._set_tables(capture.restore_spans(state), self._logs, self._metrics)
+        elif table == "logs":
+            self._logs = capture.restore_logs(capture.resized(self._logs, capacity, applied))
+        else:
+            state = capture.resized(self._metrics, capacity, applied)
+            self._metrics = capture.restore_metrics(state)
 
     def _set_tables(self, spans: SpanTable, logs: LogTable, metrics: MetricTable) -> None:
         self._spans, self._rows = spans, SpanRows(spans)
@@ -160,6 +165,9 @@ class Journaled:
                 self._table(table).purge(logged.time)
             else:
                 assert logged.batch is not None
+                if logged.capacity:  # the ring the write went into (0: not recorded)
+                    with gc_paused():
+                        self._resize_locked(table, logged.capacity)
                 with contextlib.suppress(InvalidRecord):  # refused then too: stores nothing
                     self._apply(table, logged.batch, logged.time)
             self._applied[table] = lsn
@@ -190,7 +198,10 @@ class Journaled:
             self._check_open()
             now = self._clock()
             journal = self._journal
-            lsn = 0 if journal is None else self._log(journal, table, durable.stamp(record, now))
+            lsn = 0
+            if journal is not None:
+                capacity = self._table(table).table.capacity
+                lsn = self._log(journal, table, durable.stamp(record, now, capacity))
             apply(now)
         if journal is not None:
             self._wait(journal, table, lsn)
