@@ -13,6 +13,7 @@ from infertrace.errors import StoreClosed, StoreOverloaded
 from infertrace.model import Span
 from infertrace.telemetry.filters import SpanFilter
 from infertrace.telemetry.postgres import PostgresStore, ThrowawayCluster
+from infertrace.telemetry.postgres.store import RETRY_AFTER_DOWN
 from infertrace.workload import Workload
 
 
@@ -79,8 +80,12 @@ def test_outage_refuses_fast_and_a_refused_write_is_never_stored(
         with pytest.raises(StoreOverloaded):
             store.write_batch(batch := w.spans(50))
         refused += batch
-        assert time.monotonic() - started < 0.1, "reads and writes did not fail fast"
-        assert exc.value.retry_after > 0
+        elapsed = time.monotonic() - started
+        # Refused at the health gate, with no database round trip: the slow path waits
+        # out write_timeout (1 s) for the write alone. A 0.1 s bound failed once in CI
+        # at 0.33 s on the loaded VM, so the bound is the timeout it stands against.
+        assert elapsed < 1.0, f"reads and writes did not fail fast ({elapsed:.2f} s)"
+        assert exc.value.retry_after == RETRY_AFTER_DOWN  # the health gate's answer
         assert store.cached_stats() is not None  # /metrics keeps its last snapshot
 
         own_cluster.start()
